@@ -1,0 +1,48 @@
+//! One classifier training step at batch 64 (the default net), on real shapes.
+//! Report samples/s = 64 / time per step. Run with `CANDLE_NUM_THREADS=1`
+//! to reproduce the README's single-thread figure.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
+
+const BATCH: usize = 64;
+
+/// glibc's malloc maps and unmaps every large tensor buffer, paying page
+/// faults on each step; mimalloc keeps them (measured: see README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn train_step(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
+    let mut t = ClassifierTrainer::new(model, AdamParams::default()).expect("trainer");
+    let mut stock = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
+    stock.set_native_ops(true);
+    let mut stock = ClassifierTrainer::new(stock, AdamParams::default()).expect("trainer");
+    let px: Vec<u8> = (0..BATCH * ood_core::IMG_PIXELS).map(|_| rng.random()).collect();
+    let labels: Vec<u8> = (0..BATCH).map(|i| (i % ood_core::NUM_CLASSES) as u8).collect();
+    let w = [1.0f32; ood_core::NUM_CLASSES];
+    let mut g = c.benchmark_group("classifier");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("train_step_b64", |b| {
+        b.iter(|| t.step(&px, &labels, &w, &mut rng).expect("step"))
+    });
+    // peer in the same run: candle's stock conv2d + reshape/max pooling
+    g.bench_function("train_step_b64_candle_stock_ops", |b| {
+        b.iter(|| stock.step(&px, &labels, &w, &mut rng).expect("step"))
+    });
+    g.bench_function("inference_b64", |b| {
+        b.iter(|| t.model.logits(&px, BATCH).expect("logits"))
+    });
+    g.finish();
+}
+
+// criterion's macros generate undocumented functions
+#[allow(missing_docs)]
+mod generated {
+    use super::*;
+    criterion_group!(benches, train_step);
+}
+criterion_main!(generated::benches);

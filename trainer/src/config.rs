@@ -1,0 +1,247 @@
+//! Training configuration: plain serde data with documented defaults.
+//!
+//! Presets live in `configs/*.toml` (embedded in the binary, copied by users);
+//! unknown keys are refused, and [`TrainConfig::validate`] checks ranges before
+//! anything runs.
+
+use crate::error::{Error, Result};
+use crate::model::ClassifierConfig;
+use serde::{Deserialize, Serialize};
+
+/// Data preparation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// MNIST train images held out as the validation split (default 5000).
+    pub validation: usize,
+    /// Initial garbage-class images of Gaussian noise (default 6000).
+    pub noise_count: usize,
+    /// Mean of the noise pixels on the `[0, 1]` scale (default 0.5).
+    pub noise_mean: f32,
+    /// Std of the noise pixels, clamped to `[0, 1]` after sampling (default 0.3).
+    pub noise_std: f32,
+    /// Random translation of training images by up to this many pixels (default 2).
+    pub augment_shift: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            validation: 5000,
+            noise_count: 6000,
+            noise_mean: 0.5,
+            noise_std: 0.3,
+            augment_shift: 2,
+        }
+    }
+}
+
+/// Optimisation of the classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Passes over the training set (default 8).
+    pub epochs: usize,
+    /// Images per step (default 64).
+    pub batch_size: usize,
+    /// Initial Adam learning rate (default 0.002), cosine-decayed per step.
+    pub lr: f64,
+    /// Final learning rate (default 5e-5).
+    pub lr_min: f64,
+    /// Decoupled weight decay (default 0).
+    pub weight_decay: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 8,
+            batch_size: 64,
+            lr: 2e-3,
+            lr_min: 5e-5,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Images in each synthetic noise OOD set (default 2000).
+    pub noise_sets: usize,
+    /// Inference batch size (default 500).
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            noise_sets: 2000,
+            batch_size: 500,
+        }
+    }
+}
+
+/// A whole training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Name used for the run folder (default "baseline").
+    pub name: String,
+    /// Seed of every random choice (default 42).
+    pub seed: u64,
+    /// Classifier architecture.
+    pub model: ClassifierConfig,
+    /// Data preparation.
+    pub data: DataConfig,
+    /// Optimisation.
+    pub train: OptimConfig,
+    /// Evaluation.
+    pub eval: EvalConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            name: "baseline".into(),
+            seed: 42,
+            model: ClassifierConfig::default(),
+            data: DataConfig::default(),
+            train: OptimConfig::default(),
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+/// The presets shipped in `configs/`, by name.
+pub const PRESETS: [(&str, &str); 1] = [("baseline", include_str!("../../configs/baseline.toml"))];
+
+/// The preset used when none is named.
+pub const DEFAULT_PRESET: &str = "baseline";
+
+fn positive(name: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("{name} must be > 0, got {v}")))
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let cfg: TrainConfig = toml::from_str(text).map_err(|e| {
+            // one line: "<file> line N: <message>"
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map_or(String::new(), |l| format!(" line {l}"));
+            Error::Config(format!("{origin}{at}: {}", e.message().replace('\n', " ")))
+        })?;
+        cfg.validate()
+            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        Ok(cfg)
+    }
+
+    /// A shipped preset by name.
+    pub fn preset(name: &str) -> Result<Self> {
+        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            Error::Config(format!(
+                "unknown preset {name:?}; available: {}",
+                names.join(", ")
+            ))
+        })?;
+        Self::from_toml(text, &format!("preset {name}"))
+    }
+
+    /// As TOML (written into every run folder).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialise config: {e}\n"))
+    }
+
+    /// Checks every value is in range.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "name must be non-empty letters, digits, '-' or '_', got {:?}",
+                self.name
+            )));
+        }
+        if self.train.epochs == 0 {
+            return Err(Error::Config("train.epochs must be at least 1".into()));
+        }
+        if self.train.batch_size == 0 || self.eval.batch_size == 0 {
+            return Err(Error::Config(
+                "train.batch_size and eval.batch_size must be at least 1".into(),
+            ));
+        }
+        positive("train.lr", self.train.lr)?;
+        positive("train.lr_min", self.train.lr_min)?;
+        if self.train.lr_min > self.train.lr {
+            return Err(Error::Config(format!(
+                "train.lr_min ({}) exceeds train.lr ({})",
+                self.train.lr_min, self.train.lr
+            )));
+        }
+        if !(self.train.weight_decay >= 0.0 && self.train.weight_decay.is_finite()) {
+            return Err(Error::Config(format!(
+                "train.weight_decay must be >= 0, got {}",
+                self.train.weight_decay
+            )));
+        }
+        positive("data.noise_std", f64::from(self.data.noise_std))?;
+        if !(0.0..=1.0).contains(&self.data.noise_mean) {
+            return Err(Error::Config(format!(
+                "data.noise_mean must be in [0, 1], got {}",
+                self.data.noise_mean
+            )));
+        }
+        if self.data.augment_shift > 4 {
+            return Err(Error::Config(format!(
+                "data.augment_shift must be at most 4 pixels, got {}",
+                self.data.augment_shift
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_the_default_preset_matches_the_defaults() -> Result<()> {
+        for (name, _) in PRESETS {
+            TrainConfig::preset(name)?;
+        }
+        assert_eq!(TrainConfig::preset(DEFAULT_PRESET)?, TrainConfig::default());
+        let round = TrainConfig::from_toml(&TrainConfig::default().to_toml(), "round trip")?;
+        assert_eq!(round, TrainConfig::default());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_key_named() {
+        let e = TrainConfig::from_toml("[train]\nepochs = 0\n", "x.toml").expect_err("zero epochs");
+        assert!(e.to_string().contains("train.epochs"), "{e}");
+        let e = TrainConfig::from_toml("[train]\nlr = -1.0\n", "x.toml").expect_err("negative lr");
+        assert!(e.to_string().contains("train.lr"), "{e}");
+        let e = TrainConfig::from_toml("[train]\nepoch = 3\n", "x.toml").expect_err("unknown key");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("unknown field") && msg.contains("x.toml line 2"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "one line: {msg}");
+        assert!(TrainConfig::preset("nope").is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! `trainer`: command-line front end (argument handling only; the work is in the library).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use trainer::config::{TrainConfig, DEFAULT_PRESET, PRESETS};
+use trainer::data::fetch::Sources;
+use trainer::model::{self, Classifier};
+use trainer::run;
+
+/// glibc's malloc maps and unmaps every large tensor buffer, paying page
+/// faults on each step; mimalloc keeps them (measured: see README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Train and evaluate the n+1 MNIST classifier that rejects what is not a digit.
+///
+/// With no subcommand, `train` runs with the default preset.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a classifier, evaluate it, and write a run folder (the default).
+    Train(TrainArgs),
+    /// Evaluate a finished run's classifier again (optionally on more OOD sets).
+    Eval(EvalArgs),
+    /// Find or download the datasets, verify their checksums, and report where they are.
+    Fetch(DataArgs),
+    /// List the shipped presets, or print one as TOML to copy and edit.
+    Presets {
+        /// Print this preset's TOML.
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+struct DataArgs {
+    /// Data folder; default: $OOD_DATA_DIR, else ./data. MNIST is looked for in
+    /// DIR/mnist/ and DIR/ and fetched into DIR/mnist/ when missing.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Never download or call npm: use only files already on disk.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+struct TrainArgs {
+    /// Shipped preset to start from (see `trainer presets`).
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    preset: Option<String>,
+    /// TOML config file to use instead of a preset (unknown keys are refused).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override the number of training epochs.
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Override the random seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Run folder to create; default runs/<name>-<UTC time>. Never overwritten.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Extra OOD set to evaluate: an IDX image file (raw or .gz), an image
+    /// folder, an SVHN .mat file or a CIFAR-10 binary batch. Repeatable.
+    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = run::parse_ood_arg)]
+    ood: Vec<(String, PathBuf)>,
+    /// Train on CUDA device 0 (needs a build with `--features cuda`).
+    #[arg(long)]
+    cuda: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Run folder written by `trainer train` (holds config.toml and classifier.safetensors).
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Extra OOD set (see `train --ood`). Repeatable.
+    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = run::parse_ood_arg)]
+    ood: Vec<(String, PathBuf)>,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+    /// Evaluate on CUDA device 0.
+    #[arg(long)]
+    cuda: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn sources(a: &DataArgs) -> Sources {
+    let s = Sources::new(a.data_dir.clone());
+    if a.offline {
+        s.offline()
+    } else {
+        s
+    }
+}
+
+fn resolve_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+            TrainConfig::from_toml(&text, &p.display().to_string())?
+        }
+        None => TrainConfig::preset(a.preset.as_deref().unwrap_or(DEFAULT_PRESET))?,
+    };
+    if let Some(e) = a.epochs {
+        cfg.train.epochs = e;
+    }
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let cfg = resolve_config(&a)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", cfg.name, run::now_utc().replace([':', '-'], "")))
+    });
+    let device = model::select_device(a.cuda)?;
+    tracing::info!(
+        "run {} ({} parameters) -> {}",
+        cfg.name,
+        cfg.model.num_params(),
+        out.display()
+    );
+    let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device)?;
+    println!("{}", r.eval.to_markdown());
+    println!(
+        "run folder: {} ({:.0} s, {} epochs)",
+        r.dir.display(),
+        r.info.wall_seconds,
+        r.epochs.len()
+    );
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let cfg_path = a.run.join("config.toml");
+    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+        format!(
+            "reading {} (is --run a folder written by `trainer train`?)",
+            cfg_path.display()
+        )
+    })?;
+    let cfg = TrainConfig::from_toml(&text, &cfg_path.display().to_string())?;
+    let device = model::select_device(a.cuda)?;
+    let weights = a.run.join("classifier.safetensors");
+    let m = Classifier::load(&cfg.model, &weights, &device)?;
+    let src = sources(&a.data);
+    let extra = run::load_extra_sets(&a.ood)?;
+    let (_, test) = src.mnist()?;
+    let sets = run::load_eval_sets(&src, test, &cfg, extra)?;
+    let bar = indicatif::ProgressBar::new(0);
+    let f = |px: &[u8]| m.logits(px, cfg.eval.batch_size);
+    let e = trainer::eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    } else {
+        println!("{}", e.to_markdown());
+    }
+    Ok(())
+}
+
+fn fetch(a: DataArgs) -> Result<()> {
+    let s = sources(&a);
+    let (tr, te) = s.mnist()?;
+    println!(
+        "MNIST: {} train + {} test images (sha256 verified) under {}",
+        tr.len(),
+        te.len(),
+        s.data_dir.display()
+    );
+    match s.fashion_test() {
+        Ok(d) => println!("Fashion-MNIST test: {} images (sha256 verified)", d.len()),
+        Err(e) => println!("Fashion-MNIST test: not available: {e}"),
+    }
+    match s.cifar10_test() {
+        Ok(d) => println!("CIFAR-10 test: {} images", d.len()),
+        Err(e) => println!("CIFAR-10 test: not available: {e}"),
+    }
+    Ok(())
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => train(cli.train),
+        Some(Command::Train(a)) => train(a),
+        Some(Command::Eval(a)) => eval(a),
+        Some(Command::Fetch(a)) => fetch(a),
+        Some(Command::Presets { name: None }) => {
+            for (n, text) in PRESETS {
+                let first = text.lines().next().unwrap_or("").trim_start_matches("# ");
+                println!(
+                    "{n}{}: {first}",
+                    if n == DEFAULT_PRESET { " (default)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Presets { name: Some(n) }) => match PRESETS.iter().find(|(p, _)| *p == n) {
+            Some((_, text)) => {
+                print!("{text}");
+                Ok(())
+            }
+            None => Err(anyhow::anyhow!(
+                "unknown preset {n:?}; run `trainer presets` for the list"
+            )),
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,190 @@
+//! The classifier's training loop: shuffled mini-batches, random shifts,
+//! class-weighted cross-entropy with weights from the current class counts,
+//! cosine learning-rate decay, validation accuracy after every epoch.
+
+use crate::config::TrainConfig;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::ClassifierTrainer;
+use ood_core::{score::argmax, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// "Balanced" class weights `w_c = N / (K * n_c)` over the classes present
+/// (`K` = number of non-empty classes); absent classes get weight 0. Recomputed
+/// whenever the counts change (the garbage class grows during inversion).
+pub fn class_weights(counts: &[usize]) -> [f32; NUM_CLASSES] {
+    let total: usize = counts.iter().sum();
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    let mut w = [0f32; NUM_CLASSES];
+    for (wi, &c) in w.iter_mut().zip(counts) {
+        if c > 0 {
+            *wi = total as f32 / (present as f32 * c as f32);
+        }
+    }
+    w
+}
+
+/// Copies a 28x28 image shifted by `(dx, dy)` pixels, filling with 0 (background).
+pub fn shift_image(src: &[u8], dx: i32, dy: i32, out: &mut [u8]) {
+    let s = IMG_SIDE as i32;
+    for y in 0..s {
+        for x in 0..s {
+            let (sx, sy) = (x - dx, y - dy);
+            out[(y * s + x) as usize] = if (0..s).contains(&sx) && (0..s).contains(&sy) {
+                src[(sy * s + sx) as usize]
+            } else {
+                0
+            };
+        }
+    }
+}
+
+/// Cosine decay from `lr` to `lr_min` over `total` steps.
+pub fn cosine_lr(lr: f64, lr_min: f64, step: usize, total: usize) -> f64 {
+    let t = step as f64 / total.max(1) as f64;
+    lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// 11-way accuracy on the validation split.
+    pub val_accuracy: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall time of the training part, in seconds.
+    pub seconds: f64,
+    /// Training throughput.
+    pub samples_per_sec: f64,
+    /// Images per class in the training set.
+    pub class_counts: Vec<usize>,
+}
+
+/// 11-way accuracy of the trainer's model on `ds`.
+pub fn accuracy(trainer: &ClassifierTrainer, ds: &Dataset, batch: usize) -> Result<f64> {
+    let z = trainer.model.logits(&ds.images, batch)?;
+    let ok = z
+        .iter()
+        .zip(&ds.labels)
+        .filter(|(z, &y)| argmax(&z[..]) == y as usize)
+        .count();
+    Ok(ok as f64 / ds.len().max(1) as f64)
+}
+
+/// Trains for `cfg.train.epochs` epochs on `train` (digits and garbage together).
+pub fn fit(
+    trainer: &mut ClassifierTrainer,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+    rng: &mut StdRng,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> Result<Vec<EpochLog>> {
+    let bs = cfg.train.batch_size;
+    let steps_per_epoch = train.len().div_ceil(bs);
+    let total = cfg.train.epochs * steps_per_epoch;
+    let counts = train.counts(NUM_CLASSES);
+    let weights = class_weights(&counts);
+    let shift = cfg.data.augment_shift as i32;
+    let mut logs = Vec::new();
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut px = vec![0u8; bs * IMG_PIXELS];
+    let mut labels = Vec::with_capacity(bs);
+    for epoch in 1..=cfg.train.epochs {
+        let bar = indicatif::ProgressBar::new(steps_per_epoch as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "epoch {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("{epoch}/{}", cfg.train.epochs));
+        order.shuffle(rng);
+        let start = Instant::now();
+        let mut loss_sum = 0.0;
+        let mut lr = cfg.train.lr;
+        for (s, batch) in order.chunks(bs).enumerate() {
+            lr = cosine_lr(
+                cfg.train.lr,
+                cfg.train.lr_min,
+                (epoch - 1) * steps_per_epoch + s,
+                total,
+            );
+            trainer.set_lr(lr);
+            labels.clear();
+            for (slot, &i) in px.chunks_mut(IMG_PIXELS).zip(batch) {
+                let (dx, dy) = if shift > 0 {
+                    (rng.random_range(-shift..=shift), rng.random_range(-shift..=shift))
+                } else {
+                    (0, 0)
+                };
+                shift_image(train.image(i), dx, dy, slot);
+                labels.push(train.labels[i]);
+            }
+            loss_sum += f64::from(trainer.step(&px[..batch.len() * IMG_PIXELS], &labels, &weights, rng)?);
+            bar.inc(1);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let log = EpochLog {
+            epoch,
+            loss: loss_sum / steps_per_epoch as f64,
+            val_accuracy: accuracy(trainer, val, cfg.eval.batch_size)?,
+            lr,
+            seconds,
+            samples_per_sec: train.len() as f64 / seconds,
+            class_counts: counts.clone(),
+        };
+        on_epoch(&log);
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f32 division results compared exactly enough for small integers.
+    const TOL: f32 = 1e-6;
+
+    #[test]
+    fn balanced_weights() {
+        let mut counts = vec![100; NUM_CLASSES];
+        counts[10] = 400;
+        let w = class_weights(&counts);
+        // N = 1400, K = 11: w = 1400 / (11 * n)
+        assert!((w[0] - 1400.0 / 1100.0).abs() < TOL);
+        assert!((w[10] - 1400.0 / 4400.0).abs() < TOL);
+        counts[10] = 0;
+        let w = class_weights(&counts);
+        assert_eq!(w[10], 0.0);
+        assert!((w[0] - 1.0).abs() < TOL);
+    }
+
+    #[test]
+    fn shifting_moves_pixels_and_fills_with_background() {
+        let mut src = vec![0u8; IMG_PIXELS];
+        src[14 * 28 + 14] = 255;
+        let mut out = vec![1u8; IMG_PIXELS];
+        shift_image(&src, 2, -1, &mut out);
+        assert_eq!(out[13 * 28 + 16], 255);
+        assert_eq!(out.iter().filter(|&&v| v != 0).count(), 1);
+        shift_image(&src, 0, 0, &mut out);
+        assert_eq!(out, src);
+    }
+
+    #[test]
+    fn cosine_schedule_ends() {
+        assert!((cosine_lr(1.0, 0.1, 0, 10) - 1.0).abs() < 1e-12);
+        assert!((cosine_lr(1.0, 0.1, 10, 10) - 0.1).abs() < 1e-12);
+        assert!((cosine_lr(1.0, 0.0, 5, 10) - 0.5).abs() < 1e-12);
+    }
+}
