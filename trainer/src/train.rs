@@ -49,11 +49,9 @@ pub fn cosine_lr(lr: f64, lr_min: f64, step: usize, total: usize) -> f64 {
     lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
-/// What one epoch did.
+/// What one classifier epoch did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// 1-based epoch number.
-    pub epoch: usize,
+pub struct ClassifierEpoch {
     /// Mean training loss.
     pub loss: f64,
     /// 11-way accuracy on the validation split.
@@ -64,7 +62,7 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Training throughput.
     pub samples_per_sec: f64,
-    /// Images per class in the training set.
+    /// Images per class in the training set (digits 0..9, garbage).
     pub class_counts: Vec<usize>,
 }
 
@@ -79,73 +77,78 @@ pub fn accuracy(trainer: &ClassifierTrainer, ds: &Dataset, batch: usize) -> Resu
     Ok(ok as f64 / ds.len().max(1) as f64)
 }
 
-/// Trains for `cfg.train.epochs` epochs on `train` (digits and garbage together).
-pub fn fit(
+/// Trains one epoch over the union of `sources` (digits and garbage sets).
+///
+/// `epoch` is the 0-based index among `total_epochs` classifier epochs of the
+/// run: the learning rate follows one cosine decay over all of them. Class
+/// weights are recomputed from the current counts.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
     trainer: &mut ClassifierTrainer,
-    train: &Dataset,
+    sources: &[&Dataset],
     val: &Dataset,
     cfg: &TrainConfig,
+    epoch: usize,
+    total_epochs: usize,
+    label: &str,
     rng: &mut StdRng,
-    on_epoch: &mut dyn FnMut(&EpochLog),
-) -> Result<Vec<EpochLog>> {
+) -> Result<ClassifierEpoch> {
     let bs = cfg.train.batch_size;
-    let steps_per_epoch = train.len().div_ceil(bs);
-    let total = cfg.train.epochs * steps_per_epoch;
-    let counts = train.counts(NUM_CLASSES);
+    let mut index: Vec<(usize, usize)> = sources
+        .iter()
+        .enumerate()
+        .flat_map(|(s, d)| (0..d.len()).map(move |i| (s, i)))
+        .collect();
+    let n = index.len();
+    let steps = n.div_ceil(bs);
+    let mut counts = vec![0usize; NUM_CLASSES];
+    for d in sources {
+        for (c, k) in counts.iter_mut().zip(d.counts(NUM_CLASSES)) {
+            *c += k;
+        }
+    }
     let weights = class_weights(&counts);
     let shift = cfg.data.augment_shift as i32;
-    let mut logs = Vec::new();
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let bar = indicatif::ProgressBar::new(steps as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(label.to_string());
+    index.shuffle(rng);
+    let start = Instant::now();
     let mut px = vec![0u8; bs * IMG_PIXELS];
     let mut labels = Vec::with_capacity(bs);
-    for epoch in 1..=cfg.train.epochs {
-        let bar = indicatif::ProgressBar::new(steps_per_epoch as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("{epoch}/{}", cfg.train.epochs));
-        order.shuffle(rng);
-        let start = Instant::now();
-        let mut loss_sum = 0.0;
-        let mut lr = cfg.train.lr;
-        for (s, batch) in order.chunks(bs).enumerate() {
-            lr = cosine_lr(
-                cfg.train.lr,
-                cfg.train.lr_min,
-                (epoch - 1) * steps_per_epoch + s,
-                total,
-            );
-            trainer.set_lr(lr);
-            labels.clear();
-            for (slot, &i) in px.chunks_mut(IMG_PIXELS).zip(batch) {
-                let (dx, dy) = if shift > 0 {
-                    (rng.random_range(-shift..=shift), rng.random_range(-shift..=shift))
-                } else {
-                    (0, 0)
-                };
-                shift_image(train.image(i), dx, dy, slot);
-                labels.push(train.labels[i]);
-            }
-            loss_sum += f64::from(trainer.step(&px[..batch.len() * IMG_PIXELS], &labels, &weights, rng)?);
-            bar.inc(1);
+    let mut loss_sum = 0.0;
+    let mut lr = cfg.train.lr;
+    for (s, batch) in index.chunks(bs).enumerate() {
+        let t = (epoch as f64 + s as f64 / steps as f64) / total_epochs.max(1) as f64;
+        lr = cosine_lr(cfg.train.lr, cfg.train.lr_min, (t * 1e6) as usize, 1_000_000);
+        trainer.set_lr(lr);
+        labels.clear();
+        for (slot, &(src, i)) in px.chunks_mut(IMG_PIXELS).zip(batch) {
+            let (dx, dy) = if shift > 0 {
+                (rng.random_range(-shift..=shift), rng.random_range(-shift..=shift))
+            } else {
+                (0, 0)
+            };
+            shift_image(sources[src].image(i), dx, dy, slot);
+            labels.push(sources[src].labels[i]);
         }
-        let seconds = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let log = EpochLog {
-            epoch,
-            loss: loss_sum / steps_per_epoch as f64,
-            val_accuracy: accuracy(trainer, val, cfg.eval.batch_size)?,
-            lr,
-            seconds,
-            samples_per_sec: train.len() as f64 / seconds,
-            class_counts: counts.clone(),
-        };
-        on_epoch(&log);
-        logs.push(log);
+        loss_sum += f64::from(trainer.step(&px[..batch.len() * IMG_PIXELS], &labels, &weights, rng)?);
+        bar.inc(1);
     }
-    Ok(logs)
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok(ClassifierEpoch {
+        loss: loss_sum / steps.max(1) as f64,
+        val_accuracy: accuracy(trainer, val, cfg.eval.batch_size)?,
+        lr,
+        seconds,
+        samples_per_sec: n as f64 / seconds,
+        class_counts: counts,
+    })
 }
 
 #[cfg(test)]

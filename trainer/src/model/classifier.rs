@@ -5,7 +5,8 @@
 //!  -> conv1 5x5, c1 filters, ReLU, maxpool 2   [b, 12, 12, c1]
 //!  -> conv2 5x5, c2 filters, ReLU, maxpool 2   [b, 4, 4, c2]
 //!  -> flatten in NCHW order                    [b, c2*16]
-//!  -> fc1, ReLU = penultimate features         [b, hidden]
+//!  -> fc1 = penultimate features (pre-ReLU)    [b, hidden]
+//!  -> ReLU
 //!  -> dropout (training only) -> fc2 = logits  [b, 11]
 //! ```
 //!
@@ -110,6 +111,7 @@ pub struct Classifier {
     params: Vec<(&'static str, Var)>,
     device: Device,
     native_ops: bool,
+    frozen: bool,
 }
 
 impl Classifier {
@@ -134,6 +136,7 @@ impl Classifier {
             params,
             device: device.clone(),
             native_ops: false,
+            frozen: false,
         })
     }
 
@@ -162,6 +165,7 @@ impl Classifier {
             params,
             device: device.clone(),
             native_ops: false,
+            frozen: false,
         })
     }
 
@@ -196,11 +200,30 @@ impl Classifier {
         &self.device
     }
 
-    fn p(&self, i: usize) -> &Tensor {
-        self.params[i].1.as_tensor()
+    fn p(&self, i: usize) -> Tensor {
+        let t = self.params[i].1.as_tensor();
+        if self.frozen {
+            t.detach()
+        } else {
+            t.clone()
+        }
     }
 
-    /// Logits `[b, 11]` and penultimate features `[b, hidden]` of a normalised
+    /// Eval-mode forward with the weights detached from the graph: gradients
+    /// flow to the input (the generator) but never into the classifier.
+    pub fn forward_frozen(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let frozen = Classifier {
+            config: self.config.clone(),
+            params: self.params.clone(),
+            device: self.device.clone(),
+            native_ops: self.native_ops,
+            frozen: true,
+        };
+        frozen.forward(x, None)
+    }
+
+    /// Logits `[b, 11]` and penultimate features `[b, hidden]` (fc1 before its
+    /// ReLU) of a normalised
     /// NHWC batch. `dropout_rng`: `Some` in training (dropout on), `None` in eval.
     pub fn forward(
         &self,
@@ -208,11 +231,11 @@ impl Classifier {
         dropout_rng: Option<&mut StdRng>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let cpu = super::uses_cpu_ops(&self.device) && !self.native_ops;
-        let conv = |x: &Tensor, w: &Tensor, b: &Tensor| {
+        let conv = |x: &Tensor, w: Tensor, b: Tensor| {
             if cpu {
-                ops::conv2d_nhwc_im2col(x, w, b)
+                ops::conv2d_nhwc_im2col(x, &w, &b)
             } else {
-                ops::conv2d_nhwc_native(x, w, b)
+                ops::conv2d_nhwc_native(x, &w, &b)
             }
         };
         let pool = |x: &Tensor| {
@@ -228,7 +251,10 @@ impl Classifier {
         let h = pool(&conv(x, self.p(0), self.p(1))?)?.relu()?; // [b, 12, 12, c1]
         let h = pool(&conv(&h, self.p(2), self.p(3))?)?.relu()?; // [b, 4, 4, c2]
         let h = h.permute((0, 3, 1, 2))?.contiguous()?.reshape((b, ()))?; // [b, c2*16]
-        let feat = h.matmul(&self.p(4).t()?)?.broadcast_add(self.p(5))?.relu()?; // [b, hidden]
+                                                                          // features = fc1 pre-activation: signed, so the inversion's cosine and
+                                                                          // orthogonality terms cannot be gamed by driving them to all-zero ReLUs
+        let feat = h.matmul(&self.p(4).t()?)?.broadcast_add(&self.p(5))?; // [b, hidden]
+        let act = feat.relu()?;
         let h = match dropout_rng {
             Some(rng) if self.config.dropout > 0.0 => {
                 let keep = 1.0 - self.config.dropout;
@@ -241,11 +267,11 @@ impl Classifier {
                         }
                     })
                     .collect();
-                (&feat * Tensor::from_vec(mask, feat.shape(), &self.device)?)?
+                (&act * Tensor::from_vec(mask, act.shape(), &self.device)?)?
             }
-            _ => feat.clone(),
+            _ => act,
         };
-        let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(self.p(7))?; // [b, 11]
+        let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(&self.p(7))?; // [b, 11]
         Ok((logits, feat))
     }
 
@@ -282,6 +308,44 @@ impl ClassifierTrainer {
     pub fn new(model: Classifier, params: AdamParams) -> Result<Self> {
         let opt = Adam::new(model.vars(), params).op("create optimiser")?;
         Ok(Self { model, opt })
+    }
+
+    /// Weights and optimiser state as named tensors (for checkpoints).
+    pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let mut m: HashMap<String, Tensor> = self
+            .model
+            .params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
+            .collect();
+        for (k, t) in self.opt.state().op("classifier optimiser state")? {
+            m.insert(format!("cls.adam.{k}"), t);
+        }
+        Ok(m)
+    }
+
+    /// Restores what [`ClassifierTrainer::tensors`] wrote.
+    pub fn load_tensors(&mut self, m: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
+        for (name, var) in &self.model.params {
+            let t = m
+                .get(*name)
+                .ok_or_else(|| Error::format(origin, format!("missing tensor {name:?}")))?;
+            if t.dims() != var.dims() {
+                return Err(Error::format(
+                    origin,
+                    format!(
+                        "tensor {name:?} has shape {:?}, expected {:?}",
+                        t.dims(),
+                        var.dims()
+                    ),
+                ));
+            }
+            var.set(&t.to_dtype(DType::F32).op("load classifier")?)
+                .op("load classifier")?;
+        }
+        self.opt
+            .load_state(|k| m.get(&format!("cls.adam.{k}")).cloned())
+            .map_err(|e| Error::format(origin, format!("classifier optimiser state: {e}")))
     }
 
     /// Sets the learning rate for the next steps.

@@ -3,15 +3,19 @@
 //! (`&[u8]` pixel batches, `[f32; 11]` logits, `f32` losses).
 
 pub mod classifier;
+pub mod generator;
+pub mod inversion;
 pub mod ops;
 pub mod optim;
 
 pub use candle_core::Device;
 pub use classifier::{Classifier, ClassifierConfig, ClassifierTrainer};
 
-use crate::error::{Result, TensorContext};
+use crate::data::Dataset;
+use crate::error::{Error, Result, TensorContext};
 use candle_core::Tensor;
 use ood_core::{input, IMG_PIXELS, IMG_SIDE};
+use std::path::Path;
 
 /// The compute device: the CPU, or CUDA device 0 when `cuda` is true and the
 /// crate was built with the `cuda` feature.
@@ -21,6 +25,62 @@ pub fn select_device(cuda: bool) -> Result<Device> {
     } else {
         Ok(Device::Cpu)
     }
+}
+
+/// Writes a training checkpoint (classifier + optimiser, generator +
+/// optimiser, the generated garbage set) as one safetensors file, atomically.
+pub fn save_checkpoint(
+    path: &Path,
+    cls: &ClassifierTrainer,
+    gen: Option<&generator::Generator>,
+    garbage: &Dataset,
+) -> Result<()> {
+    let mut m = cls.tensors()?;
+    if let Some(g) = gen {
+        m.extend(g.tensors()?);
+    }
+    let n = garbage.len();
+    let dev = Device::Cpu;
+    m.insert(
+        "garbage.images".into(),
+        Tensor::from_vec(garbage.images.clone(), (n, IMG_PIXELS), &dev).op("garbage images")?,
+    );
+    m.insert(
+        "garbage.labels".into(),
+        Tensor::from_vec(garbage.labels.clone(), n, &dev).op("garbage labels")?,
+    );
+    let tmp = path.with_extension("tmp");
+    candle_core::safetensors::save(&m, &tmp).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Restores a checkpoint written by [`save_checkpoint`]; returns the garbage set.
+pub fn load_checkpoint(
+    path: &Path,
+    cls: &mut ClassifierTrainer,
+    gen: Option<&mut generator::Generator>,
+) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let dev = cls.model.device().clone();
+    let m = candle_core::safetensors::load_buffer(&bytes, &dev)
+        .map_err(|e| Error::format(path, format!("not a checkpoint: {e}")))?;
+    cls.load_tensors(&m, path)?;
+    if let Some(g) = gen {
+        g.load_tensors(&m, path)?;
+    }
+    let get = |k: &str| {
+        m.get(k)
+            .ok_or_else(|| Error::format(path, format!("missing {k}")))
+            .and_then(|t| t.flatten_all().and_then(|t| t.to_vec1::<u8>()).op("read garbage"))
+    };
+    Ok(Dataset {
+        name: "generated".into(),
+        images: get("garbage.images")?,
+        labels: get("garbage.labels")?,
+    })
 }
 
 /// Whether the fast custom CPU ops can be used on this device.

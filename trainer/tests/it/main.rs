@@ -7,3 +7,4 @@ mod download;
 mod fixtures;
 mod pipeline;
 mod real_data;
+mod resume;

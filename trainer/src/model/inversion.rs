@@ -1,0 +1,340 @@
+//! The inversion loss and one generator step against a frozen classifier.
+//!
+//! `L = alpha*KL(P || Q) + beta*CE(Q, y) + gamma*L_cos + delta*L_ortho` where
+//! `P` is the conditioning distribution, `Q` the classifier's softmax on the
+//! generated batch, `y = argmax P`, `L_cos` the mean pairwise cosine similarity
+//! (`i != j`) of the classifier's penultimate features, and
+//! `L_ortho = ||G - I||_F^2 / N^2` with `G` the Gram matrix of the
+//! L2-normalised features. Each term is a batch mean.
+
+use super::generator::{to_model_space, Generator};
+use super::Classifier;
+use crate::error::{Result, TensorContext};
+use candle_core::{Device, Tensor};
+use ood_core::{NUM_CLASSES, NUM_DIGITS};
+use rand::rngs::StdRng;
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// Weights of the four loss terms (seed: 500, 500, 6000, 10).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossWeights {
+    /// KL(P || Q).
+    pub alpha: f64,
+    /// CE(Q, y).
+    pub beta: f64,
+    /// Mean pairwise cosine similarity of features.
+    pub gamma: f64,
+    /// Feature orthogonality.
+    pub delta: f64,
+}
+
+/// The value of each term (unweighted) and the weighted total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossParts {
+    /// KL(P || Q).
+    pub kl: f64,
+    /// CE(Q, y).
+    pub ce: f64,
+    /// Mean pairwise cosine similarity.
+    pub cos: f64,
+    /// ||G - I||^2 / N^2.
+    pub ortho: f64,
+    /// Weighted sum.
+    pub total: f64,
+}
+
+/// Smallest probability used inside logarithms.
+const P_FLOOR: f64 = 1e-12;
+/// Added to feature norms so all-zero (dead ReLU) rows stay finite.
+const NORM_EPS: f64 = 1e-8;
+
+/// The Gram matrix of L2-normalised rows of `feats` `[n, d]` -> `[n, n]`.
+fn gram(feats: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = (feats.sqr()?.sum_keepdim(1)?.sqrt()? + NORM_EPS)?; // [n, 1]
+    let f = feats.broadcast_div(&norm)?; // [n, d]
+    f.matmul(&f.t()?) // [n, n]
+}
+
+/// All four terms as tensors (for backprop) in the order kl, ce, cos, ortho.
+pub fn loss_terms(
+    logits: &Tensor,
+    feats: &Tensor,
+    p: &Tensor,
+    y: &Tensor,
+) -> candle_core::Result<[Tensor; 4]> {
+    let n = logits.dim(0)?;
+    let logq = candle_nn::ops::log_softmax(logits, 1)?; // [n, k]
+    let plogp = (p * p.clamp(P_FLOOR, 1.0)?.log()?)?; // 0 log 0 = 0
+    let kl = ((plogp - (p * &logq)?)?.sum_all()? / n as f64)?;
+    let ce = (logq.gather(&y.unsqueeze(1)?, 1)?.sum_all()?.neg()? / n as f64)?;
+    let g = gram(feats)?;
+    let diag_sum = g.mul(&Tensor::eye(n, g.dtype(), g.device())?)?.sum_all()?;
+    let pairs = (n * n.saturating_sub(1)).max(1) as f64;
+    let cos = ((g.sum_all()? - diag_sum)? / pairs)?;
+    let eye = Tensor::eye(n, g.dtype(), g.device())?;
+    let ortho = ((g - eye)?.sqr()?.sum_all()? / (n * n) as f64)?;
+    Ok([kl, ce, cos, ortho])
+}
+
+/// The weighted inversion loss and its parts.
+pub fn inversion_loss(
+    logits: &Tensor,
+    feats: &Tensor,
+    p: &Tensor,
+    y: &Tensor,
+    w: &LossWeights,
+) -> candle_core::Result<(Tensor, LossParts)> {
+    let [kl, ce, cos, ortho] = loss_terms(logits, feats, p, y)?;
+    let total = ((((&kl * w.alpha)? + (&ce * w.beta)?)? + (&cos * w.gamma)?)? + (&ortho * w.delta)?)?;
+    let v = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>();
+    let parts = LossParts {
+        kl: v(&kl)?,
+        ce: v(&ce)?,
+        cos: v(&cos)?,
+        ortho: v(&ortho)?,
+        total: v(&total)?,
+    };
+    Ok((total, parts))
+}
+
+/// Samples `n` conditioning distributions over the 11 classes and their
+/// labels: `y` uniform over the digits, `P = softmax(r)` over the digits with
+/// `r_i ~ N(0, 1)` and `r_y += 5` (so `P_y` is about 0.9 and the rest is spread
+/// randomly), `P_garbage = 0`. Returns row-major `[n, 11]` and `[n]`.
+pub fn sample_conditions(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
+    let mut p = vec![0f32; n * NUM_CLASSES];
+    let mut y = Vec::with_capacity(n);
+    for row in p.chunks_mut(NUM_CLASSES) {
+        let label = rng.random_range(0..NUM_DIGITS);
+        let mut r = [0f32; NUM_DIGITS];
+        for v in r.iter_mut() {
+            *v = StandardNormal.sample(rng);
+        }
+        r[label] += 5.0;
+        let mut q = [0f32; NUM_DIGITS];
+        ood_core::softmax(&r, &mut q);
+        let best = ood_core::score::argmax(&q);
+        q.swap(best, label); // keep argmax P = y
+        row[..NUM_DIGITS].copy_from_slice(&q);
+        y.push(label as u32);
+    }
+    (p, y)
+}
+
+/// Latent vectors `[n, latent]` of standard normals.
+pub fn sample_latent(n: usize, latent: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n * latent).map(|_| StandardNormal.sample(rng)).collect()
+}
+
+fn cond_tensors(n: usize, latent: usize, rng: &mut StdRng, dev: &Device) -> Result<(Tensor, Tensor, Tensor)> {
+    let (p, y) = sample_conditions(n, rng);
+    let z = Tensor::from_vec(sample_latent(n, latent, rng), (n, latent), dev).op("latent")?;
+    let p = Tensor::from_vec(p, (n, NUM_CLASSES), dev).op("conditions")?;
+    let y = Tensor::from_vec(y, n, dev).op("labels")?;
+    Ok((z, p, y))
+}
+
+/// One generator update against the frozen `classifier` (eval mode, its
+/// weights detached from the graph). Returns the loss parts.
+pub fn generator_step(
+    gen: &mut Generator,
+    classifier: &Classifier,
+    batch: usize,
+    w: &LossWeights,
+    rng: &mut StdRng,
+) -> Result<LossParts> {
+    let dev = gen.device().clone();
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, rng, &dev)?;
+    let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
+    let x = to_model_space(&px).op("normalise generated")?;
+    let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
+    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w).op("inversion loss")?;
+    let grads = loss.backward().op("inversion backward")?;
+    gen.optimizer().step_grads(&grads).op("generator update")?;
+    Ok(parts)
+}
+
+/// `n` generated images as raw bytes (pixel * 255, rounded) with the labels
+/// they were conditioned on; dropout stays on for diversity.
+pub fn generate(gen: &Generator, n: usize, batch: usize, rng: &mut StdRng) -> Result<(Vec<u8>, Vec<u8>)> {
+    let dev = gen.device().clone();
+    let mut images = Vec::with_capacity(n * ood_core::IMG_PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let b = left.min(batch.max(1));
+        let (z, p, y) = cond_tensors(b, gen.config.latent, rng, &dev)?;
+        let px = gen.forward(&z, &p, Some(rng)).op("generate")?;
+        let v = px
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .op("read generated")?;
+        images.extend(v.iter().map(|&q| (q.clamp(0.0, 1.0) * 255.0).round() as u8));
+        labels.extend(y.to_vec1::<u32>().op("labels")?.into_iter().map(|l| l as u8));
+        left -= b;
+    }
+    Ok((images, labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Var};
+    use rand::SeedableRng;
+
+    /// Hand-computed values are exact fractions or logs: f64 rounding only.
+    const TOL: f64 = 1e-9;
+    /// Central differences in f64, step 1e-6 on O(1) values.
+    const FD_TOL: f64 = 1e-5;
+
+    fn t(v: &[f64], shape: (usize, usize)) -> Tensor {
+        Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).expect("tensor")
+    }
+
+    fn scalars(ts: &[Tensor; 4]) -> Vec<f64> {
+        ts.iter().map(|x| x.to_scalar::<f64>().expect("scalar")).collect()
+    }
+
+    #[test]
+    fn terms_by_hand() -> candle_core::Result<()> {
+        // 2 samples, 2 classes, logits 0 -> Q = (1/2, 1/2)
+        let logits = t(&[0.0, 0.0, 0.0, 0.0], (2, 2));
+        let p = t(&[1.0, 0.0, 0.5, 0.5], (2, 2));
+        let y = Tensor::new(&[0u32, 1], &Device::Cpu)?;
+        // orthogonal features: cos 0, G = I -> ortho 0
+        let f = t(&[3.0, 0.0, 0.0, 2.0], (2, 2));
+        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        let ln2 = std::f64::consts::LN_2;
+        // KL: sample 0: 1*ln(1/0.5) = ln2; sample 1: 0 -> mean ln2/2
+        assert!((v[0] - ln2 / 2.0).abs() < TOL, "kl {}", v[0]);
+        assert!((v[1] - ln2).abs() < TOL, "ce {}", v[1]);
+        assert!(v[2].abs() < TOL && v[3].abs() < TOL, "{v:?}");
+        // identical features: cos 1; G all ones -> (G - I) has 2 ones -> 2/4
+        let f = t(&[1.0, 1.0, 2.0, 2.0], (2, 2));
+        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        assert!((v[2] - 1.0).abs() < 1e-7 && (v[3] - 0.5).abs() < 1e-7, "{v:?}");
+        // opposite features: cos -1, ortho (1+1)/4
+        let f = t(&[1.0, 0.0, -1.0, 0.0], (2, 2));
+        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        assert!((v[2] + 1.0).abs() < 1e-7 && (v[3] - 0.5).abs() < 1e-7, "{v:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn weighted_total_combines_the_terms() -> candle_core::Result<()> {
+        let logits = t(&[0.3, -0.2, 1.0, 0.5, 0.1, -0.7], (2, 3));
+        let p = t(&[0.7, 0.2, 0.1, 0.1, 0.8, 0.1], (2, 3));
+        let y = Tensor::new(&[0u32, 1], &Device::Cpu)?;
+        let f = t(&[1.0, 2.0, 0.5, 0.3, 0.2, 0.9], (2, 3));
+        let w = LossWeights {
+            alpha: 500.0,
+            beta: 500.0,
+            gamma: 6000.0,
+            delta: 10.0,
+        };
+        let (_, parts) = inversion_loss(&logits, &f, &p, &y, &w)?;
+        let expect = 500.0 * parts.kl + 500.0 * parts.ce + 6000.0 * parts.cos + 10.0 * parts.ortho;
+        assert!((parts.total - expect).abs() < 1e-6 * expect.abs().max(1.0));
+        Ok(())
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let l0 = vec![0.3, -0.2, 1.0, 0.5, 0.1, -0.7, 0.0, 0.4, -0.3];
+        let f0 = vec![1.0, 2.0, 0.5, 0.3, 0.2, 0.9, -0.4, 0.8, 0.1, 0.6, 0.7, -0.2];
+        let p = t(&[0.7, 0.2, 0.1, 0.1, 0.8, 0.1, 0.0, 0.3, 0.7], (3, 3));
+        let y = Tensor::new(&[0u32, 1, 2], &dev)?;
+        let w = LossWeights {
+            alpha: 1.0,
+            beta: 2.0,
+            gamma: 3.0,
+            delta: 4.0,
+        };
+        let lv = Var::from_vec(l0.clone(), (3, 3), &dev)?;
+        let fv = Var::from_vec(f0.clone(), (3, 4), &dev)?;
+        let (loss, _) = inversion_loss(lv.as_tensor(), fv.as_tensor(), &p, &y, &w)?;
+        let g = loss.backward()?;
+        let gl = g
+            .get(lv.as_tensor())
+            .expect("grad")
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let gf = g
+            .get(fv.as_tensor())
+            .expect("grad")
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let eval = |l: &[f64], f: &[f64]| -> candle_core::Result<f64> {
+            Ok(inversion_loss(&t(l, (3, 3)), &t(f, (3, 4)), &p, &y, &w)?.1.total)
+        };
+        let eps = 1e-6;
+        for i in 0..l0.len() {
+            let (mut a, mut b) = (l0.clone(), l0.clone());
+            a[i] += eps;
+            b[i] -= eps;
+            let num = (eval(&a, &f0)? - eval(&b, &f0)?) / (2.0 * eps);
+            assert!((num - gl[i]).abs() < FD_TOL, "d/dlogit[{i}]: {} vs {num}", gl[i]);
+        }
+        for i in 0..f0.len() {
+            let (mut a, mut b) = (f0.clone(), f0.clone());
+            a[i] += eps;
+            b[i] -= eps;
+            let num = (eval(&l0, &a)? - eval(&l0, &b)?) / (2.0 * eps);
+            assert!((num - gf[i]).abs() < FD_TOL, "d/dfeat[{i}]: {} vs {num}", gf[i]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn conditions_are_distributions_with_the_label_on_top() {
+        let (p, y) = sample_conditions(50, &mut StdRng::seed_from_u64(4));
+        for (row, &label) in p.chunks(NUM_CLASSES).zip(&y) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert_eq!(ood_core::score::argmax(row), label as usize);
+            assert_eq!(row[ood_core::GARBAGE], 0.0);
+        }
+    }
+
+    #[test]
+    fn generator_steps_lower_the_loss_against_a_fixed_classifier() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(5);
+        let cls = Classifier::new(&super::super::ClassifierConfig::default(), &mut rng, &dev)?;
+        let before: Vec<f32> = cls.vars()[0]
+            .as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .op("w")?;
+        let mut gen = Generator::new(
+            &super::super::generator::GeneratorConfig::default(),
+            1e-3,
+            &mut rng,
+            &dev,
+        )?;
+        let w = LossWeights {
+            alpha: 1.0,
+            beta: 1.0,
+            gamma: 0.0,
+            delta: 0.0,
+        };
+        let first = generator_step(&mut gen, &cls, 32, &w, &mut rng)?;
+        let mut last = first;
+        for _ in 0..40 {
+            last = generator_step(&mut gen, &cls, 32, &w, &mut rng)?;
+        }
+        assert!(last.ce < first.ce, "ce {} -> {}", first.ce, last.ce);
+        let after: Vec<f32> = cls.vars()[0]
+            .as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .op("w")?;
+        assert_eq!(before, after, "the classifier stays frozen");
+        let (imgs, labels) = generate(&gen, 10, 4, &mut rng)?;
+        assert_eq!((imgs.len(), labels.len()), (10 * ood_core::IMG_PIXELS, 10));
+        let _ = DType::F32;
+        Ok(())
+    }
+}

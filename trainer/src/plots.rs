@@ -1,0 +1,316 @@
+//! PNG plots of a run (plotters, bitmap backend, embedded DejaVu Sans font):
+//!
+//! - `curves.png`: per inversion epoch, average U of the new inverted samples,
+//!   MNIST validation accuracy, and the quick-evaluation share of each OOD set
+//!   sent to garbage;
+//! - `roc.png`: final ROC curve of each OOD set (its best score);
+//! - `hist_uncertainty.png`, `hist_garbage_prob.png`: MNIST test vs OOD score
+//!   histograms;
+//! - `samples_epochNNN.png` (written during the run): inverted samples, one
+//!   row per conditioning digit.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::eval::{logits_of, LogitsFn};
+use crate::metrics;
+use crate::run::{EvalSets, Report};
+use ood_core::{Score, IMG_SIDE, NUM_DIGITS};
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+
+fn init_font() {
+    FONT.call_once(|| {
+        // the bytes are a valid TTF shipped with the crate; registration only
+        // fails for unparsable fonts
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            include_bytes!("../assets/DejaVuSans.ttf"),
+        );
+    });
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.into(),
+        source: std::io::Error::other(format!("drawing plot: {e}")),
+    }
+}
+
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Draws `series` (name, points) as lines on one chart.
+fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    init_font();
+    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+        .map_err(|e| plot_err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 16))
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| plot_err(path, e))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    root.present().map_err(|e| plot_err(path, e))
+}
+
+/// Per-epoch curves from the report.
+pub fn curves(report: &Report, path: &Path) -> Result<()> {
+    let inv: Vec<_> = report.epochs.iter().filter(|e| e.inversion.is_some()).collect();
+    if inv.is_empty() {
+        return Ok(());
+    }
+    let x = |k: usize| (k + 1) as f64;
+    let mut series = vec![
+        (
+            "avg U of new inverted samples".to_string(),
+            inv.iter()
+                .enumerate()
+                .map(|(k, e)| (x(k), e.inversion.as_ref().map_or(0.0, |i| i.new_samples_mean_u)))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "MNIST validation accuracy".to_string(),
+            inv.iter()
+                .enumerate()
+                .map(|(k, e)| (x(k), e.classifier.val_accuracy))
+                .collect(),
+        ),
+    ];
+    if let Some(q) = &inv[0].quick_eval {
+        for (j, r) in q.ood.iter().enumerate() {
+            series.push((
+                format!("{} sent to garbage", r.name),
+                inv.iter()
+                    .enumerate()
+                    .map(|(k, e)| {
+                        (
+                            x(k),
+                            e.quick_eval.as_ref().map_or(0.0, |q| q.ood[j].garbage_share),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    line_chart(
+        path,
+        &format!("{}: per inversion epoch", report.name),
+        "inversion epoch",
+        "share / accuracy / U",
+        (1.0, inv.len().max(2) as f64),
+        (0.0, 1.02),
+        &series,
+    )
+}
+
+/// Normalised histogram of `v` over `[lo, hi]` as a polyline.
+fn histogram(v: &[f32], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
+    let mut h = vec![0usize; bins];
+    for &x in v {
+        let t = ((f64::from(x) - lo) / (hi - lo) * bins as f64).floor();
+        h[(t.max(0.0) as usize).min(bins - 1)] += 1;
+    }
+    let n = v.len().max(1) as f64;
+    h.iter()
+        .enumerate()
+        .flat_map(|(i, &c)| {
+            let (a, b) = (
+                lo + (hi - lo) * i as f64 / bins as f64,
+                lo + (hi - lo) * (i + 1) as f64 / bins as f64,
+            );
+            [(a, c as f64 / n), (b, c as f64 / n)]
+        })
+        .collect()
+}
+
+/// ROC curves and score histograms of the final model.
+pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result<()> {
+    curves(report, &dir.join("curves.png"))?;
+    let bar = indicatif::ProgressBar::hidden();
+    let zid = logits_of(f, &sets.id, &bar)?;
+    let zood: Vec<_> = sets
+        .ood
+        .iter()
+        .map(|d| logits_of(f, d, &bar))
+        .collect::<Result<_>>()?;
+    // ROC: each set with its best score
+    let mut series = Vec::new();
+    for (d, z) in sets.ood.iter().zip(&zood) {
+        let (score, auc) = Score::ALL
+            .iter()
+            .map(|s| {
+                let a: Vec<f32> = zid.iter().map(|l| s.id_score(l)).collect();
+                let b: Vec<f32> = z.iter().map(|l| s.id_score(l)).collect();
+                (*s, metrics::auroc(&a, &b))
+            })
+            .fold((Score::Uncertainty, f64::NEG_INFINITY), |acc, x| {
+                if x.1 > acc.1 {
+                    x
+                } else {
+                    acc
+                }
+            });
+        let a: Vec<f32> = zid.iter().map(|l| score.id_score(l)).collect();
+        let b: Vec<f32> = z.iter().map(|l| score.id_score(l)).collect();
+        series.push((
+            format!("{} ({}, AUROC {:.4})", d.name, score.name(), auc),
+            metrics::roc_curve(&a, &b),
+        ));
+    }
+    line_chart(
+        &dir.join("roc.png"),
+        "ROC (MNIST test = positive)",
+        "false positive rate (OOD accepted)",
+        "true positive rate (MNIST accepted)",
+        (0.0, 1.0),
+        (0.0, 1.01),
+        &series,
+    )?;
+    for score in [Score::Uncertainty, Score::GarbageProb] {
+        let mut series = vec![(
+            format!("{} (in-distribution)", sets.id.name),
+            histogram(
+                &zid.iter().map(|l| score.raw(l)).collect::<Vec<_>>(),
+                0.0,
+                1.0,
+                50,
+            ),
+        )];
+        for (d, z) in sets.ood.iter().zip(&zood) {
+            series.push((
+                d.name.clone(),
+                histogram(&z.iter().map(|l| score.raw(l)).collect::<Vec<_>>(), 0.0, 1.0, 50),
+            ));
+        }
+        let ymax = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.1))
+            .fold(0.0, f64::max);
+        line_chart(
+            &dir.join(format!("hist_{}.png", score.name())),
+            &format!("{} of the final model (share of each set per bin)", score.name()),
+            score.name(),
+            "share of images",
+            (0.0, 1.0),
+            (0.0, (ymax * 1.05).max(0.01)),
+            &series,
+        )?;
+    }
+    Ok(())
+}
+
+/// A grid of generated images: one row per conditioning digit (labels of
+/// `ds`), up to 12 per row, each enlarged 3x with a 2-pixel gap.
+pub fn sample_grid(ds: &Dataset, path: &Path) -> Result<()> {
+    const PER_ROW: usize = 12;
+    const SCALE: usize = 3;
+    let cell = IMG_SIDE * SCALE + 2;
+    let mut img = image::GrayImage::from_pixel(
+        (PER_ROW * cell) as u32,
+        (NUM_DIGITS * cell) as u32,
+        image::Luma([64]),
+    );
+    let mut used = [0usize; NUM_DIGITS];
+    for i in 0..ds.len() {
+        let d = ds.labels[i] as usize;
+        if d >= NUM_DIGITS || used[d] >= PER_ROW {
+            continue;
+        }
+        let (x0, y0) = (used[d] * cell, d * cell);
+        used[d] += 1;
+        for (p, &v) in ds.image(i).iter().enumerate() {
+            let (r, c) = (p / IMG_SIDE, p % IMG_SIDE);
+            for dy in 0..SCALE {
+                for dx in 0..SCALE {
+                    img.put_pixel(
+                        (x0 + c * SCALE + dx) as u32,
+                        (y0 + r * SCALE + dy) as u32,
+                        image::Luma([v]),
+                    );
+                }
+            }
+        }
+    }
+    img.save(path).map_err(|e| plot_err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_normalised_and_clamps() {
+        let h = histogram(&[0.0, 0.5, 1.0, 2.0], 0.0, 1.0, 4);
+        let total: f64 = h.iter().step_by(2).map(|p| p.1).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        assert_eq!(h.len(), 8);
+    }
+
+    #[test]
+    fn charts_and_grids_are_written_as_png() -> Result<()> {
+        let d = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let p = d.path().join("c.png");
+        line_chart(
+            &p,
+            "t",
+            "x",
+            "y",
+            (0.0, 1.0),
+            (0.0, 1.0),
+            &[("a".into(), vec![(0.0, 0.0), (1.0, 1.0)])],
+        )?;
+        let img = image::open(&p).map_err(|e| plot_err(&p, e))?;
+        assert_eq!((img.width(), img.height()), (900, 600));
+        let mut ds = Dataset::default();
+        ds.push(&[255; ood_core::IMG_PIXELS], 3);
+        let g = d.path().join("g.png");
+        sample_grid(&ds, &g)?;
+        let img = image::open(&g).map_err(|e| plot_err(&g, e))?.to_luma8();
+        assert_eq!(img.get_pixel(0, (3 * (IMG_SIDE * 3 + 2)) as u32).0[0], 255);
+        Ok(())
+    }
+}
