@@ -5,6 +5,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use trainer::model::generator::{Generator, GeneratorConfig};
+use trainer::model::inversion::{self, LossWeights};
 use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
 
 const BATCH: usize = 64;
@@ -32,6 +34,19 @@ fn train_step(c: &mut Criterion) {
     // peer in the same run: candle's stock conv2d + reshape/max pooling
     g.bench_function("train_step_b64_candle_stock_ops", |b| {
         b.iter(|| stock.step(&px, &labels, &w, &mut rng).expect("step"))
+    });
+    // one inversion step: generator forward, frozen classifier forward and
+    // backward to the input, generator update (seed loss weights)
+    let mut gen =
+        Generator::new(&GeneratorConfig::default(), 1e-3, &mut rng, &Device::Cpu).expect("generator");
+    let w = LossWeights {
+        alpha: 500.0,
+        beta: 500.0,
+        gamma: 6000.0,
+        delta: 10.0,
+    };
+    g.bench_function("generator_step_b64", |b| {
+        b.iter(|| inversion::generator_step(&mut gen, &t.model, BATCH, &w, &mut rng).expect("generator step"))
     });
     g.bench_function("inference_b64", |b| {
         b.iter(|| t.model.logits(&px, BATCH).expect("logits"))

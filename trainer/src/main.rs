@@ -33,6 +33,16 @@ enum Command {
     Eval(EvalArgs),
     /// Find or download the datasets, verify their checksums, and report where they are.
     Fetch(DataArgs),
+    /// Copy a finished run's weights, config, report and plots into a folder
+    /// (e.g. models/default) to ship them; never overwrites.
+    Publish {
+        /// The finished run folder.
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        /// Destination folder (must not exist or be empty).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
     /// List the shipped presets, or print one as TOML to copy and edit.
     Presets {
         /// Print this preset's TOML.
@@ -243,6 +253,13 @@ fn main() {
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Fetch(a)) => fetch(a),
+        Some(Command::Publish { run, to }) => run::publish(&run, &to)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+            })
+            .map_err(Into::into),
         Some(Command::Presets { name: None }) => {
             for (n, text) in PRESETS {
                 let first = text.lines().next().unwrap_or("").trim_start_matches("# ");

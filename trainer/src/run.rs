@@ -612,6 +612,49 @@ pub fn run(
     })
 }
 
+/// Files of a finished run that [`publish`] copies (no checkpoint, which is
+/// only for resuming).
+pub const PUBLISHED: [&str; 7] = [
+    "config.toml",
+    "classifier.safetensors",
+    "report.json",
+    "report.md",
+    "eval.json",
+    "run.json",
+    "curves.png",
+];
+
+/// Copies a finished run's model, report and plots into `dest` (e.g.
+/// `models/default`), refusing to overwrite a non-empty folder.
+pub fn publish(run_dir: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
+    if !run_dir.join("report.json").is_file() {
+        return Err(Error::Config(format!(
+            "{} has no report.json: not a finished run (resume it first)",
+            run_dir.display()
+        )));
+    }
+    create_run_dir(dest)?;
+    let mut names: Vec<String> = PUBLISHED.iter().map(|s| s.to_string()).collect();
+    for entry in std::fs::read_dir(run_dir).map_err(|e| Error::io(run_dir, e))? {
+        let name = entry
+            .map_err(|e| Error::io(run_dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".png") && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        let (src, dst) = (run_dir.join(&n), dest.join(&n));
+        std::fs::copy(&src, &dst).map_err(|e| Error::io(&src, e))?;
+        out.push(dst);
+    }
+    Ok(out)
+}
+
 /// How the shipped model is chosen (stated in every report).
 pub const SELECTION: &str = "No checkpoint selection: the model is the one after the last epoch, with the learning rate annealed by one cosine decay over all epochs and the garbage set a reservoir sample of every generated image. No OOD test set influenced any choice; they are reported only.";
 
