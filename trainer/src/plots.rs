@@ -52,8 +52,10 @@ const COLORS: [RGBColor; 8] = [
 ];
 
 /// Draws `series` (name, points) as lines on one chart.
+#[allow(clippy::too_many_arguments)]
 fn line_chart(
     path: &Path,
+    legend: SeriesLabelPosition,
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -91,7 +93,7 @@ fn line_chart(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .draw()
         .map_err(|e| plot_err(path, e))?;
     root.present().map_err(|e| plot_err(path, e))
@@ -138,6 +140,7 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
     }
     line_chart(
         path,
+        SeriesLabelPosition::MiddleRight,
         &format!("{}: per inversion epoch", report.name),
         "inversion epoch",
         "share / accuracy / U",
@@ -203,6 +206,7 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
     }
     line_chart(
         &dir.join("roc.png"),
+        SeriesLabelPosition::LowerRight,
         "ROC (MNIST test = positive)",
         "false positive rate (OOD accepted)",
         "true positive rate (MNIST accepted)",
@@ -232,6 +236,7 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
             .fold(0.0, f64::max);
         line_chart(
             &dir.join(format!("hist_{}.png", score.name())),
+            SeriesLabelPosition::UpperRight,
             &format!("{} of the final model (share of each set per bin)", score.name()),
             score.name(),
             "share of images",
@@ -296,6 +301,7 @@ mod tests {
         let p = d.path().join("c.png");
         line_chart(
             &p,
+            SeriesLabelPosition::LowerRight,
             "t",
             "x",
             "y",
