@@ -207,7 +207,7 @@ impl Generator {
         let h = lrelu(lin(&Tensor::cat(&[z, c], 1)?, 0)?)?; // [b, h1]
         let h = dropout(&h, self.config.dropout, rng.as_deref_mut())?;
         let h = lrelu(lin(&Tensor::cat(&[&h, c], 1)?, 2)?)?; // [b, h2]
-        let h = dropout(&h, self.config.dropout, rng.as_deref_mut())?;
+        let h = dropout(&h, self.config.dropout, rng)?;
         let hc = Tensor::cat(&[&h, c], 1)?;
         let o7 = lin(&hc, 4)?.matmul(&self.up[0].t()?)?; // [b, 49] -> [b, 784]
         let o14 = lin(&hc, 6)?.matmul(&self.up[1].t()?)?; // [b, 196] -> [b, 784]
