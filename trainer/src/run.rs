@@ -219,6 +219,11 @@ pub struct InversionLog {
     pub new_samples_mean_u: f64,
     /// Share of the new samples that classifier already sends to garbage.
     pub new_samples_to_garbage: f64,
+    /// Within-class diversity of the new samples: per conditioning digit, the
+    /// mean over pixels of the pixel standard deviation (0-1 scale), averaged
+    /// over digits. 0 = every sample of a digit is the same image.
+    #[serde(default)]
+    pub new_samples_diversity: f64,
     /// Generated images in the garbage class after adding the new ones.
     pub garbage_size: usize,
 }
@@ -240,6 +245,32 @@ const RNG_INIT: u64 = 2;
 const RNG_EPOCH: u64 = 3;
 const RNG_INVERT: u64 = 4;
 const RNG_GARBAGE: u64 = 5;
+
+/// Within-class pixel diversity of generated samples (see
+/// [`InversionLog::new_samples_diversity`]); labels are the conditioning digits.
+pub fn within_class_diversity(ds: &Dataset) -> f64 {
+    let mut per_class = Vec::new();
+    for d in 0..ood_core::NUM_DIGITS as u8 {
+        let idx: Vec<usize> = (0..ds.len()).filter(|&i| ds.labels[i] == d).collect();
+        if idx.len() < 2 {
+            continue;
+        }
+        let n = idx.len() as f64;
+        let mut total = 0.0;
+        for p in 0..IMG_PIXELS {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for &i in &idx {
+                let v = f64::from(ds.images[i * IMG_PIXELS + p]) / 255.0;
+                s1 += v;
+                s2 += v * v;
+            }
+            let var = (s2 / n - (s1 / n).powi(2)).max(0.0);
+            total += var.sqrt();
+        }
+        per_class.push(total / IMG_PIXELS as f64);
+    }
+    per_class.iter().sum::<f64>() / per_class.len().max(1) as f64
+}
 
 /// Adds `new` to the bounded garbage set by reservoir sampling: the set always
 /// holds a uniform random sample (at most `cap`) of everything generated so far.
@@ -516,6 +547,7 @@ pub fn run(
                 .sum::<f64>()
                 / z.len().max(1) as f64;
             let new_g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / z.len().max(1) as f64;
+            let diversity = within_class_diversity(&new);
             let mut grng = rng_for(cfg.seed, RNG_GARBAGE, e);
             reservoir_add(
                 &mut garbage,
@@ -528,7 +560,7 @@ pub fn run(
             let f = |px: &[u8]| trainer.model.logits(px, batch);
             let quick = eval::evaluate(&f, &quick_id, &quick_ood, &indicatif::ProgressBar::hidden())?;
             tracing::info!(
-                "epoch {}/{total} (inversion {}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}%, {}",
+                "epoch {}/{total} (inversion {}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity {:.4}, {}",
                 e + 1,
                 e + 1 - pre,
                 100.0 * c.val_accuracy,
@@ -537,6 +569,7 @@ pub fn run(
                 loss.cos,
                 new_u,
                 100.0 * new_g,
+                diversity,
                 quick
                     .ood
                     .iter()
@@ -553,6 +586,7 @@ pub fn run(
                     generator_seconds,
                     new_samples_mean_u: new_u,
                     new_samples_to_garbage: new_g,
+                    new_samples_diversity: diversity,
                     garbage_size: garbage.len(),
                 }),
                 quick_eval: Some(quick),
@@ -748,6 +782,37 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diversity_is_zero_for_copies_and_positive_for_variety() {
+        let mut ds = Dataset::default();
+        for _ in 0..3 {
+            ds.push(&[100; IMG_PIXELS], 4);
+        }
+        assert_eq!(within_class_diversity(&ds), 0.0);
+        ds.push(&[0; IMG_PIXELS], 4);
+        ds.push(&[255; IMG_PIXELS], 4);
+        // values {100,100,100,0,255}/255: population std over 5 samples
+        let v: Vec<f64> = [100.0, 100.0, 100.0, 0.0, 255.0].iter().map(|x| x / 255.0).collect();
+        let m = v.iter().sum::<f64>() / 5.0;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 5.0).sqrt();
+        assert!((within_class_diversity(&ds) - sd).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reservoir_keeps_the_cap_and_counts_everything() {
+        let mut g = Dataset::default();
+        let mut new = Dataset::default();
+        for i in 0..10u8 {
+            new.push(&[i; IMG_PIXELS], 3);
+        }
+        let mut seen = 0;
+        let mut rng = StdRng::seed_from_u64(1);
+        reservoir_add(&mut g, &new, &mut seen, 4, &mut rng);
+        reservoir_add(&mut g, &new, &mut seen, 4, &mut rng);
+        assert_eq!((g.len(), seen), (4, 20));
+        assert!(g.labels.iter().all(|&l| l == GARBAGE as u8), "relabelled as garbage");
+    }
 
     #[test]
     fn ood_args_and_time_format() {

@@ -41,6 +41,8 @@ pub struct GeneratorConfig {
     pub hidden2: usize,
     /// Dropout probability on the hidden layers (training and sampling).
     pub dropout: f32,
+    /// Feed the latent `z` (not only the condition) into every layer.
+    pub latent_every_layer: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -50,6 +52,7 @@ impl Default for GeneratorConfig {
             hidden1: 256,
             hidden2: 512,
             dropout: 0.2,
+            latent_every_layer: true,
         }
     }
 }
@@ -57,9 +60,9 @@ impl Default for GeneratorConfig {
 impl GeneratorConfig {
     /// Names and shapes of all parameters.
     pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
-        let c = NUM_CLASSES;
+        let c = NUM_CLASSES + if self.latent_every_layer { self.latent } else { 0 };
         vec![
-            ("gen.fc1.weight", vec![self.hidden1, self.latent + c]),
+            ("gen.fc1.weight", vec![self.hidden1, self.latent + NUM_CLASSES]),
             ("gen.fc1.bias", vec![self.hidden1]),
             ("gen.fc2.weight", vec![self.hidden2, self.hidden1 + c]),
             ("gen.fc2.bias", vec![self.hidden2]),
@@ -205,6 +208,9 @@ impl Generator {
         let lin = |x: &Tensor, i: usize| x.matmul(&self.p(i).t()?)?.broadcast_add(self.p(i + 1));
         let lrelu = |x: Tensor| x.maximum(&(&x * 0.2)?);
         let h = lrelu(lin(&Tensor::cat(&[z, c], 1)?, 0)?)?; // [b, h1]
+        // what every later layer sees besides its input: c, or z ++ c
+        let zc = Tensor::cat(&[z, c], 1)?;
+        let c = if self.config.latent_every_layer { &zc } else { c };
         let h = dropout(&h, self.config.dropout, rng.as_deref_mut())?;
         let h = lrelu(lin(&Tensor::cat(&[&h, c], 1)?, 2)?)?; // [b, h2]
         let h = dropout(&h, self.config.dropout, rng)?;
