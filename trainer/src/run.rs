@@ -299,7 +299,7 @@ pub struct Progress {
     pub log: Vec<EpochLog>,
     /// Full evaluation after pre-training ("before inversion").
     pub before: Option<Evaluation>,
-    /// Wall seconds spent before the last resume.
+    /// Wall seconds spent so far, across resumes.
     pub wall_seconds: f64,
 }
 
@@ -438,6 +438,7 @@ pub fn run(
         create_run_dir(out_dir)?;
         write_file(out_dir, "config.toml", &cfg.to_toml())?;
     }
+    let base_wall = progress.wall_seconds;
     let save = |progress: &Progress,
                 trainer: &ClassifierTrainer,
                 gen: Option<&Generator>,
@@ -600,6 +601,7 @@ pub fn run(
             progress.before = Some(eval::evaluate(&f, &sets.id, &sets.ood, &bar)?);
             bar.finish_and_clear();
         }
+        progress.wall_seconds = base_wall + started.elapsed().as_secs_f64();
         save(&progress, &trainer, gen.as_ref(), &garbage)?;
     }
 
@@ -629,7 +631,7 @@ pub fn run(
         seed: cfg.seed,
         git_revision: git_revision(),
         started_utc,
-        wall_seconds: progress.wall_seconds + started.elapsed().as_secs_f64(),
+        wall_seconds: base_wall + started.elapsed().as_secs_f64(),
         device: format!("{device:?}"),
         num_params: cfg.model.num_params(),
         weights_sha256: crate::data::fetch::sha256_hex(&weights_bytes),
@@ -793,7 +795,10 @@ mod tests {
         ds.push(&[0; IMG_PIXELS], 4);
         ds.push(&[255; IMG_PIXELS], 4);
         // values {100,100,100,0,255}/255: population std over 5 samples
-        let v: Vec<f64> = [100.0, 100.0, 100.0, 0.0, 255.0].iter().map(|x| x / 255.0).collect();
+        let v: Vec<f64> = [100.0, 100.0, 100.0, 0.0, 255.0]
+            .iter()
+            .map(|x| x / 255.0)
+            .collect();
         let m = v.iter().sum::<f64>() / 5.0;
         let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 5.0).sqrt();
         assert!((within_class_diversity(&ds) - sd).abs() < 1e-9);
@@ -811,7 +816,10 @@ mod tests {
         reservoir_add(&mut g, &new, &mut seen, 4, &mut rng);
         reservoir_add(&mut g, &new, &mut seen, 4, &mut rng);
         assert_eq!((g.len(), seen), (4, 20));
-        assert!(g.labels.iter().all(|&l| l == GARBAGE as u8), "relabelled as garbage");
+        assert!(
+            g.labels.iter().all(|&l| l == GARBAGE as u8),
+            "relabelled as garbage"
+        );
     }
 
     #[test]

@@ -255,22 +255,7 @@ impl Classifier {
                                                                           // orthogonality terms cannot be gamed by driving them to all-zero ReLUs
         let feat = h.matmul(&self.p(4).t()?)?.broadcast_add(&self.p(5))?; // [b, hidden]
         let act = feat.relu()?;
-        let h = match dropout_rng {
-            Some(rng) if self.config.dropout > 0.0 => {
-                let keep = 1.0 - self.config.dropout;
-                let mask: Vec<f32> = (0..feat.elem_count())
-                    .map(|_| {
-                        if rng.random::<f32>() < keep {
-                            1.0 / keep
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                (&act * Tensor::from_vec(mask, act.shape(), &self.device)?)?
-            }
-            _ => act,
-        };
+        let h = super::dropout(&act, self.config.dropout, dropout_rng)?;
         let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(&self.p(7))?; // [b, 11]
         Ok((logits, feat))
     }
@@ -312,40 +297,12 @@ impl ClassifierTrainer {
 
     /// Weights and optimiser state as named tensors (for checkpoints).
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let mut m: HashMap<String, Tensor> = self
-            .model
-            .params
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
-            .collect();
-        for (k, t) in self.opt.state().op("classifier optimiser state")? {
-            m.insert(format!("cls.adam.{k}"), t);
-        }
-        Ok(m)
+        super::params_to_tensors(&self.model.params, &self.opt, "cls")
     }
 
     /// Restores what [`ClassifierTrainer::tensors`] wrote.
     pub fn load_tensors(&mut self, m: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
-        for (name, var) in &self.model.params {
-            let t = m
-                .get(*name)
-                .ok_or_else(|| Error::format(origin, format!("missing tensor {name:?}")))?;
-            if t.dims() != var.dims() {
-                return Err(Error::format(
-                    origin,
-                    format!(
-                        "tensor {name:?} has shape {:?}, expected {:?}",
-                        t.dims(),
-                        var.dims()
-                    ),
-                ));
-            }
-            var.set(&t.to_dtype(DType::F32).op("load classifier")?)
-                .op("load classifier")?;
-        }
-        self.opt
-            .load_state(|k| m.get(&format!("cls.adam.{k}")).cloned())
-            .map_err(|e| Error::format(origin, format!("classifier optimiser state: {e}")))
+        super::params_from_tensors(&self.model.params, &mut self.opt, "cls", m, origin)
     }
 
     /// Sets the learning rate for the next steps.

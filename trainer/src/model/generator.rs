@@ -22,7 +22,7 @@
 
 use super::optim::{Adam, AdamParams};
 use crate::error::{Error, Result, TensorContext};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use ood_core::{input, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -92,25 +92,6 @@ impl GeneratorConfig {
 /// Pixel-space images `[b, 28, 28, 1]` in `[0, 1]` -> the classifier's input space.
 pub fn to_model_space(pixels: &Tensor) -> candle_core::Result<Tensor> {
     (pixels - f64::from(input::MEAN))? / f64::from(input::STD)
-}
-
-fn dropout(x: &Tensor, p: f32, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
-    match rng {
-        Some(rng) if p > 0.0 => {
-            let keep = 1.0 - p;
-            let mask: Vec<f32> = (0..x.elem_count())
-                .map(|_| {
-                    if rng.random::<f32>() < keep {
-                        1.0 / keep
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            x * Tensor::from_vec(mask, x.shape(), x.device())?
-        }
-        _ => Ok(x.clone()),
-    }
 }
 
 /// The `[784, s*s]` matrix of bilinear up-sampling from `s x s` to 28x28
@@ -209,12 +190,12 @@ impl Generator {
         let lin = |x: &Tensor, i: usize| x.matmul(&self.p(i).t()?)?.broadcast_add(self.p(i + 1));
         let lrelu = |x: Tensor| x.maximum(&(&x * 0.2)?);
         let h = lrelu(lin(&Tensor::cat(&[z, c], 1)?, 0)?)?; // [b, h1]
-        // what every later layer sees besides its input: c, or z ++ c
+                                                            // what every later layer sees besides its input: c, or z ++ c
         let zc = Tensor::cat(&[z, c], 1)?;
         let c = if self.config.latent_every_layer { &zc } else { c };
-        let h = dropout(&h, self.config.dropout, rng.as_deref_mut())?;
+        let h = super::dropout(&h, self.config.dropout, rng.as_deref_mut())?;
         let h = lrelu(lin(&Tensor::cat(&[&h, c], 1)?, 2)?)?; // [b, h2]
-        let h = dropout(&h, self.config.dropout, rng)?;
+        let h = super::dropout(&h, self.config.dropout, rng)?;
         let hc = Tensor::cat(&[&h, c], 1)?;
         let o7 = lin(&hc, 4)?.matmul(&self.up[0].t()?)?; // [b, 49] -> [b, 784]
         let o14 = lin(&hc, 6)?.matmul(&self.up[1].t()?)?; // [b, 196] -> [b, 784]
@@ -225,39 +206,12 @@ impl Generator {
 
     /// Weights (and optimiser state) as named tensors.
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let mut m: HashMap<String, Tensor> = self
-            .params
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
-            .collect();
-        for (k, t) in self.opt.state().op("generator optimiser state")? {
-            m.insert(format!("gen.adam.{k}"), t);
-        }
-        Ok(m)
+        super::params_to_tensors(&self.params, &self.opt, "gen")
     }
 
     /// Restores weights and optimiser state written by [`Generator::tensors`].
     pub fn load_tensors(&mut self, m: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
-        for (name, var) in &self.params {
-            let t = m
-                .get(*name)
-                .ok_or_else(|| Error::format(origin, format!("missing tensor {name:?}")))?;
-            if t.dims() != var.dims() {
-                return Err(Error::format(
-                    origin,
-                    format!(
-                        "tensor {name:?} has shape {:?}, expected {:?}",
-                        t.dims(),
-                        var.dims()
-                    ),
-                ));
-            }
-            var.set(&t.to_dtype(DType::F32).op("load generator")?)
-                .op("load generator")?;
-        }
-        self.opt
-            .load_state(|k| m.get(&format!("gen.adam.{k}")).cloned())
-            .map_err(|e| Error::format(origin, format!("generator optimiser state: {e}")))
+        super::params_from_tensors(&self.params, &mut self.opt, "gen", m, origin)
     }
 
     /// The device.
@@ -269,6 +223,7 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::DType;
     use rand::SeedableRng;
 
     #[test]

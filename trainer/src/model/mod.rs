@@ -13,8 +13,11 @@ pub use classifier::{Classifier, ClassifierConfig, ClassifierTrainer};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result, TensorContext};
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use ood_core::{input, IMG_PIXELS, IMG_SIDE};
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// The compute device: the CPU, or CUDA device 0 when `cuda` is true and the
@@ -81,6 +84,72 @@ pub fn load_checkpoint(
         images: get("garbage.images")?,
         labels: get("garbage.labels")?,
     })
+}
+
+/// Inverted dropout with a mask drawn from `rng` (so runs repeat exactly);
+/// identity when `rng` is `None` (eval mode) or `p` is 0.
+pub(crate) fn dropout(x: &Tensor, p: f32, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
+    match rng {
+        Some(rng) if p > 0.0 => {
+            let keep = 1.0 - p;
+            let mask: Vec<f32> = (0..x.elem_count())
+                .map(|_| {
+                    if rng.random::<f32>() < keep {
+                        1.0 / keep
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            x * Tensor::from_vec(mask, x.shape(), x.device())?
+        }
+        _ => Ok(x.clone()),
+    }
+}
+
+/// Named parameters and their optimiser state as tensors (`<prefix>.adam.*`).
+pub(crate) fn params_to_tensors(
+    params: &[(&'static str, Var)],
+    opt: &optim::Adam,
+    prefix: &str,
+) -> Result<HashMap<String, Tensor>> {
+    let mut m: HashMap<String, Tensor> = params
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
+        .collect();
+    for (k, t) in opt.state().op("optimiser state")? {
+        m.insert(format!("{prefix}.adam.{k}"), t);
+    }
+    Ok(m)
+}
+
+/// Restores what [`params_to_tensors`] wrote, checking every name and shape.
+pub(crate) fn params_from_tensors(
+    params: &[(&'static str, Var)],
+    opt: &mut optim::Adam,
+    prefix: &str,
+    m: &HashMap<String, Tensor>,
+    origin: &Path,
+) -> Result<()> {
+    for (name, var) in params {
+        let t = m
+            .get(*name)
+            .ok_or_else(|| Error::format(origin, format!("missing tensor {name:?}")))?;
+        if t.dims() != var.dims() {
+            return Err(Error::format(
+                origin,
+                format!(
+                    "tensor {name:?} has shape {:?}, expected {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(&t.to_dtype(candle_core::DType::F32).op("load parameter")?)
+            .op("load parameter")?;
+    }
+    opt.load_state(|k| m.get(&format!("{prefix}.adam.{k}")).cloned())
+        .map_err(|e| Error::format(origin, format!("{prefix} optimiser state: {e}")))
 }
 
 /// Whether the fast custom CPU ops can be used on this device.
