@@ -18,10 +18,9 @@
 use super::ops;
 use super::optim::{Adam, AdamParams};
 use crate::error::{Error, Result, TensorContext};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -118,19 +117,7 @@ impl Classifier {
     /// He-uniform weights and zero biases drawn from `rng` (so runs repeat).
     pub fn new(config: &ClassifierConfig, rng: &mut StdRng, device: &Device) -> Result<Self> {
         config.validate()?;
-        let mut params = Vec::new();
-        for (name, shape) in config.param_shapes() {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = if name.ends_with("bias") {
-                vec![0.0; n]
-            } else {
-                let fan_in: usize = shape[1..].iter().product();
-                let bound = (6.0 / fan_in as f32).sqrt();
-                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-            };
-            let t = Tensor::from_vec(data, shape, device).op("init parameter")?;
-            params.push((name, Var::from_tensor(&t).op("init parameter")?));
-        }
+        let params = super::init_params(config.param_shapes(), rng, device)?;
         Ok(Self {
             config: config.clone(),
             params,
@@ -329,11 +316,6 @@ impl ClassifierTrainer {
         self.opt.backward_step(&loss).op("classifier backward")?;
         loss.to_scalar::<f32>().op("read loss")
     }
-}
-
-/// The arg-max class of each row of `[b, k]` logits (used by tests and evaluation).
-pub fn argmax_rows(logits: &Tensor) -> candle_core::Result<Vec<u32>> {
-    logits.argmax(D::Minus1)?.to_vec1::<u32>()
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ use crate::error::{Error, Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
 use ood_core::{input, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -134,18 +133,7 @@ impl Generator {
     /// Fresh weights (He-uniform, zero bias) from `rng`, with an Adam optimiser.
     pub fn new(config: &GeneratorConfig, lr: f64, rng: &mut StdRng, device: &Device) -> Result<Self> {
         config.validate()?;
-        let mut params = Vec::new();
-        for (name, shape) in config.param_shapes() {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = if name.ends_with("bias") {
-                vec![0.0; n]
-            } else {
-                let bound = (6.0 / shape[1] as f32).sqrt();
-                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-            };
-            let t = Tensor::from_vec(data, shape, device).op("init generator")?;
-            params.push((name, Var::from_tensor(&t).op("init generator")?));
-        }
+        let params = super::init_params(config.param_shapes(), rng, device)?;
         let vars = params.iter().map(|(_, v)| v.clone()).collect();
         let opt = Adam::new(
             vars,

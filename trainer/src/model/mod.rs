@@ -86,6 +86,30 @@ pub fn load_checkpoint(
     })
 }
 
+/// Fresh parameters for `shapes`: He-uniform weights (bound `sqrt(6 / fan_in)`,
+/// `fan_in` = product of all but the first dimension) and zero biases, drawn
+/// from `rng` in order so that runs repeat.
+pub(crate) fn init_params(
+    shapes: Vec<(&'static str, Vec<usize>)>,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Result<Vec<(&'static str, Var)>> {
+    let mut params = Vec::with_capacity(shapes.len());
+    for (name, shape) in shapes {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = if name.ends_with("bias") {
+            vec![0.0; n]
+        } else {
+            let fan_in: usize = shape[1..].iter().product();
+            let bound = (6.0 / fan_in as f32).sqrt();
+            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+        };
+        let t = Tensor::from_vec(data, shape, device).op("init parameter")?;
+        params.push((name, Var::from_tensor(&t).op("init parameter")?));
+    }
+    Ok(params)
+}
+
 /// Inverted dropout with a mask drawn from `rng` (so runs repeat exactly);
 /// identity when `rng` is `None` (eval mode) or `p` is 0.
 pub(crate) fn dropout(x: &Tensor, p: f32, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
