@@ -16,6 +16,11 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need_apt+=(dataset-fashion-mnis
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# cross-compiling the edge runtime for the Raspberry Pi, and running its tests
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null 2>&1 || need_apt+=(qemu-user)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -30,7 +35,7 @@ fi
 # no_std firmware target are there.
 rustup show active-toolchain >/dev/null
 rustup component add rustfmt clippy >/dev/null
-rustup target add thumbv7em-none-eabihf >/dev/null
+rustup target add thumbv7em-none-eabihf aarch64-unknown-linux-gnu >/dev/null
 
 echo "setup: fetching and verifying datasets"
 cargo run -q -p trainer --release -- fetch

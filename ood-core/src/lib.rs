@@ -1,14 +1,15 @@
 //! `ood-core`: the facts every part of the OOD rejection system must agree on.
 //!
 //! - **Purpose**: one definition of the label space ([`labels`]), the input
-//!   contract ([`input`]) and the out-of-distribution scores ([`score`]), so that
-//!   training, calibration, evaluation and the edge runtime compute the same
-//!   numbers with the same code.
+//!   contract ([`input`]), the out-of-distribution scores ([`score`]), the
+//!   two-tier decision ([`verdict`]) and, with `std`, the exported model's
+//!   `manifest` schema, so that training, calibration, evaluation and the edge
+//!   runtime compute the same numbers with the same code.
 //! - **Inputs**: logits or probabilities as `&[f32]`, raw 8-bit pixels.
 //! - **Outputs**: plain numbers and small `Copy` types; no allocation.
 //! - **Never**: depends on candle, tract, image, embedded-graphics or anyhow;
-//!   never allocates; builds with `#![no_std]` (the `std` feature only forwards
-//!   to serde).
+//!   never allocates outside `manifest`; builds with `#![no_std]` (the `std`
+//!   feature adds the manifest and serde's std support).
 #![no_std]
 
 #[cfg(feature = "std")]
@@ -16,7 +17,12 @@ extern crate std;
 
 pub mod input;
 pub mod labels;
+#[cfg(feature = "std")]
+pub mod manifest;
 pub mod score;
+pub mod verdict;
+pub mod wire;
 
 pub use labels::{GARBAGE, IMG_PIXELS, IMG_SIDE, NUM_CLASSES, NUM_DIGITS};
 pub use score::{energy, garbage_prob, max_digit_prob, softmax, uncertainty, Score};
+pub use verdict::{calibrate, Policy, RejectReason, Verdict};

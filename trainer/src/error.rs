@@ -21,34 +21,9 @@ pub enum Error {
         /// What was wrong, with expected and found values.
         what: String,
     },
-    /// A file's sha256 is not the one expected.
-    #[error("{}: sha256 mismatch: expected {expected}, got {got} (the file is corrupt or not the right one; delete it and fetch again)", path.display())]
-    Checksum {
-        /// The file (or the URL it came from).
-        path: PathBuf,
-        /// Expected digest (hex).
-        expected: String,
-        /// Actual digest (hex).
-        got: String,
-    },
-    /// A dataset could not be found anywhere, nor fetched.
-    #[error("{what} not found; looked in: {searched}. {hint}")]
-    NotFound {
-        /// Which dataset.
-        what: String,
-        /// Where we looked, and what we tried.
-        searched: String,
-        /// What to do about it.
-        hint: String,
-    },
-    /// A download failed.
-    #[error("download of {url} failed: {reason}")]
-    Download {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
+    /// Finding, reading or measuring data failed (`ood-data`).
+    #[error(transparent)]
+    Data(#[from] ood_data::Error),
     /// A configuration value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Config(String),
@@ -79,6 +54,16 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// A trainer error met inside `ood-data`'s evaluation (the model failed).
+impl From<Error> for ood_data::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Data(d) => d,
+            other => ood_data::Error::Model(other.to_string()),
         }
     }
 }

@@ -12,10 +12,11 @@ pub mod error;
 pub mod model;
 
 pub use error::{Error, Result};
+/// Datasets, evaluation and metrics live in `ood-data`, shared with `edge`.
+pub use ood_data::{self as data, eval, metrics};
 pub mod config;
-pub mod data;
-pub mod eval;
-pub mod metrics;
+pub mod export;
+pub mod package;
 pub mod plots;
 pub mod run;
 pub mod train;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use trainer::config::{TrainConfig, DEFAULT_PRESET, PRESETS};
 use trainer::data::fetch::Sources;
 use trainer::model::{self, Classifier};
-use trainer::run;
+use trainer::{package, run};
 
 /// glibc's malloc maps and unmaps every large tensor buffer, paying page
 /// faults on each step; mimalloc keeps them (measured: see README).
@@ -42,6 +42,16 @@ enum Command {
         /// Destination folder (must not exist or be empty).
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
+    },
+    /// Export a finished run for the edge: f32 and int8 ONNX, calibrated
+    /// thresholds, manifest.json and golden.json, written into the run folder
+    /// (training does this at its end).
+    Export {
+        /// The finished run folder.
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// List the shipped presets, or print one as TOML to copy and edit.
     Presets {
@@ -93,6 +103,9 @@ struct TrainArgs {
     /// Train on CUDA device 0 (needs a build with `--features cuda`).
     #[arg(long)]
     cuda: bool,
+    /// Do not export ONNX models at the end (run `trainer export` later).
+    #[arg(long)]
+    no_export: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -182,6 +195,15 @@ fn train(a: TrainArgs) -> Result<()> {
         "{}",
         std::fs::read_to_string(r.dir.join("report.md")).unwrap_or_else(|_| r.eval.to_markdown())
     );
+    if !a.no_export {
+        let summary = package::export(&r.dir, &sources(&a.data), &model::Device::Cpu).with_context(|| {
+            format!(
+                "exporting {} (retry with `trainer export --run`)",
+                r.dir.display()
+            )
+        })?;
+        println!("{}", summary.markdown);
+    }
     println!(
         "run folder: {} ({:.0} s, {} epochs)",
         r.dir.display(),
@@ -208,7 +230,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let (_, test) = src.mnist()?;
     let sets = run::load_eval_sets(&src, test, &cfg, extra)?;
     let bar = indicatif::ProgressBar::new(0);
-    let f = |px: &[u8]| m.logits(px, cfg.eval.batch_size);
+    let f = |px: &[u8]| Ok(m.logits(px, cfg.eval.batch_size)?);
     let e = trainer::eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
     bar.finish_and_clear();
     if a.json {
@@ -253,6 +275,9 @@ fn main() {
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Fetch(a)) => fetch(a),
+        Some(Command::Export { run, data }) => package::export(&run, &sources(&data), &model::Device::Cpu)
+            .map(|s| println!("{}", s.markdown))
+            .with_context(|| format!("exporting {}", run.display())),
         Some(Command::Publish { run, to }) => run::publish(&run, &to)
             .map(|files| {
                 for f in files {

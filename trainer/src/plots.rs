@@ -179,7 +179,7 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
         .ood
         .iter()
         .map(|d| logits_of(f, d, &bar))
-        .collect::<Result<_>>()?;
+        .collect::<ood_data::Result<_>>()?;
     // ROC: each set with its best score
     let mut series = Vec::new();
     for (d, z) in sets.ood.iter().zip(&zood) {

@@ -64,7 +64,7 @@ pub struct EvalSets {
 pub fn load_extra_sets(extra: &[(String, PathBuf)]) -> Result<Vec<Dataset>> {
     extra
         .iter()
-        .map(|(name, path)| crate::data::load_any(name, path))
+        .map(|(name, path)| Ok(crate::data::load_any(name, path)?))
         .collect()
 }
 
@@ -84,11 +84,11 @@ pub fn load_eval_sets(
     ] {
         match r {
             Ok(ds) => ood.push(ds),
-            Err(e @ Error::NotFound { .. }) => {
+            Err(e @ ood_data::Error::NotFound { .. }) => {
                 tracing::warn!("skipping {name}: {e}");
                 skipped.push(format!("{name}: {e}"));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     // Evaluation noise differs from the training garbage noise (N(0.5, 0.3)):
@@ -152,6 +152,19 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<()> {
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// MNIST train split into (training digits, held-out validation digits),
+/// exactly as the run with `cfg` split it.
+pub fn validation_split(cfg: &TrainConfig, mnist_train: &Dataset) -> Result<(Dataset, Dataset)> {
+    let (digits, val, _) = split_with_rng(cfg, mnist_train)?;
+    Ok((digits, val))
+}
+
+fn split_with_rng(cfg: &TrainConfig, mnist_train: &Dataset) -> Result<(Dataset, Dataset, StdRng)> {
+    let mut data_rng = rng_for(cfg.seed, RNG_DATA, 0);
+    let (digits, val) = mnist_train.split(cfg.data.validation, &mut data_rng)?;
+    Ok((digits, val, data_rng))
 }
 
 /// The source revision (`git describe --always --dirty`), or "unknown".
@@ -241,6 +254,10 @@ pub fn rng_for(seed: u64, purpose: u64, epoch: usize) -> StdRng {
 }
 
 const RNG_DATA: u64 = 1;
+/// RNG purpose of the export's calibration noise.
+pub const RNG_EXPORT: u64 = 6;
+/// The classifier weights' file name in a run folder.
+pub const CLASSIFIER: &str = "classifier.safetensors";
 const RNG_INIT: u64 = 2;
 const RNG_EPOCH: u64 = 3;
 const RNG_INVERT: u64 = 4;
@@ -368,16 +385,20 @@ pub fn run(
     tracing::info!("locating data");
     let extra = load_extra_sets(extra_ood)?;
     let (mnist_train, mnist_test) = sources.mnist()?;
-    let mut data_rng = rng_for(cfg.seed, RNG_DATA, 0);
-    let (digits, val) = mnist_train.split(cfg.data.validation, &mut data_rng)?;
+    let (digits, val, mut data_rng) = split_with_rng(cfg, &mnist_train)?;
     let sets = load_eval_sets(sources, mnist_test, cfg, extra)?;
-    let noise = synth::gaussian(
+    let mut noise = synth::gaussian(
         "garbage-noise",
         cfg.data.noise_count,
         cfg.data.noise_mean,
         cfg.data.noise_std,
         &mut data_rng,
     );
+    if cfg.data.smooth_noise_count > 0 {
+        let smooth = synth::smooth("garbage-smooth", cfg.data.smooth_noise_count, &mut data_rng);
+        noise.images.extend_from_slice(&smooth.images);
+        noise.labels.extend_from_slice(&smooth.labels);
+    }
     tracing::info!(
         "train: {} digits + {} noise garbage (+ up to {} generated), validation: {}, OOD sets: {}",
         digits.len(),
@@ -558,7 +579,7 @@ pub fn run(
                 &mut grng,
             );
             // (d) quick evaluation for the per-epoch curves
-            let f = |px: &[u8]| trainer.model.logits(px, batch);
+            let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
             let quick = eval::evaluate(&f, &quick_id, &quick_ood, &indicatif::ProgressBar::hidden())?;
             tracing::info!(
                 "epoch {}/{total} (inversion {}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity {:.4}, {}",
@@ -596,7 +617,7 @@ pub fn run(
         progress.log.push(log);
         progress.epochs_done += 1;
         if progress.epochs_done == pre && inv.epochs > 0 {
-            let f = |px: &[u8]| trainer.model.logits(px, batch);
+            let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
             let bar = eval_bar("evaluating before inversion");
             progress.before = Some(eval::evaluate(&f, &sets.id, &sets.ood, &bar)?);
             bar.finish_and_clear();
@@ -606,10 +627,10 @@ pub fn run(
     }
 
     let bar = eval_bar("final evaluation");
-    let f = |px: &[u8]| trainer.model.logits(px, batch);
+    let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
     let evaluation = eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
     bar.finish_and_clear();
-    let weights = out_dir.join("classifier.safetensors");
+    let weights = out_dir.join(CLASSIFIER);
     trainer.model.save(&weights)?;
     let report = Report {
         name: cfg.name.clone(),
@@ -660,6 +681,15 @@ pub const PUBLISHED: [&str; 7] = [
     "curves.png",
 ];
 
+/// Files of the export that [`publish`] copies when present.
+pub const PUBLISHED_EXPORT: [&str; 5] = [
+    "classifier.onnx",
+    "classifier.int8.onnx",
+    "manifest.json",
+    "golden.json",
+    "export.md",
+];
+
 /// Copies a finished run's model, report and plots into `dest` (e.g.
 /// `models/default`), refusing to overwrite a non-empty folder.
 pub fn publish(run_dir: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
@@ -671,6 +701,12 @@ pub fn publish(run_dir: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
     }
     create_run_dir(dest)?;
     let mut names: Vec<String> = PUBLISHED.iter().map(|s| s.to_string()).collect();
+    names.extend(
+        PUBLISHED_EXPORT
+            .iter()
+            .filter(|n| run_dir.join(n).is_file())
+            .map(|s| s.to_string()),
+    );
     for entry in std::fs::read_dir(run_dir).map_err(|e| Error::io(run_dir, e))? {
         let name = entry
             .map_err(|e| Error::io(run_dir, e))?

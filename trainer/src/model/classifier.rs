@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// One parameter as plain data: name, shape, row-major values.
+pub type NamedWeight = (String, Vec<usize>, Vec<f32>);
+
 /// Architecture of the classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -217,6 +220,17 @@ impl Classifier {
         x: &Tensor,
         dropout_rng: Option<&mut StdRng>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (_, _, feat) = self.stages(x)?;
+        let act = feat.relu()?;
+        let h = super::dropout(&act, self.config.dropout, dropout_rng)?;
+        let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(&self.p(7))?; // [b, 11]
+        Ok((logits, feat))
+    }
+
+    /// The trunk: `relu(pool(conv1))` `[b, 12, 12, c1]`, `relu(pool(conv2))`
+    /// flattened in NCHW order `[b, c2*16]`, and the features (fc1 before
+    /// its ReLU) `[b, hidden]`.
+    fn stages(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
         let cpu = super::uses_cpu_ops(&self.device) && !self.native_ops;
         let conv = |x: &Tensor, w: Tensor, b: Tensor| {
             if cpu {
@@ -235,16 +249,51 @@ impl Classifier {
         let b = x.dim(0)?;
         // relu(maxpool(.)) == maxpool(relu(.)) (relu is monotonic): pooling
         // first runs the relu on 4x fewer values.
-        let h = pool(&conv(x, self.p(0), self.p(1))?)?.relu()?; // [b, 12, 12, c1]
-        let h = pool(&conv(&h, self.p(2), self.p(3))?)?.relu()?; // [b, 4, 4, c2]
-        let h = h.permute((0, 3, 1, 2))?.contiguous()?.reshape((b, ()))?; // [b, c2*16]
-                                                                          // features = fc1 pre-activation: signed, so the inversion's cosine and
-                                                                          // orthogonality terms cannot be gamed by driving them to all-zero ReLUs
-        let feat = h.matmul(&self.p(4).t()?)?.broadcast_add(&self.p(5))?; // [b, hidden]
-        let act = feat.relu()?;
-        let h = super::dropout(&act, self.config.dropout, dropout_rng)?;
-        let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(&self.p(7))?; // [b, 11]
-        Ok((logits, feat))
+        let h1 = pool(&conv(x, self.p(0), self.p(1))?)?.relu()?; // [b, 12, 12, c1]
+        let h = pool(&conv(&h1, self.p(2), self.p(3))?)?.relu()?; // [b, 4, 4, c2]
+        let h2 = h.permute((0, 3, 1, 2))?.contiguous()?.reshape((b, ()))?; // [b, c2*16]
+                                                                           // features = fc1 pre-activation: signed, so the inversion's cosine and
+                                                                           // orthogonality terms cannot be gamed by driving them to all-zero ReLUs
+        let feat = h2.matmul(&self.p(4).t()?)?.broadcast_add(&self.p(5))?; // [b, hidden]
+        Ok((h1, h2, feat))
+    }
+
+    /// Largest value, over raw 28x28 images, of each input that the int8
+    /// export quantises after the first: `relu(pool(conv1))`,
+    /// `relu(pool(conv2))` and `relu(fc1)` (all non-negative).
+    pub fn activation_maxima(&self, pixels: &[u8], batch: usize) -> Result<[f32; 3]> {
+        let mut m = [0f32; 3];
+        for chunk in pixels.chunks(batch.max(1) * IMG_PIXELS) {
+            let x = super::images_to_tensor(chunk, &self.device)?;
+            let (h1, h2, feat) = self.stages(&x).op("classifier stages")?;
+            for (slot, t) in m.iter_mut().zip([h1, h2, feat.relu().op("relu")?]) {
+                let v = t
+                    .flatten_all()
+                    .and_then(|t| t.max(0))
+                    .and_then(|t| t.to_dtype(DType::F32))
+                    .and_then(|t| t.to_scalar::<f32>())
+                    .op("activation maximum")?;
+                *slot = slot.max(v);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Every parameter as `(name, shape, values)` in the PyTorch/ONNX layouts,
+    /// in [`ClassifierConfig::param_shapes`] order.
+    pub fn weights(&self) -> Result<Vec<NamedWeight>> {
+        self.params
+            .iter()
+            .map(|(name, v)| {
+                let t = v.as_tensor();
+                let values = t
+                    .flatten_all()
+                    .and_then(|t| t.to_dtype(DType::F32))
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .op("read weights")?;
+                Ok((name.to_string(), t.dims().to_vec(), values))
+            })
+            .collect()
     }
 
     /// Eval-mode logits of raw 28x28 images (row-major bytes), in batches.

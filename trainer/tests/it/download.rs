@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use trainer::data::fetch::{self, FileSpec};
-use trainer::Error;
+use trainer::data::Error;
 
 /// Serves `files` (path -> body) for `max_requests` requests, then stops.
 fn serve(files: Vec<(String, Vec<u8>)>, max_requests: usize) -> String {

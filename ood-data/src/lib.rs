@@ -1,4 +1,14 @@
-//! Datasets as our own types: 28x28 8-bit images in the input contract, with labels.
+//! `ood-data`: datasets as our own types (28x28 8-bit images in the input
+//! contract, with labels) and how a model is measured on them.
+//!
+//! - **Purpose**: one definition of the data and of the evaluation, shared by
+//!   the `trainer` (which trains and calibrates) and the `edge` runtime (which
+//!   re-measures the exported model), so their numbers cannot drift apart.
+//! - **Inputs**: IDX files, image folders, CIFAR-10 binary, SVHN `.mat`,
+//!   downloads (feature `download`); a function from images to logits.
+//! - **Outputs**: [`Dataset`]s; [`eval::Evaluation`] reports and [`metrics`].
+//! - **Never**: candle, tract, or any model code.
+//!
 //!
 //! Readers: [`idx`] (MNIST-family IDX, raw or gzipped), [`folder`] (PNG/JPEG
 //! folders), [`cifar`] (CIFAR-10 binary), [`svhn`] (SVHN `.mat`), plus
@@ -9,13 +19,16 @@
 //! (bilinear), then a centred 28x28 crop. Polarity is kept as it is.
 
 pub mod cifar;
+pub mod error;
+pub mod eval;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
+pub mod metrics;
 pub mod svhn;
 pub mod synth;
 
-use crate::error::{Error, Result};
+pub use error::{Error, Result};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -82,7 +95,7 @@ impl Dataset {
     /// A seeded random split into (train, validation) with `n_val` validation images.
     pub fn split(&self, n_val: usize, rng: &mut StdRng) -> Result<(Dataset, Dataset)> {
         if n_val >= self.len() {
-            return Err(Error::Config(format!(
+            return Err(Error::Invalid(format!(
                 "validation split of {n_val} leaves no training images out of {}",
                 self.len()
             )));

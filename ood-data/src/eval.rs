@@ -4,10 +4,10 @@
 //! positive). Model-agnostic: it takes a function from raw images to logits,
 //! so the same code measures any backend.
 
-use crate::data::Dataset;
 use crate::error::Result;
 use crate::metrics;
-use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS, NUM_CLASSES};
+use crate::Dataset;
+use ood_core::{score::argmax, RejectReason, Score, Verdict, GARBAGE, IMG_PIXELS, NUM_CLASSES};
 use serde::{Deserialize, Serialize};
 
 /// Raw 28x28 images (concatenated bytes) -> one logit row per image.
@@ -103,6 +103,21 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     bar.set_length((id.len() + ood.iter().map(Dataset::len).sum::<usize>()) as u64);
     let zid = logits_of(f, id, bar)?;
+    let zood = ood
+        .iter()
+        .map(|set| logits_of(f, set, bar))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(evaluate_logits(id, &zid, ood, &zood))
+}
+
+/// [`evaluate`] from logits already computed (`zid` for `id`, `zood[i]` for
+/// `ood[i]`).
+pub fn evaluate_logits(
+    id: &Dataset,
+    zid: &[[f32; NUM_CLASSES]],
+    ood: &[Dataset],
+    zood: &[Vec<[f32; NUM_CLASSES]>],
+) -> Evaluation {
     let mut confusion = vec![vec![0usize; NUM_CLASSES]; NUM_CLASSES];
     let mut correct = 0;
     for (z, &y) in zid.iter().zip(&id.labels) {
@@ -115,8 +130,7 @@ pub fn evaluate(
         .map(|s| zid.iter().map(|z| s.id_score(z)).collect())
         .collect();
     let mut reports = Vec::new();
-    for set in ood {
-        let z = logits_of(f, set, bar)?;
+    for (set, z) in ood.iter().zip(zood) {
         let scores = Score::ALL
             .iter()
             .zip(&id_scores)
@@ -133,12 +147,12 @@ pub fn evaluate(
         reports.push(OodReport {
             name: set.name.clone(),
             n: set.len(),
-            garbage_share: garbage_share(&z),
-            mean_uncertainty: mean_u(&z),
+            garbage_share: garbage_share(z),
+            mean_uncertainty: mean_u(z),
             scores,
         });
     }
-    Ok(Evaluation {
+    Evaluation {
         convention: format!(
             "in-distribution ({}) = positive; scores oriented higher = more in-distribution; FPR95 = share of OOD accepted at the threshold keeping 95% of {}",
             id.name, id.name
@@ -147,12 +161,86 @@ pub fn evaluate(
             name: id.name.clone(),
             n: id.len(),
             accuracy: correct as f64 / id.len().max(1) as f64,
-            garbage_share: garbage_share(&zid),
-            mean_uncertainty: mean_u(&zid),
+            garbage_share: garbage_share(zid),
+            mean_uncertainty: mean_u(zid),
             confusion,
         },
         ood: reports,
-    })
+    }
+}
+
+/// What a decision policy does to one set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictShares {
+    /// Set name.
+    pub name: String,
+    /// Images.
+    pub n: usize,
+    /// Share accepted as a digit.
+    pub accepted: f64,
+    /// Share accepted as the right digit (ID sets with digit labels; else 0).
+    pub accepted_correct: f64,
+    /// Share rejected because the arg-max is the garbage class.
+    pub rejected_garbage: f64,
+    /// Share rejected because the score is beyond the threshold.
+    pub rejected_uncertain: f64,
+}
+
+impl VerdictShares {
+    /// Counts `verdicts` of `set` (labels are digits for the ID set).
+    pub fn of(set: &Dataset, verdicts: &[Verdict], labels_are_digits: bool) -> Self {
+        let n = verdicts.len().max(1) as f64;
+        let mut s = Self {
+            name: set.name.clone(),
+            n: verdicts.len(),
+            accepted: 0.0,
+            accepted_correct: 0.0,
+            rejected_garbage: 0.0,
+            rejected_uncertain: 0.0,
+        };
+        for (v, &y) in verdicts.iter().zip(&set.labels) {
+            match *v {
+                Verdict::Accept { digit, .. } => {
+                    s.accepted += 1.0;
+                    if labels_are_digits && digit == y {
+                        s.accepted_correct += 1.0;
+                    }
+                }
+                Verdict::Reject {
+                    reason: RejectReason::Garbage,
+                    ..
+                } => s.rejected_garbage += 1.0,
+                Verdict::Reject {
+                    reason: RejectReason::Uncertain,
+                    ..
+                } => s.rejected_uncertain += 1.0,
+            }
+        }
+        s.accepted /= n;
+        s.accepted_correct /= n;
+        s.rejected_garbage /= n;
+        s.rejected_uncertain /= n;
+        s
+    }
+
+    /// A Markdown table of several sets.
+    pub fn markdown(rows: &[VerdictShares]) -> String {
+        let mut s = String::from(
+            "| set | images | accepted | accepted and correct | rejected: garbage | rejected: uncertain |\n|---|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            s.push_str(&format!(
+                "| {} | {} | {:.2}% | {:.2}% | {:.2}% | {:.2}% |\n",
+                r.name,
+                r.n,
+                100.0 * r.accepted,
+                100.0 * r.accepted_correct,
+                100.0 * r.rejected_garbage,
+                100.0 * r.rejected_uncertain
+            ));
+        }
+        s
+    }
 }
 
 impl Evaluation {

@@ -1,0 +1,343 @@
+//! `edge`: classify images, camera frames or whole test sets with an exported
+//! model, on a desktop or a Raspberry Pi. Thin: the logic is in the library.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use edge::frame::{self, FrameSpec, Latest, PixelFormat};
+use edge::model::Model;
+use edge::preprocess::{self, Roi};
+use edge::report;
+use ood_core::Verdict;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Digit-or-garbage verdicts from an exported ONNX model (tract)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// Model folder (manifest.json + ONNX files); default: models/default.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Which file of the manifest to run (default: the manifest's default, int8).
+    #[arg(long)]
+    file: Option<String>,
+    /// Threshold: share of validation digits kept (a calibrated value, e.g. 0.99 or 0.95).
+    #[arg(long)]
+    keep: Option<f32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Classify image files (PNG/JPEG) or folders of them.
+    Classify {
+        /// Files or folders (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Region of interest X,Y,W,H cut out of each image first.
+        #[arg(long)]
+        roi: Option<Roi>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the model through tract on MNIST test, Fashion-MNIST and CIFAR-10.
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Data folder (default: $OOD_DATA_DIR or ./data, as for the trainer).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Time batch-1 inference of every model file of the manifest, and one
+    /// 640x480 camera frame to verdict, on this machine (JSON out).
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Timed iterations per measurement.
+        #[arg(long, default_value_t = 2000)]
+        iters: u32,
+    },
+    /// Classify raw frames read from stdin (e.g. `rpicam-vid --codec yuv420 -o -`).
+    Stream {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Frame width in pixels.
+        #[arg(long)]
+        width: u32,
+        /// Frame height in pixels.
+        #[arg(long)]
+        height: u32,
+        /// Pixel format: gray8 or yuv420.
+        #[arg(long, default_value = "yuv420")]
+        format: PixelFormat,
+        /// Region of interest X,Y,W,H inside each frame.
+        #[arg(long)]
+        roi: Option<Roi>,
+    },
+}
+
+fn model_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
+        let here = PathBuf::from("models/default");
+        if here.is_dir() {
+            here
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+        }
+    })
+}
+
+fn load(m: ModelArgs) -> Result<Model> {
+    let dir = model_dir(m.model);
+    Model::load(&dir, m.file.as_deref(), m.keep)
+        .with_context(|| format!("loading the model in {}", dir.display()))
+}
+
+fn verdict_json(source: &str, v: &Verdict, ms: f64) -> String {
+    let mut o = serde_json::json!({ "source": source, "ms": (ms * 1000.0).round() / 1000.0 });
+    match *v {
+        Verdict::Accept {
+            digit,
+            confidence,
+            uncertainty,
+        } => {
+            o["verdict"] = "accept".into();
+            o["digit"] = digit.into();
+            o["confidence"] = confidence.into();
+            o["uncertainty"] = uncertainty.into();
+        }
+        Verdict::Reject { reason, uncertainty } => {
+            o["verdict"] = "reject".into();
+            o["reason"] = reason.name().into();
+            o["uncertainty"] = uncertainty.into();
+        }
+    }
+    o.to_string()
+}
+
+fn verdict_row(source: &str, v: &Verdict) -> String {
+    match *v {
+        Verdict::Accept {
+            digit,
+            confidence,
+            uncertainty,
+        } => format!("{source}\taccept\t{digit}\t{confidence:.4}\t{uncertainty:.4}\t"),
+        Verdict::Reject { reason, uncertainty } => {
+            format!("{source}\treject\t-\t-\t{uncertainty:.4}\t{}", reason.name())
+        }
+    }
+}
+
+fn classify(paths: &[PathBuf], model: ModelArgs, roi: Option<Roi>, json: bool) -> Result<()> {
+    let files = report::collect_images(paths)?;
+    let model = load(model)?;
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(out, "source\tverdict\tdigit\tconfidence\tuncertainty\treason")?;
+    }
+    let mut failed = 0usize;
+    for f in &files {
+        let t = Instant::now();
+        let r = preprocess::load(f, roi).and_then(|x| model.classify(&x));
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let name = f.display().to_string();
+        match r {
+            Ok(c) => {
+                let line = if json {
+                    verdict_json(&name, &c[0].verdict, ms)
+                } else {
+                    verdict_row(&name, &c[0].verdict)
+                };
+                writeln!(out, "{line}")?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({ "source": name, "error": e.to_string() })
+                    )?;
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} inputs could not be classified (see above)",
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+fn eval(m: ModelArgs, data_dir: Option<PathBuf>, json: Option<PathBuf>) -> Result<()> {
+    let model = load(m)?;
+    let sources = ood_data::fetch::Sources::new(data_dir).offline();
+    let (_, mnist_test) = sources.mnist().context(
+        "MNIST test is needed: run scripts/setup.sh (or `cargo run -p trainer --release -- fetch`)",
+    )?;
+    let mut ood = Vec::new();
+    for r in [sources.fashion_test(), sources.cifar10_test()] {
+        match r {
+            Ok(d) => ood.push(d),
+            Err(e) => eprintln!("warning: skipping a set: {e}"),
+        }
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let rep = report::evaluate(&model, &mnist_test, &ood, &bar)?;
+    bar.finish_and_clear();
+    println!("{}", rep.to_markdown());
+    if let Some(p) = json {
+        std::fs::write(&p, serde_json::to_string_pretty(&rep)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>) -> Result<()> {
+    let model = load(m)?;
+    let mailbox = std::sync::Arc::new(Latest::new());
+    let producer = mailbox.clone();
+    let reader = std::thread::spawn(move || -> edge::Result<u64> {
+        let mut stdin = std::io::stdin().lock();
+        let mut n = 0u64;
+        loop {
+            let mut buf = Vec::new();
+            match frame::read_frame(&mut stdin, &spec, &mut buf) {
+                Ok(Some(())) => {
+                    n += 1;
+                    producer.put((n, buf));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    producer.close();
+                    return Err(e);
+                }
+            }
+        }
+        producer.close();
+        Ok(n)
+    });
+    let mut out = std::io::stdout().lock();
+    while let Some((seq, buf)) = mailbox.take() {
+        let t = Instant::now();
+        let r = spec
+            .luma(&buf)
+            .and_then(|img| preprocess::to_input(&img, roi))
+            .and_then(|x| model.classify(&x));
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        match r {
+            Ok(c) => writeln!(
+                out,
+                "{}",
+                verdict_json(&format!("frame {seq}"), &c[0].verdict, ms)
+            )?,
+            // a bad frame is reported and the loop goes on
+            Err(e) => eprintln!("warning: frame {seq}: {e}"),
+        }
+        out.flush()?;
+    }
+    let frames = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the frame reader panicked"))?
+        .context("reading frames from stdin")?;
+    eprintln!(
+        "{frames} frames read, {} dropped (arrived while busy)",
+        mailbox.dropped()
+    );
+    Ok(())
+}
+
+/// Median over 5 rounds of the mean time per call of `f`, in microseconds.
+fn time_us(iters: u32, mut f: impl FnMut() -> edge::Result<()>) -> Result<f64> {
+    for _ in 0..iters / 10 + 1 {
+        f()?;
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters.max(1) {
+            f()?;
+        }
+        rounds.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(iters.max(1)));
+    }
+    rounds.sort_by(f64::total_cmp);
+    Ok(rounds[2])
+}
+
+fn bench(m: ModelArgs, iters: u32) -> Result<()> {
+    let dir = model_dir(m.model.clone());
+    let base = load(m)?;
+    // a real digit from the golden file, and a synthetic 640x480 camera frame
+    // (dark stroke on paper) for the frame-to-verdict time
+    let x = [0u8; ood_core::IMG_PIXELS];
+    let frame = image::GrayImage::from_fn(640, 480, |px, py| {
+        let on = (300..340).contains(&px) && (120..360).contains(&py);
+        image::Luma([if on { 30 } else { 220 }])
+    });
+    let mut per_file = serde_json::Map::new();
+    for f in &base.manifest.models {
+        let model = Model::load(&dir, Some(&f.file), None)?;
+        let us = time_us(iters, || model.classify(&x).map(|_| ()))?;
+        per_file.insert(f.file.clone(), us.into());
+    }
+    let frame_us = time_us(iters / 20 + 1, || {
+        let input = preprocess::to_input(&frame, None)?;
+        base.classify(&input).map(|_| ())
+    })?;
+    let out = serde_json::json!({
+        "tract_us_per_image_batch1": per_file,
+        "frame_640x480_to_verdict_us": frame_us,
+        "frame_model": base.file.file,
+        "threads": 1,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Classify {
+            paths,
+            model,
+            roi,
+            json,
+        } => classify(&paths, model, roi, json),
+        Cmd::Eval {
+            model,
+            data_dir,
+            json,
+        } => eval(model, data_dir, json),
+        Cmd::Bench { model, iters } => bench(model, iters),
+        Cmd::Stream {
+            model,
+            width,
+            height,
+            format,
+            roi,
+        } => stream(model, FrameSpec::new(width, height, format)?, roi),
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

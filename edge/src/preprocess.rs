@@ -1,0 +1,265 @@
+//! From a real image or camera frame to the 28x28 input contract, the way
+//! MNIST itself was made.
+//!
+//! 1. Grayscale (luma); an optional region of interest is cut out first.
+//! 2. Polarity: the background is estimated from the border; dark ink on
+//!    light paper is inverted so that ink is light on dark, as in MNIST.
+//! 3. The background level is subtracted and the contrast stretched.
+//! 4. Crop to the ink's bounding box (pixels above a quarter of the peak).
+//! 5. Fit into 20x20 keeping the aspect ratio (anti-aliased resampling).
+//! 6. Paste into 28x28 so that the centre of mass lands at the centre.
+//!
+//! An image that is already 28x28 (a dataset image) passes through unchanged
+//! (converted to luma if it has colour). A blank input stays blank: deciding
+//! that it is not a digit is the model's job, not an error.
+
+use crate::error::{Error, Result};
+use image::{imageops, GrayImage, ImageReader, Limits};
+use ood_core::{IMG_PIXELS, IMG_SIDE};
+use std::path::Path;
+
+/// Largest width or height of an image we decode.
+pub const MAX_SIDE: u32 = 8192;
+/// Largest decoder allocation (bytes): bounds memory for hostile files.
+pub const MAX_ALLOC: u64 = 256 << 20;
+/// Side of the box the ink is fitted into (MNIST: 20).
+pub const FIT: u32 = 20;
+
+/// A rectangle `x, y, width, height` in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roi {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+impl std::str::FromStr for Roi {
+    type Err = String;
+
+    /// `X,Y,W,H`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let v: Vec<u32> = s
+            .split(',')
+            .map(|p| p.trim().parse::<u32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| format!("region of interest {s:?}: {e} (expected X,Y,W,H)"))?;
+        match v.as_slice() {
+            [x, y, w, h] if *w > 0 && *h > 0 => Ok(Roi {
+                x: *x,
+                y: *y,
+                width: *w,
+                height: *h,
+            }),
+            _ => Err(format!(
+                "region of interest {s:?}: expected X,Y,W,H with W and H > 0"
+            )),
+        }
+    }
+}
+
+/// Decodes an image file (PNG, JPEG) to grayscale, refusing sizes over
+/// [`MAX_SIDE`] before allocating the pixels.
+pub fn read_gray(path: &Path) -> Result<GrayImage> {
+    let bad = |what: String| Error::Image {
+        path: path.into(),
+        what,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() == 0 {
+        return Err(bad("empty file (0 bytes): not an image".into()));
+    }
+    // trust the content, not the extension
+    let mut head = [0u8; 64];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        f.read(&mut head).map_err(|e| Error::io(path, e))?
+    };
+    let format = image::guess_format(&head[..n])
+        .ok()
+        .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg))
+        .ok_or_else(|| bad("not a PNG or JPEG image (unrecognised content)".into()))?;
+    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    reader.set_format(format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(l) => bad(format!(
+            "too large to decode ({l}); images up to {MAX_SIDE}x{MAX_SIDE} are accepted: scale it down or pass a region of interest of a smaller copy"
+        )),
+        e => bad(format!("cannot decode: {e}")),
+    })?;
+    Ok(img.to_luma8())
+}
+
+/// The 28x28 input for a grayscale image (see the module docs).
+pub fn to_input(img: &GrayImage, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
+    let side = IMG_SIDE as u32;
+    let img = match roi {
+        Some(r) => {
+            if r.x.saturating_add(r.width) > img.width() || r.y.saturating_add(r.height) > img.height() {
+                return Err(Error::Frame(format!(
+                    "region of interest {}x{} at ({}, {}) lies outside the {}x{} image",
+                    r.width,
+                    r.height,
+                    r.x,
+                    r.y,
+                    img.width(),
+                    img.height()
+                )));
+            }
+            imageops::crop_imm(img, r.x, r.y, r.width, r.height).to_image()
+        }
+        None => img.clone(),
+    };
+    let mut out = [0u8; IMG_PIXELS];
+    if img.width() == side && img.height() == side && roi.is_none() {
+        out.copy_from_slice(img.as_raw());
+        return Ok(out);
+    }
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Ok(out);
+    }
+    // background from the border; invert dark-on-light
+    let border: Vec<u8> = (0..w)
+        .flat_map(|x| [img.get_pixel(x, 0)[0], img.get_pixel(x, h - 1)[0]])
+        .chain((0..h).flat_map(|y| [img.get_pixel(0, y)[0], img.get_pixel(w - 1, y)[0]]))
+        .collect();
+    let mut sorted = border.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    let invert = median > 127;
+    let ink = |v: u8| if invert { 255 - v } else { v };
+    let bg = ink(median);
+    let peak = img.pixels().map(|p| ink(p[0])).max().unwrap_or(0);
+    if peak <= bg.saturating_add(16) {
+        return Ok(out); // no ink: blank
+    }
+    let range = f32::from(peak - bg);
+    let stretched = GrayImage::from_fn(w, h, |x, y| {
+        let v = f32::from(ink(img.get_pixel(x, y)[0]).saturating_sub(bg));
+        image::Luma([(v * 255.0 / range).round().clamp(0.0, 255.0) as u8])
+    });
+    // bounding box of the ink
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in stretched.enumerate_pixels() {
+        if p[0] > 64 {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    if x1 < x0 {
+        return Ok(out);
+    }
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let crop = imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
+    let scale = FIT as f32 / bw.max(bh) as f32;
+    let (nw, nh) = (
+        ((bw as f32 * scale).round() as u32).clamp(1, FIT),
+        ((bh as f32 * scale).round() as u32).clamp(1, FIT),
+    );
+    let small = imageops::resize(&crop, nw, nh, imageops::FilterType::Triangle);
+    // centre of mass
+    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = f64::from(p[0]);
+        m += v;
+        mx += v * f64::from(x);
+        my += v * f64::from(y);
+    }
+    let (cx, cy) = if m > 0.0 {
+        (mx / m, my / m)
+    } else {
+        (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
+    };
+    let half = f64::from(side) / 2.0;
+    let ox = ((half - 0.5 - cx).round() as i64).clamp(0, i64::from(side - nw));
+    let oy = ((half - 0.5 - cy).round() as i64).clamp(0, i64::from(side - nh));
+    for (x, y, p) in small.enumerate_pixels() {
+        let (tx, ty) = (ox as usize + x as usize, oy as usize + y as usize);
+        out[ty * IMG_SIDE + tx] = p[0];
+    }
+    Ok(out)
+}
+
+/// Reads and preprocesses one image file.
+pub fn load(path: &Path, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
+    let img = read_gray(path)?;
+    to_input(&img, roi).map_err(|e| match e {
+        Error::Frame(what) => Error::Image {
+            path: path.into(),
+            what,
+        },
+        e => e,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dark "1" stroke on white paper, `w x h`.
+    fn paper_with_stroke(w: u32, h: u32) -> GrayImage {
+        GrayImage::from_fn(w, h, |x, y| {
+            let on = x >= w / 2 - w / 20 && x <= w / 2 + w / 20 && y >= h / 4 && y < 3 * h / 4;
+            image::Luma([if on { 20 } else { 230 }])
+        })
+    }
+
+    #[test]
+    fn dataset_sized_images_pass_through_unchanged() -> Result<()> {
+        let img = GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y) as u8]));
+        assert_eq!(to_input(&img, None)?.as_slice(), img.as_raw().as_slice());
+        Ok(())
+    }
+
+    #[test]
+    fn dark_ink_on_paper_becomes_a_centred_mnist_digit() -> Result<()> {
+        let out = to_input(&paper_with_stroke(400, 300), None)?;
+        // light ink on dark background
+        assert_eq!(out[0], 0);
+        let max = *out.iter().max().unwrap_or(&0);
+        assert!(max > 200, "ink is bright: {max}");
+        // fitted into 20 rows, centre of mass near the centre
+        let rows: Vec<usize> = (0..IMG_SIDE)
+            .filter(|&y| out[y * IMG_SIDE..(y + 1) * IMG_SIDE].iter().any(|&v| v > 64))
+            .collect();
+        assert!(rows.len() >= 19 && rows.len() <= 21, "ink rows {}", rows.len());
+        let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
+        for (i, &v) in out.iter().enumerate() {
+            m += f64::from(v);
+            mx += f64::from(v) * (i % IMG_SIDE) as f64;
+            my += f64::from(v) * (i / IMG_SIDE) as f64;
+        }
+        assert!(
+            (mx / m - 13.5).abs() <= 1.0 && (my / m - 13.5).abs() <= 1.0,
+            "{} {}",
+            mx / m,
+            my / m
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn blank_input_stays_blank_and_roi_is_checked() -> Result<()> {
+        let blank = GrayImage::from_pixel(64, 48, image::Luma([200]));
+        assert!(to_input(&blank, None)?.iter().all(|&v| v == 0));
+        let roi: Roi = "10,10,30,20".parse().map_err(Error::Frame)?;
+        assert!(to_input(&blank, Some(roi)).is_ok());
+        let outside: Roi = "50,40,30,20".parse().map_err(Error::Frame)?;
+        assert!(to_input(&blank, Some(outside)).is_err());
+        assert!("1,2,3".parse::<Roi>().is_err() && "1,2,0,4".parse::<Roi>().is_err());
+        Ok(())
+    }
+}

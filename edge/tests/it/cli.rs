@@ -1,0 +1,196 @@
+//! The `edge` binary as a new user would try it: good input, then bad input
+//! that must give a clear one-line error, never a panic.
+
+use crate::support::{copy_model, edit_manifest, huge_png_header, shipped_dir, write_png};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn edge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(args)
+        .output()
+        .expect("run edge")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A golden input (a real MNIST test digit) as PNG.
+fn digit_png(dir: &std::path::Path) -> std::path::PathBuf {
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped_dir().join("golden.json")).expect("golden"))
+            .expect("json");
+    let hex = g["cases"][0]["pixels_hex"].as_str().expect("hex");
+    let px: Vec<u8> = (0..784)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let p = dir.join("digit.png");
+    write_png(&p, &px);
+    p
+}
+
+fn assert_clean_error(o: &Output, needles: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "stderr lacks {n:?}: {e}");
+    }
+}
+
+#[test]
+fn classify_prints_a_table_and_json_lines() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let png = digit_png(tmp.path());
+    let model = shipped_dir();
+    let o = edge(&[
+        "classify",
+        "--model",
+        model.to_str().expect("utf8"),
+        png.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("source\tverdict"), "{out}");
+    assert!(
+        out.contains("digit.png\taccept\t7"),
+        "the first MNIST test digit is a 7: {out}"
+    );
+    let o = edge(&["classify", "--json", tmp.path().to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().expect("a line")).expect("json");
+    assert_eq!(line["verdict"], "accept");
+    assert_eq!(line["digit"], 7);
+}
+
+#[test]
+fn bad_images_are_reported_per_file_and_the_others_still_classified() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let png = digit_png(tmp.path());
+    let empty = tmp.path().join("empty.png");
+    std::fs::write(&empty, b"").expect("write");
+    let text = tmp.path().join("notes.png");
+    std::fs::write(&text, b"this is not an image").expect("write");
+    let huge = tmp.path().join("huge.png");
+    std::fs::write(&huge, huge_png_header(20_000, 20_000)).expect("write");
+    let missing = tmp.path().join("missing.png");
+    let args: Vec<&str> = [
+        "classify",
+        png.to_str().expect("utf8"),
+        empty.to_str().expect("utf8"),
+        text.to_str().expect("utf8"),
+        huge.to_str().expect("utf8"),
+    ]
+    .to_vec();
+    let o = edge(&args);
+    assert_clean_error(
+        &o,
+        &[
+            "empty.png: empty file",
+            "notes.png: not a PNG or JPEG",
+            "huge.png: too large",
+            "3 of 4 inputs",
+        ],
+    );
+    assert!(stdout(&o).contains("digit.png\taccept"), "{}", stdout(&o));
+    let o = edge(&["classify", missing.to_str().expect("utf8")]);
+    assert_clean_error(&o, &["missing.png"]);
+}
+
+#[test]
+fn a_tampered_unknown_or_foreign_model_is_refused_with_what_to_do() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let png = digit_png(tmp.path());
+    let png = png.to_str().expect("utf8");
+    // corrupt ONNX: sha256 mismatch names the file
+    let dir = copy_model(tmp.path());
+    let d = dir.to_str().expect("utf8");
+    std::fs::write(dir.join("classifier.int8.onnx"), b"\x08\x07garbage").expect("write");
+    assert_clean_error(
+        &edge(&["classify", "--model", d, png]),
+        &["classifier.int8.onnx", "sha256", "re-export"],
+    );
+    // corrupt ONNX whose checksum was "fixed" in the manifest: tract refuses it
+    let sha = edge::model::sha256_hex(b"\x08\x07garbage");
+    edit_manifest(&dir, |v| v["models"][0]["sha256"] = sha.into());
+    assert_clean_error(
+        &edge(&["classify", "--model", d, png]),
+        &["classifier.int8.onnx", "not a loadable ONNX model"],
+    );
+    // a manifest for another model: shapes differ
+    let dir = copy_model(&tmp.path().join("b"));
+    let d = dir.to_str().expect("utf8");
+    edit_manifest(&dir, |v| {
+        v["models"][0]["output_shape"] = serde_json::json!([-1, 10])
+    });
+    assert_clean_error(
+        &edge(&["classify", "--model", d, png]),
+        &["output shape", "another model"],
+    );
+    // a manifest of an unknown version
+    let dir = copy_model(&tmp.path().join("c"));
+    let d = dir.to_str().expect("utf8");
+    edit_manifest(&dir, |v| v["version"] = 99.into());
+    assert_clean_error(
+        &edge(&["classify", "--model", d, png]),
+        &["manifest.json", "version 99 is newer", "update the edge"],
+    );
+    // no manifest at all
+    assert_clean_error(
+        &edge(&["classify", "--model", tmp.path().to_str().expect("utf8"), png]),
+        &["manifest.json", "trainer --release -- export"],
+    );
+    // a threshold that was never calibrated
+    assert_clean_error(
+        &edge(&["classify", "--keep", "0.5", png]),
+        &["no threshold calibrated for keep = 0.5"],
+    );
+}
+
+#[test]
+fn stream_classifies_whole_frames_and_reports_a_short_last_frame() {
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped_dir().join("golden.json")).expect("golden"))
+            .expect("json");
+    let hex = g["cases"][0]["pixels_hex"].as_str().expect("hex");
+    let mut frames: Vec<u8> = (0..784)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    frames.extend(vec![0u8; 784]); // a blank frame
+    frames.extend(vec![0u8; 100]); // the start of a frame of the wrong size
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(["stream", "--width", "28", "--height", "28", "--format", "gray8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&frames)
+        .expect("feed");
+    let o = child.wait_with_output().expect("wait");
+    let out = stdout(&o);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    // frames may be dropped when they arrive faster than inference, never queued:
+    // the newest whole frame (the blank one) is always classified
+    assert!(!lines.is_empty() && lines.len() <= 2, "{out}");
+    let last = lines.last().expect("a verdict");
+    assert_eq!(last["source"], "frame 2");
+    assert_eq!(last["verdict"], "reject", "a blank frame is not a digit: {last}");
+    assert_clean_error(
+        &o,
+        &["100 bytes into a frame of 784", "--width, --height and --format"],
+    );
+}

@@ -1,0 +1,123 @@
+//! The shipped model (`models/default`) against its golden file and its
+//! manifest's measured numbers.
+
+use crate::support::shipped_dir;
+use edge::model::Model;
+use ood_core::Verdict;
+
+/// tract f32 vs the logits the exporter recorded with tract on x86: the same
+/// f32 graph, summed in a possibly different order on another CPU (aarch64
+/// under qemu): ~1e-5; 1e-3 keeps a wide margin and still catches real
+/// errors, which move logits by O(1).
+const F32_TOL: f32 = 1e-3;
+/// int8 (QDQ) logits: a rounding flip in one QuantizeLinear on another CPU
+/// moves a logit by about one activation step times a weight (< 0.1 here);
+/// 0.5 is well below the logit margins that decide the golden verdicts.
+const INT8_TOL: f32 = 0.5;
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    cases: Vec<Case>,
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    source: String,
+    pixels_hex: String,
+    f32_logits: Vec<f32>,
+    int8_logits: Vec<f32>,
+    int8_verdict: Verdict,
+}
+
+fn golden() -> Golden {
+    let text =
+        std::fs::read_to_string(shipped_dir().join("golden.json")).expect("models/default/golden.json");
+    serde_json::from_str(&text).expect("golden json")
+}
+
+fn pixels(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn shipped_models_reproduce_the_golden_outputs() {
+    let f32_model = Model::load(&shipped_dir(), Some("classifier.onnx"), None).expect("load f32");
+    let int8_model = Model::load(&shipped_dir(), None, None).expect("load int8");
+    assert_eq!(int8_model.file.precision, "int8");
+    let g = golden();
+    assert!(g.cases.len() >= 10);
+    for c in &g.cases {
+        let px = pixels(&c.pixels_hex);
+        assert_eq!(px.len(), 784, "{}", c.source);
+        let z = f32_model.classify(&px).expect("f32")[0].logits;
+        for (a, b) in z.iter().zip(&c.f32_logits) {
+            assert!((a - b).abs() < F32_TOL, "{}: f32 {a} vs golden {b}", c.source);
+        }
+        let q = int8_model.classify(&px).expect("int8")[0];
+        for (a, b) in q.logits.iter().zip(&c.int8_logits) {
+            assert!((a - b).abs() < INT8_TOL, "{}: int8 {a} vs golden {b}", c.source);
+        }
+        assert_eq!(
+            std::mem::discriminant(&q.verdict),
+            std::mem::discriminant(&c.int8_verdict),
+            "{}",
+            c.source
+        );
+    }
+}
+
+#[test]
+fn shipped_int8_model_is_small_and_agrees_with_f32_per_its_manifest() {
+    let m = Model::load(&shipped_dir(), None, None).expect("load");
+    assert!(m.file.bytes <= 100 * 1024, "int8 file {} bytes", m.file.bytes);
+    let metrics = m
+        .manifest
+        .metrics
+        .iter()
+        .find(|x| x.file == m.file.file)
+        .expect("int8 metrics");
+    assert!(
+        metrics.verdict_agreement_with_f32 >= 0.995,
+        "{}",
+        metrics.verdict_agreement_with_f32
+    );
+    assert!(metrics.mnist_accuracy >= 0.99, "{}", metrics.mnist_accuracy);
+}
+
+/// Real data: MNIST test and Fashion-MNIST test must be present (setup.sh).
+#[test]
+#[ignore = "needs the real MNIST and Fashion-MNIST test sets (scripts/setup.sh); CI runs it"]
+fn int8_agrees_with_f32_on_real_test_sets_and_matches_the_manifest() {
+    let src = ood_data::fetch::Sources::new(Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
+    ))
+    .offline();
+    let (_, mnist) = src.mnist().expect("MNIST (run scripts/setup.sh)");
+    let fashion = src.fashion_test().expect("Fashion-MNIST (run scripts/setup.sh)");
+    let f32_model = Model::load(&shipped_dir(), Some("classifier.onnx"), None).expect("f32");
+    let int8_model = Model::load(&shipped_dir(), None, None).expect("int8");
+    let bar = indicatif::ProgressBar::hidden();
+    for set in [&mnist, &fashion] {
+        let one = std::slice::from_ref(set);
+        let id = if set.name == mnist.name { set } else { &mnist };
+        let ood: &[ood_data::Dataset] = if set.name == mnist.name { &[] } else { one };
+        let a = edge::report::evaluate(&f32_model, id, ood, &bar).expect("f32 eval");
+        let b = edge::report::evaluate(&int8_model, id, ood, &bar).expect("int8 eval");
+        let agreement = b.agreement(&a);
+        assert!(
+            agreement >= 0.995,
+            "{}: int8 vs f32 verdict agreement {agreement}",
+            set.name
+        );
+        // the manifest's numbers are what the edge measures
+        let recorded = int8_model
+            .manifest
+            .metrics
+            .iter()
+            .find(|x| x.file == int8_model.file.file)
+            .expect("metrics");
+        assert!((recorded.mnist_accuracy - b.evaluation.id.accuracy).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,199 @@
+//! The two-tier decision: reject what lands in the garbage class, then reject
+//! what the acceptance score puts beyond the calibrated threshold, else accept.
+//!
+//! The trainer calibrates the threshold with [`calibrate`] on held-out MNIST
+//! validation digits, and the edge decides with [`Policy::decide`]: one score
+//! function ([`Score::id_score`]) on both sides, so they cannot drift apart.
+
+use crate::score::{argmax, softmax, uncertainty};
+use crate::{Score, GARBAGE, NUM_CLASSES};
+use serde::{Deserialize, Serialize};
+
+/// Why an input was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The arg-max is the garbage class.
+    Garbage,
+    /// A digit wins, but the acceptance score is beyond the threshold.
+    Uncertain,
+}
+
+impl RejectReason {
+    /// Stable machine name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Garbage => "garbage",
+            RejectReason::Uncertain => "uncertain",
+        }
+    }
+}
+
+/// The answer for one input. Rejecting is a result, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A digit, confidently.
+    Accept {
+        /// The digit, `0..=9`.
+        digit: u8,
+        /// Its softmax probability.
+        confidence: f32,
+        /// `U(x)` of the input.
+        uncertainty: f32,
+    },
+    /// Not a digit, or not confidently one.
+    Reject {
+        /// Which tier rejected it.
+        reason: RejectReason,
+        /// `U(x)` of the input.
+        uncertainty: f32,
+    },
+}
+
+impl Verdict {
+    /// Whether the input was accepted as a digit.
+    pub fn is_accept(&self) -> bool {
+        matches!(self, Verdict::Accept { .. })
+    }
+
+    /// `U(x)` of the input.
+    pub fn uncertainty(&self) -> f32 {
+        match *self {
+            Verdict::Accept { uncertainty, .. } | Verdict::Reject { uncertainty, .. } => uncertainty,
+        }
+    }
+}
+
+/// The acceptance rule: accept a digit when `score.id_score(logits) >= threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The acceptance score (higher = more in-distribution after orientation).
+    pub score: Score,
+    /// Smallest in-distribution score that is accepted.
+    pub threshold: f32,
+}
+
+impl Policy {
+    /// The verdict for one row of logits. Non-finite scores are rejected as
+    /// uncertain (a NaN never passes a threshold).
+    pub fn decide(&self, logits: &[f32; NUM_CLASSES]) -> Verdict {
+        let mut p = [0.0f32; NUM_CLASSES];
+        softmax(logits, &mut p);
+        let k = argmax(&p);
+        let u = uncertainty(&p);
+        if k == GARBAGE {
+            return Verdict::Reject {
+                reason: RejectReason::Garbage,
+                uncertainty: u,
+            };
+        }
+        let s = self.score.id_score(logits);
+        // NaN (no ordering) rejects
+        if s.partial_cmp(&self.threshold)
+            .is_none_or(|o| o == core::cmp::Ordering::Less)
+        {
+            return Verdict::Reject {
+                reason: RejectReason::Uncertain,
+                uncertainty: u,
+            };
+        }
+        Verdict::Accept {
+            digit: k as u8,
+            confidence: p[k],
+            uncertainty: u,
+        }
+    }
+}
+
+/// The threshold that keeps (at least) a share `keep` of in-distribution
+/// inputs: the `(1 - keep)` quantile of their `id_scores` (sorted in place,
+/// NaNs first so they count as rejected). `None` for an empty slice or `keep`
+/// outside `(0, 1]`.
+pub fn calibrate(id_scores: &mut [f32], keep: f32) -> Option<f32> {
+    if id_scores.is_empty() || !(keep > 0.0 && keep <= 1.0) {
+        return None;
+    }
+    id_scores.sort_unstable_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => core::cmp::Ordering::Equal,
+        (true, false) => core::cmp::Ordering::Less,
+        (false, true) => core::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
+    let n = id_scores.len();
+    let drop = libm::floorf((1.0 - keep) * n as f32) as usize;
+    Some(id_scores[drop.min(n - 1)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn logits_for(k: usize, margin: f32) -> [f32; NUM_CLASSES] {
+        let mut z = [0.0f32; NUM_CLASSES];
+        z[k] = margin;
+        z
+    }
+
+    #[test]
+    fn garbage_then_threshold_then_accept() {
+        let policy = Policy {
+            score: Score::Uncertainty,
+            threshold: 0.5,
+        };
+        assert!(matches!(
+            policy.decide(&logits_for(GARBAGE, 10.0)),
+            Verdict::Reject {
+                reason: RejectReason::Garbage,
+                ..
+            }
+        ));
+        // a flat row: U = 1, id score 0 < 0.5
+        assert!(matches!(
+            policy.decide(&logits_for(3, 0.01)),
+            Verdict::Reject {
+                reason: RejectReason::Uncertain,
+                ..
+            }
+        ));
+        match policy.decide(&logits_for(7, 20.0)) {
+            Verdict::Accept {
+                digit,
+                confidence,
+                uncertainty,
+            } => {
+                assert_eq!(digit, 7);
+                assert!(confidence > 0.99 && uncertainty < 0.01);
+            }
+            v => panic!("expected accept, got {v:?}"),
+        }
+        let mut nan = logits_for(2, 5.0);
+        nan[4] = f32::NAN;
+        assert!(!policy.decide(&nan).is_accept());
+    }
+
+    #[test]
+    fn calibration_keeps_the_requested_share() {
+        let mut s: [f32; 100] = core::array::from_fn(|i| i as f32);
+        assert_eq!(calibrate(&mut s, 0.95), Some(5.0));
+        assert_eq!(calibrate(&mut s, 1.0), Some(0.0));
+        assert_eq!(calibrate(&mut [], 0.9), None);
+        assert_eq!(calibrate(&mut s, 0.0), None);
+        let mut with_nan = [f32::NAN, 1.0, 2.0, 3.0];
+        assert_eq!(calibrate(&mut with_nan, 0.75), Some(1.0));
+    }
+
+    proptest! {
+        #[test]
+        fn calibrated_threshold_keeps_at_least_keep(
+            v in proptest::collection::vec(-100.0f32..100.0, 1..300),
+            keep in 0.01f32..1.0,
+        ) {
+            let mut s = v.clone();
+            let t = calibrate(&mut s, keep).expect("non-empty");
+            let kept = v.iter().filter(|&&x| x >= t).count() as f32;
+            prop_assert!(kept >= (keep * v.len() as f32).floor());
+        }
+    }
+}

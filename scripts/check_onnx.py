@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Independent check of the exported ONNX files (CI runs it; see check_onnx.sh).
+
+For each model file listed in MODEL_DIR/manifest.json:
+  - onnx.checker.check_model(full_check=True) must pass;
+  - the sha256 in the manifest must match the file;
+  - onnxruntime at ORT_ENABLE_BASIC (its fused int8 kernels at higher levels
+    drift on x86, see ../shared/STACK-NOTES.md) must reproduce the logits that
+    tract produced at export (golden.json) within the tolerances below, and
+    give the same arg-max.
+Then, with --time, per-image latency at batch 1 of onnxruntime on the same
+files, printed as JSON (README's latency table puts it next to tract's).
+"""
+import argparse
+import hashlib
+import json
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+# Same graph, other engine: f32 sums in another order, ~1e-5 apart.
+F32_TOL = 1e-3
+# QDQ int8: one rounding flip in a QuantizeLinear moves a logit by < 0.1.
+INT8_TOL = 0.5
+MEAN, STD = 0.1307, 0.3081
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model_dir")
+    ap.add_argument("--time", action="store_true", help="also time batch-1 inference")
+    args = ap.parse_args()
+    manifest = json.load(open(f"{args.model_dir}/manifest.json"))
+    golden = json.load(open(f"{args.model_dir}/golden.json"))
+    x = np.stack(
+        [
+            ((np.frombuffer(bytes.fromhex(c["pixels_hex"]), dtype=np.uint8).astype(np.float32) / 255.0 - MEAN) / STD)
+            .reshape(1, 28, 28)
+            for c in golden["cases"]
+        ]
+    ).astype(np.float32)
+    timings = {}
+    for m in manifest["models"]:
+        path = f"{args.model_dir}/{m['file']}"
+        data = open(path, "rb").read()
+        assert hashlib.sha256(data).hexdigest() == m["sha256"], f"{path}: sha256 differs from the manifest"
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        z = sess.run([m["output_name"]], {m["input_name"]: x})[0]
+        key, tol = ("int8_logits", INT8_TOL) if m["precision"] == "int8" else ("f32_logits", F32_TOL)
+        want = np.array([c[key] for c in golden["cases"]], dtype=np.float32)
+        err = float(np.abs(z - want).max())
+        assert err < tol, f"{path}: onnxruntime differs from tract by {err} (tolerance {tol})"
+        assert (z.argmax(1) == want.argmax(1)).all(), f"{path}: arg-max differs from tract"
+        print(f"{m['file']}: onnx.checker ok, onnxruntime (basic) vs tract max |diff| {err:.2e} over {len(x)} golden inputs")
+        if args.time:
+            one = x[:1]
+            for _ in range(200):
+                sess.run(None, {m["input_name"]: one})
+            n, t0 = 2000, time.perf_counter()
+            for i in range(n):
+                sess.run(None, {m["input_name"]: x[i % len(x)][None]})
+            timings[m["file"]] = (time.perf_counter() - t0) / n * 1e6
+    if args.time:
+        print(json.dumps({"onnxruntime_us_per_image_batch1": timings}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
