@@ -7,11 +7,13 @@
 //! - **Inputs**: a model folder (`manifest.json` + ONNX files written by the
 //!   trainer's export), image files or folders, raw frames on stdin, a V4L2
 //!   camera.
-//! - **Outputs**: verdicts (table or JSON lines), evaluation reports.
+//! - **Outputs**: verdicts (table or JSON lines), `ood_core::wire` frames for
+//!   the display ([`link`]), evaluation reports.
 //! - **Never**: candle, the trainer.
 
 pub mod error;
 pub mod frame;
+pub mod link;
 pub mod model;
 pub mod preprocess;
 pub mod report;

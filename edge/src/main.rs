@@ -87,6 +87,10 @@ enum Cmd {
         /// Region of interest X,Y,W,H inside each frame.
         #[arg(long)]
         roi: Option<Roi>,
+        /// Also send each verdict and thumbnail as wire frames to this file or
+        /// serial device (e.g. /dev/serial0), for the display firmware.
+        #[arg(long, value_name = "PATH")]
+        wire: Option<PathBuf>,
     },
 }
 
@@ -210,8 +214,23 @@ fn eval(m: ModelArgs, data_dir: Option<PathBuf>, json: Option<PathBuf>) -> Resul
     Ok(())
 }
 
-fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>) -> Result<()> {
+fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>, wire: Option<PathBuf>) -> Result<()> {
     let model = load(m)?;
+    let mut link = match &wire {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(p)
+                .with_context(|| format!("opening the wire output {}", p.display()))?;
+            let mut s = edge::link::Sender::new(std::io::BufWriter::new(f));
+            s.hello(&model)?;
+            Some(s)
+        }
+        None => None,
+    };
+    let started = Instant::now();
     let mailbox = std::sync::Arc::new(Latest::new());
     let producer = mailbox.clone();
     let reader = std::thread::spawn(move || -> edge::Result<u64> {
@@ -240,16 +259,26 @@ fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>) -> Result<()> {
         let r = spec
             .luma(&buf)
             .and_then(|img| preprocess::to_input(&img, roi))
-            .and_then(|x| model.classify(&x));
+            .and_then(|x| Ok((x, model.classify(&x)?[0])));
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match r {
-            Ok(c) => writeln!(
-                out,
-                "{}",
-                verdict_json(&format!("frame {seq}"), &c[0].verdict, ms)
-            )?,
+            Ok((x, c)) => {
+                writeln!(out, "{}", verdict_json(&format!("frame {seq}"), &c.verdict, ms))?;
+                if let Some(l) = link.as_mut() {
+                    l.verdict(seq as u32, &x, &c, (ms * 1000.0) as u32)?;
+                    if seq % 30 == 0 {
+                        l.stats(mailbox.dropped() as u32)?;
+                        l.hello(&model)?;
+                    }
+                }
+            }
             // a bad frame is reported and the loop goes on
-            Err(e) => eprintln!("warning: frame {seq}: {e}"),
+            Err(e) => {
+                eprintln!("warning: frame {seq}: {e}");
+                if let Some(l) = link.as_mut() {
+                    l.heartbeat(started.elapsed().as_millis() as u32)?;
+                }
+            }
         }
         out.flush()?;
     }
@@ -331,7 +360,8 @@ fn run(cli: Cli) -> Result<()> {
             height,
             format,
             roi,
-        } => stream(model, FrameSpec::new(width, height, format)?, roi),
+            wire,
+        } => stream(model, FrameSpec::new(width, height, format)?, roi, wire),
     }
 }
 

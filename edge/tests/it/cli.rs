@@ -194,3 +194,51 @@ fn stream_classifies_whole_frames_and_reports_a_short_last_frame() {
         &["100 bytes into a frame of 784", "--width, --height and --format"],
     );
 }
+
+#[test]
+fn stream_with_wire_writes_decodable_frames_for_the_display() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wire = tmp.path().join("verdicts.wire");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args([
+            "stream", "--width", "28", "--height", "28", "--format", "gray8", "--wire",
+        ])
+        .arg(&wire)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&[0u8; 784])
+        .expect("feed");
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&wire).expect("wire file");
+    let mut d = ood_core::wire::Decoder::new();
+    let msgs: Vec<_> = bytes
+        .iter()
+        .filter_map(|&b| d.push(b))
+        .collect::<Result<_, _>>()
+        .expect("valid frames");
+    assert!(
+        matches!(msgs[0], ood_core::wire::Message::Hello { .. }),
+        "{:?}",
+        msgs[0]
+    );
+    assert!(matches!(
+        msgs[1],
+        ood_core::wire::Message::Thumbnail { seq: 1, .. }
+    ));
+    assert!(matches!(
+        msgs[2],
+        ood_core::wire::Message::Verdict {
+            seq: 1,
+            verdict: ood_core::Verdict::Reject { .. },
+            ..
+        }
+    ));
+}

@@ -1,0 +1,182 @@
+//! The simulator binary end to end: real test images (the shipped model's
+//! golden inputs: MNIST, Fashion-MNIST, CIFAR-10 and noise), verdicts
+//! compared with `edge classify` on the same files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+/// The golden inputs of the shipped model as 28x28 PNG files.
+fn write_inputs(dir: &Path) -> Vec<PathBuf> {
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped().join("golden.json")).expect("golden"))
+            .expect("json");
+    let mut out = Vec::new();
+    for (i, c) in g["cases"].as_array().expect("cases").iter().enumerate() {
+        let hex = c["pixels_hex"].as_str().expect("hex");
+        let px: Vec<u8> = (0..784)
+            .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).expect("hex"))
+            .collect();
+        let p = dir.join(format!("img{i:02}.png"));
+        image::GrayImage::from_raw(28, 28, px)
+            .expect("28x28")
+            .save(&p)
+            .expect("png");
+        out.push(p);
+    }
+    out
+}
+
+/// What `edge classify --json DIR` prints for each file, through the same
+/// library calls (file order, preprocessing, model, decision).
+fn edge_verdicts(dir: &Path) -> Vec<serde_json::Value> {
+    let model = edge::model::Model::load(&shipped(), None, None).expect("model");
+    edge::report::collect_images(&[dir.to_path_buf()])
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let x = edge::preprocess::load(f, None).expect("image");
+            let v = model.classify(&x).expect("classify")[0].verdict;
+            serde_json::json!({ "source": f.display().to_string(), "verdict": v })
+        })
+        .collect()
+}
+
+fn sim(args: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let o = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+        .args(args)
+        .output()
+        .expect("run sim");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = args[args.iter().position(|a| *a == "--out").expect("--out") + 1];
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(out).join("summary.json")).expect("summary"))
+            .expect("json");
+    let log = std::fs::read_to_string(Path::new(out).join("verdicts.jsonl")).expect("log");
+    (
+        summary,
+        log.lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect(),
+    )
+}
+
+fn kind(v: &serde_json::Value) -> (String, Option<u64>) {
+    // serde form of ood_core::Verdict: {"accept": {"digit": 7, ...}} or {"reject": {...}}
+    let (k, body) = v
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .expect("verdict object");
+    (k.clone(), body["digit"].as_u64())
+}
+
+/// Same verdict, numbers equal up to the f32 -> JSON -> f64 round trip.
+fn assert_close(a: &serde_json::Value, b: &serde_json::Value) {
+    assert_eq!(kind(a), kind(b));
+    let (ka, va) = a.as_object().and_then(|o| o.iter().next()).expect("object");
+    let vb = &b[ka];
+    for (k, x) in va.as_object().expect("fields") {
+        match (x.as_f64(), vb[k].as_f64()) {
+            (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6 * x.abs().max(1e-30), "{k}: {x} vs {y}"),
+            _ => assert_eq!(x, &vb[k], "{k}"),
+        }
+    }
+}
+
+#[test]
+fn shown_verdicts_match_edge_classify() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir_all(&imgs).expect("mkdir");
+    let files = write_inputs(&imgs);
+    let out = tmp.path().join("out");
+    let (summary, log) = sim(&[
+        "--images",
+        imgs.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(summary["images"], files.len());
+    assert_eq!(summary["wrong_verdicts_shown"], 0);
+    assert_eq!(
+        summary["verdicts_shown"],
+        files.len(),
+        "a clean link shows every verdict"
+    );
+    assert!(out.join("screen_00001.png").is_file() && out.join("screen_link_lost.png").is_file());
+    let edge = edge_verdicts(&imgs);
+    assert_eq!(edge.len(), log.len());
+    for (e, s) in edge.iter().zip(&log) {
+        assert_eq!(e["source"], s["source"]);
+        assert_eq!(kind(&e["verdict"]), kind(&s["shown"]), "{}", s["source"]);
+        assert_close(&e["verdict"], &s["sent"]);
+    }
+}
+
+#[test]
+fn a_corrupting_link_raises_the_corrupt_count_and_never_shows_a_wrong_verdict() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir_all(&imgs).expect("mkdir");
+    write_inputs(&imgs);
+    let out = tmp.path().join("out");
+    let dir = imgs.to_str().expect("utf8");
+    // the same 22 images three times over (three --images arguments interleave)
+    let (summary, log) = sim(&[
+        "--images",
+        dir,
+        dir,
+        dir,
+        "--out",
+        out.to_str().expect("utf8"),
+        "--corrupt",
+        "0.05",
+        "--png-every",
+        "0",
+    ]);
+    assert_eq!(summary["images"], 66);
+    assert!(summary["corrupt_frames"].as_u64().expect("n") > 10, "{summary}");
+    assert_eq!(summary["wrong_verdicts_shown"], 0);
+    for s in &log {
+        if !s["shown"].is_null() {
+            assert_eq!(s["shown"], s["sent"], "seq {}", s["seq"]);
+        }
+    }
+}
+
+#[test]
+fn replays_wire_frames_written_by_the_edge() {
+    // what `edge stream --wire FILE` writes: hello, then thumbnail + verdict per frame
+    let tmp = tempfile::tempdir().expect("tmp");
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir_all(&imgs).expect("mkdir");
+    let files = write_inputs(&imgs);
+    let model = edge::model::Model::load(&shipped(), None, None).expect("model");
+    let mut sender = edge::link::Sender::new(Vec::new());
+    sender.hello(&model).expect("hello");
+    for (i, f) in files.iter().take(5).enumerate() {
+        let x = edge::preprocess::load(f, None).expect("image");
+        let c = model.classify(&x).expect("classify")[0];
+        sender.verdict(i as u32 + 1, &x, &c, 100).expect("send");
+    }
+    let wire = tmp.path().join("wire.bin");
+    std::fs::write(&wire, sender.into_inner()).expect("write");
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+        .args([
+            "--serial",
+            wire.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(summary["verdicts_shown"], 5);
+    assert_eq!(summary["corrupt_frames"], 0);
+    assert!(out.join("screen_00005.png").is_file() && out.join("screen_link_lost.png").is_file());
+}
