@@ -71,6 +71,37 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         iters: u32,
     },
+    /// Classify frames from a V4L2 camera (e.g. a USB camera on /dev/video0),
+    /// captured by ffmpeg's v4l2 input; the capture restarts if it stops.
+    Camera {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The V4L2 device.
+        #[arg(long, default_value = "/dev/video0")]
+        device: PathBuf,
+        /// Capture width.
+        #[arg(long, default_value_t = 640)]
+        width: u32,
+        /// Capture height.
+        #[arg(long, default_value_t = 480)]
+        height: u32,
+        /// Capture frame rate.
+        #[arg(long, default_value_t = 15)]
+        fps: u32,
+        /// Region of interest X,Y,W,H inside each frame.
+        #[arg(long)]
+        roi: Option<Roi>,
+        /// Also send verdicts as wire frames to this file or serial device.
+        #[arg(long, value_name = "PATH")]
+        wire: Option<PathBuf>,
+        /// Capture command writing raw gray8 frames to stdout; {device},
+        /// {width}, {height} and {fps} are replaced.
+        #[arg(long, default_value = CAPTURE)]
+        capture: String,
+        /// Stop when the capture ends instead of restarting it.
+        #[arg(long)]
+        once: bool,
+    },
     /// Classify raw frames read from stdin (e.g. `rpicam-vid --codec yuv420 -o -`).
     Stream {
         #[command(flatten)]
@@ -214,34 +245,44 @@ fn eval(m: ModelArgs, data_dir: Option<PathBuf>, json: Option<PathBuf>) -> Resul
     Ok(())
 }
 
-fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>, wire: Option<PathBuf>) -> Result<()> {
-    let model = load(m)?;
-    let mut link = match &wire {
-        Some(p) => {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(p)
-                .with_context(|| format!("opening the wire output {}", p.display()))?;
-            let mut s = edge::link::Sender::new(std::io::BufWriter::new(f));
-            s.hello(&model)?;
-            Some(s)
-        }
-        None => None,
-    };
-    let started = Instant::now();
+type Link = edge::link::Sender<std::io::BufWriter<std::fs::File>>;
+
+fn open_link(wire: Option<&Path>, model: &Model) -> Result<Option<Link>> {
+    let Some(p) = wire else { return Ok(None) };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(p)
+        .with_context(|| format!("opening the wire output {}", p.display()))?;
+    let mut s = edge::link::Sender::new(std::io::BufWriter::new(f));
+    s.hello(model)?;
+    Ok(Some(s))
+}
+
+/// Classifies the frames of `source` until it ends; frames arriving while
+/// the model is busy are dropped (one-slot mailbox). Sequence numbers start
+/// after `seq0`. Returns (frames read, frames dropped).
+fn run_frames<R: std::io::Read + Send + 'static>(
+    model: &Model,
+    spec: FrameSpec,
+    roi: Option<Roi>,
+    link: &mut Option<Link>,
+    source: R,
+    seq0: u64,
+    started: Instant,
+) -> Result<(u64, u64)> {
     let mailbox = std::sync::Arc::new(Latest::new());
     let producer = mailbox.clone();
     let reader = std::thread::spawn(move || -> edge::Result<u64> {
-        let mut stdin = std::io::stdin().lock();
+        let mut source = source;
         let mut n = 0u64;
         loop {
             let mut buf = Vec::new();
-            match frame::read_frame(&mut stdin, &spec, &mut buf) {
+            match frame::read_frame(&mut source, &spec, &mut buf) {
                 Ok(Some(())) => {
                     n += 1;
-                    producer.put((n, buf));
+                    producer.put((seq0 + n, buf));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -268,7 +309,7 @@ fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>, wire: Option<PathBuf>
                     l.verdict(seq as u32, &x, &c, (ms * 1000.0) as u32)?;
                     if seq % 30 == 0 {
                         l.stats(mailbox.dropped() as u32)?;
-                        l.hello(&model)?;
+                        l.hello(model)?;
                     }
                 }
             }
@@ -285,12 +326,79 @@ fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>, wire: Option<PathBuf>
     let frames = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the frame reader panicked"))?
-        .context("reading frames from stdin")?;
-    eprintln!(
-        "{frames} frames read, {} dropped (arrived while busy)",
-        mailbox.dropped()
-    );
+        .context("reading frames")?;
+    Ok((frames, mailbox.dropped()))
+}
+
+fn stream(m: ModelArgs, spec: FrameSpec, roi: Option<Roi>, wire: Option<PathBuf>) -> Result<()> {
+    let model = load(m)?;
+    let mut link = open_link(wire.as_deref(), &model)?;
+    let (frames, dropped) = run_frames(&model, spec, roi, &mut link, std::io::stdin(), 0, Instant::now())?;
+    eprintln!("{frames} frames read, {dropped} dropped (arrived while busy)");
     Ok(())
+}
+
+/// The default capture command: ffmpeg's V4L2 input, gray8 frames on stdout.
+const CAPTURE: &str = "ffmpeg -hide_banner -loglevel error -f v4l2 -framerate {fps} -video_size {width}x{height} -i {device} -f rawvideo -pix_fmt gray -";
+
+#[allow(clippy::too_many_arguments)]
+fn camera(
+    m: ModelArgs,
+    device: PathBuf,
+    width: u32,
+    height: u32,
+    fps: u32,
+    roi: Option<Roi>,
+    wire: Option<PathBuf>,
+    capture: String,
+    once: bool,
+) -> Result<()> {
+    let spec = FrameSpec::new(width, height, PixelFormat::Gray8)?;
+    if capture.contains("{device}") && !device.exists() {
+        bail!(
+            "no camera at {}: is it plugged in? (`ls /dev/video*` lists the V4L2 devices; pass --device)",
+            device.display()
+        );
+    }
+    let model = load(m)?;
+    let mut link = open_link(wire.as_deref(), &model)?;
+    let cmd = capture
+        .replace("{device}", &device.display().to_string())
+        .replace("{width}", &width.to_string())
+        .replace("{height}", &height.to_string())
+        .replace("{fps}", &fps.to_string());
+    let started = Instant::now();
+    let mut seq = 0u64;
+    loop {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting the capture command `{cmd}`"))?;
+        let stdout = child.stdout.take().context("capture stdout")?;
+        let r = run_frames(&model, spec, roi, &mut link, stdout, seq, started);
+        let status = child.wait().context("waiting for the capture command")?;
+        match r {
+            Ok((frames, dropped)) => {
+                seq += frames;
+                eprintln!("camera: {frames} frames, {dropped} dropped; capture ended ({status})");
+            }
+            // a torn last frame (camera unplugged mid-frame) is not fatal
+            Err(e) => eprintln!("warning: camera: {e:#}"),
+        }
+        if status.code() == Some(127) {
+            bail!("the capture command was not found (`{cmd}`): install ffmpeg (sudo apt install ffmpeg) or pass --capture");
+        }
+        if once {
+            if !status.success() && seq == 0 {
+                bail!("the capture command failed ({status}) before any frame: `{cmd}`");
+            }
+            return Ok(());
+        }
+        eprintln!("camera: restarting the capture in 1 s");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 /// Median over 5 rounds of the mean time per call of `f`, in microseconds.
@@ -354,6 +462,17 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => eval(model, data_dir, json),
         Cmd::Bench { model, iters } => bench(model, iters),
+        Cmd::Camera {
+            model,
+            device,
+            width,
+            height,
+            fps,
+            roi,
+            wire,
+            capture,
+            once,
+        } => camera(model, device, width, height, fps, roi, wire, capture, once),
         Cmd::Stream {
             model,
             width,

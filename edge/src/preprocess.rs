@@ -251,6 +251,28 @@ mod tests {
         Ok(())
     }
 
+    proptest::proptest! {
+        /// Any image and any region of interest: a result or a clear error,
+        /// never a panic; ink never leaves the 28x28 frame.
+        #[test]
+        fn never_panics_on_arbitrary_images(
+            w in 1u32..80, h in 1u32..80, seed in proptest::prelude::any::<u64>(),
+            roi in proptest::option::of((0u32..90, 0u32..90, 1u32..90, 1u32..90)),
+        ) {
+            let mut state = seed | 1;
+            let img = GrayImage::from_fn(w, h, |_, _| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                image::Luma([(state >> 24) as u8])
+            });
+            let roi = roi.map(|(x, y, width, height)| Roi { x, y, width, height });
+            if let Ok(out) = to_input(&img, roi) {
+                proptest::prop_assert_eq!(out.len(), IMG_PIXELS);
+            }
+        }
+    }
+
     #[test]
     fn blank_input_stays_blank_and_roi_is_checked() -> Result<()> {
         let blank = GrayImage::from_pixel(64, 48, image::Luma([200]));

@@ -257,52 +257,40 @@ mod tests {
     use super::*;
     use embedded_graphics::mock_display::MockDisplay;
 
+    /// A mock panel on which widgets may paint a pixel twice (backgrounds).
+    fn mock() -> MockDisplay<Rgb565> {
+        let mut d = MockDisplay::new();
+        d.set_allow_overdraw(true);
+        d
+    }
+
+    fn digit(n: u8, color: Rgb565) -> MockDisplay<Rgb565> {
+        let mut d = mock();
+        draw_digit(
+            &mut d,
+            Rectangle::new(Point::zero(), Size::new(3, 5)),
+            n,
+            1,
+            color,
+        )
+        .expect("draw");
+        d
+    }
+
     #[test]
     fn seven_segment_one_and_seven() {
-        let mut d: MockDisplay<Rgb565> = MockDisplay::new();
-        d.set_allow_overdraw(true);
-        draw_digit(
-            &mut d,
-            Rectangle::new(Point::zero(), Size::new(3, 5)),
-            1,
-            1,
-            Rgb565::GREEN,
-        )
-        .expect("draw");
-        d.assert_pattern(&["  G", "  G", "  G", "  G", "  G"]);
-        let mut d: MockDisplay<Rgb565> = MockDisplay::new();
-        d.set_allow_overdraw(true);
-        draw_digit(
-            &mut d,
-            Rectangle::new(Point::zero(), Size::new(3, 5)),
-            7,
-            1,
-            Rgb565::GREEN,
-        )
-        .expect("draw");
-        d.assert_pattern(&["GGG", "  G", "  G", "  G", "  G"]);
-        let mut d: MockDisplay<Rgb565> = MockDisplay::new();
-        d.set_allow_overdraw(true);
-        draw_digit(
-            &mut d,
-            Rectangle::new(Point::zero(), Size::new(3, 5)),
-            8,
-            1,
-            Rgb565::RED,
-        )
-        .expect("draw");
-        d.assert_pattern(&["RRR", "R R", "RRR", "R R", "RRR"]);
+        digit(1, Rgb565::GREEN).assert_pattern(&["  G", "  G", "  G", "  G", "  G"]);
+        digit(7, Rgb565::GREEN).assert_pattern(&["GGG", "  G", "  G", "  G", "  G"]);
+        digit(8, Rgb565::RED).assert_pattern(&["RRR", "R R", "RRR", "R R", "RRR"]);
     }
 
     #[test]
     fn bar_fills_u_and_marks_the_threshold() {
-        let mut d: MockDisplay<Rgb565> = MockDisplay::new();
-        d.set_allow_overdraw(true);
+        let mut d = mock();
         let area = Rectangle::new(Point::zero(), Size::new(10, 2));
         draw_bar(&mut d, area, 0.5, Some(0.8), false).expect("draw");
         d.assert_pattern(&["GGGGGKKKWK", "GGGGGKKKWK"]);
-        let mut d: MockDisplay<Rgb565> = MockDisplay::new();
-        d.set_allow_overdraw(true);
+        let mut d = mock();
         draw_bar(&mut d, area, 0.9, Some(0.2), true).expect("draw");
         d.assert_pattern(&["YYWYYYYYYK", "YYWYYYYYYK"]);
     }

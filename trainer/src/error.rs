@@ -5,23 +5,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the trainer library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A data file exists but its content is not what its format promises.
-    #[error("{}: {what}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong, with expected and found values.
-        what: String,
-    },
-    /// Finding, reading or measuring data failed (`ood-data`).
+    /// A file could not be read or written, or its content is not what its
+    /// format promises (`ood_data::Error::Io` / `Format`), or finding,
+    /// reading or measuring data failed.
     #[error(transparent)]
     Data(#[from] ood_data::Error),
     /// A configuration value is out of range or inconsistent.
@@ -41,20 +27,14 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// Shorthand for a [`Error::Format`] error.
+    /// A file whose content is not what its format promises.
     pub fn format(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.into(),
-            what: what.into(),
-        }
+        Error::Data(ood_data::Error::format(path, what))
     }
 
-    /// Shorthand for an [`Error::Io`] error.
+    /// Reading or writing a file failed.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Data(ood_data::Error::io(path, source))
     }
 }
 

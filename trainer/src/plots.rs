@@ -34,10 +34,7 @@ fn init_font() {
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.into(),
-        source: std::io::Error::other(format!("drawing plot: {e}")),
-    }
+    Error::io(path, std::io::Error::other(format!("drawing plot: {e}")))
 }
 
 const COLORS: [RGBColor; 8] = [

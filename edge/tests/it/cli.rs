@@ -12,6 +12,19 @@ fn edge(args: &[&str]) -> Output {
         .expect("run edge")
 }
 
+/// Runs `edge ARGS` with `input` on stdin.
+fn edge_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edge");
+    child.stdin.take().expect("stdin").write_all(input).expect("feed");
+    child.wait_with_output().expect("wait")
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -164,20 +177,10 @@ fn stream_classifies_whole_frames_and_reports_a_short_last_frame() {
         .collect();
     frames.extend(vec![0u8; 784]); // a blank frame
     frames.extend(vec![0u8; 100]); // the start of a frame of the wrong size
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args(["stream", "--width", "28", "--height", "28", "--format", "gray8"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&frames)
-        .expect("feed");
-    let o = child.wait_with_output().expect("wait");
+    let o = edge_with_stdin(
+        &["stream", "--width", "28", "--height", "28", "--format", "gray8"],
+        &frames,
+    );
     let out = stdout(&o);
     let lines: Vec<serde_json::Value> = out
         .lines()
@@ -199,23 +202,13 @@ fn stream_classifies_whole_frames_and_reports_a_short_last_frame() {
 fn stream_with_wire_writes_decodable_frames_for_the_display() {
     let tmp = tempfile::tempdir().expect("tmp");
     let wire = tmp.path().join("verdicts.wire");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge"))
-        .args([
-            "stream", "--width", "28", "--height", "28", "--format", "gray8", "--wire",
-        ])
-        .arg(&wire)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&[0u8; 784])
-        .expect("feed");
-    let o = child.wait_with_output().expect("wait");
+    let wire_arg = wire.to_str().expect("utf8");
+    let o = edge_with_stdin(
+        &[
+            "stream", "--width", "28", "--height", "28", "--format", "gray8", "--wire", wire_arg,
+        ],
+        &[0u8; 784],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&wire).expect("wire file");
     let mut d = ood_core::wire::Decoder::new();
@@ -241,4 +234,40 @@ fn stream_with_wire_writes_decodable_frames_for_the_display() {
             ..
         }
     ));
+}
+
+#[test]
+fn camera_runs_the_capture_command_and_survives_a_torn_frame() {
+    // a stand-in for ffmpeg's V4L2 capture: three blank 28x28 frames and a torn one
+    let o = edge(&[
+        "camera",
+        "--width",
+        "28",
+        "--height",
+        "28",
+        "--capture",
+        "head -c 2452 /dev/zero",
+        "--once",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert!(!lines.is_empty() && lines.len() <= 3, "{}", stdout(&o));
+    assert!(
+        lines.iter().all(|l| l["verdict"] == "reject"),
+        "blank frames are not digits"
+    );
+    assert!(
+        stderr(&o).contains("100 bytes into a frame of 784"),
+        "{}",
+        stderr(&o)
+    );
+    // no such device: a clear error before anything starts
+    let o = edge(&["camera", "--device", "/dev/no-such-video9", "--once"]);
+    assert_clean_error(&o, &["no camera at /dev/no-such-video9", "ls /dev/video"]);
+    // a capture program that is not installed
+    let o = edge(&["camera", "--capture", "no-such-capture-tool-xyz", "--once"]);
+    assert_clean_error(&o, &["capture command was not found"]);
 }

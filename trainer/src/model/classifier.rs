@@ -167,10 +167,8 @@ impl Classifier {
             .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
             .collect();
         let tmp = path.with_extension("safetensors.tmp");
-        candle_core::safetensors::save(&map, &tmp).map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        candle_core::safetensors::save(&map, &tmp)
+            .map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     }
 

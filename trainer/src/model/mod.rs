@@ -53,10 +53,8 @@ pub fn save_checkpoint(
         Tensor::from_vec(garbage.labels.clone(), n, &dev).op("garbage labels")?,
     );
     let tmp = path.with_extension("tmp");
-    candle_core::safetensors::save(&m, &tmp).map_err(|e| Error::Io {
-        path: tmp.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    candle_core::safetensors::save(&m, &tmp)
+        .map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
