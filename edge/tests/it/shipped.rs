@@ -121,3 +121,50 @@ fn int8_agrees_with_f32_on_real_test_sets_and_matches_the_manifest() {
         assert!((recorded.mnist_accuracy - b.evaluation.id.accuracy).abs() < 1e-9);
     }
 }
+
+/// MNIST test digit `i` as a camera might see it: dark ink on light paper,
+/// enlarged 8x with bilinear smoothing, off-centre on a 640x480 page with a
+/// lighting gradient and sensor noise.
+fn photo_of(digit: &[u8], i: usize) -> image::GrayImage {
+    let small = image::GrayImage::from_raw(28, 28, digit.to_vec()).expect("28x28");
+    let big = image::imageops::resize(&small, 224, 224, image::imageops::FilterType::Triangle);
+    let (ox, oy) = (120 + (i * 37) % 280, 60 + (i * 53) % 180);
+    let mut noise = (i as u32).wrapping_mul(2_654_435_761) | 1;
+    image::GrayImage::from_fn(640, 480, |x, y| {
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let paper = 200.0 + 40.0 * x as f32 / 640.0 - 20.0 * y as f32 / 480.0 + (noise % 13) as f32 - 6.0;
+        let ink = if (ox..ox + 224).contains(&(x as usize)) && (oy..oy + 224).contains(&(y as usize)) {
+            f32::from(big.get_pixel(x - ox as u32, y - oy as u32)[0]) / 255.0
+        } else {
+            0.0
+        };
+        image::Luma([(paper * (1.0 - 0.85 * ink)).clamp(0.0, 255.0) as u8])
+    })
+}
+
+/// The camera path (MNIST-style preprocessing of a 640x480 photo) on real
+/// MNIST test digits: they must still be read as the right digit.
+#[test]
+#[ignore = "needs the real MNIST test set (scripts/setup.sh); CI runs it"]
+fn photographed_mnist_digits_survive_the_camera_preprocessing() {
+    let src = ood_data::fetch::Sources::new(Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
+    ))
+    .offline();
+    let (_, mnist) = src.mnist().expect("MNIST (run scripts/setup.sh)");
+    let model = Model::load(&shipped_dir(), None, None).expect("int8");
+    let n = 500;
+    let mut correct = 0;
+    for i in 0..n {
+        let x = edge::preprocess::to_input(&photo_of(mnist.image(i), i), None).expect("preprocess");
+        if let Verdict::Accept { digit, .. } = model.classify(&x).expect("classify")[0].verdict {
+            correct += usize::from(digit == mnist.labels[i]);
+        }
+    }
+    let share = correct as f64 / n as f64;
+    eprintln!("photographed MNIST digits accepted as the right digit: {share:.4}");
+    // the dataset path accepts 98.8% correctly; the photo path adds resampling twice
+    assert!(share >= 0.95, "{share}");
+}
