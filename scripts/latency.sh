@@ -16,6 +16,8 @@ print("|---|---|---|---|")
 for f, us in t["tract_us_per_image_batch1"].items():
     print(f"| {f} | {us:.1f} | {o[f]:.1f} | {us / o[f]:.2f} |")
 tr = t["tract_us_per_image_batch1"]
-print(f"\ntract int8 / tract f32: {tr['classifier.int8.onnx'] / tr['classifier.onnx']:.2f}")
+for f, us in tr.items():
+    if f != "classifier.onnx":
+        print(f"tract {f} / tract f32: {us / tr['classifier.onnx']:.2f}")
 print(f"640x480 frame -> verdict ({t['frame_model']}): {t['frame_640x480_to_verdict_us']:.0f} us")
 PY

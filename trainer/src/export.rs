@@ -45,6 +45,10 @@ pub enum Precision {
     F32,
     /// int8 weights (per-channel) and uint8 activations in QDQ form.
     Int8Qdq,
+    /// The same quantisation with integer kernels: `ConvInteger` /
+    /// `MatMulInteger` on uint8 activations and int8 weights, the int32
+    /// result scaled back to f32 (`Cast`, `Mul` by `s_x * s_w`, `Add` bias).
+    Int8Integer,
 }
 
 impl Precision {
@@ -52,7 +56,7 @@ impl Precision {
     pub fn precision_name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
-            Precision::Int8Qdq => "int8",
+            Precision::Int8Qdq | Precision::Int8Integer => "int8",
         }
     }
 
@@ -61,6 +65,7 @@ impl Precision {
         match self {
             Precision::F32 => "none",
             Precision::Int8Qdq => "qdq",
+            Precision::Int8Integer => "integer",
         }
     }
 }
@@ -227,7 +232,7 @@ impl Graph {
                 self.inits.push(tensor_f32(name, dims, w));
                 name.into()
             }
-            Precision::Int8Qdq => {
+            Precision::Int8Qdq | Precision::Int8Integer => {
                 let (q, scales) = quantize_per_channel(w, dims[0]);
                 let raw = q.iter().map(|&v| v as u8).collect();
                 self.inits.push(tensor(
@@ -283,43 +288,10 @@ impl Graph {
     }
 }
 
-/// Serialises the classifier as ONNX. `weights` as from
-/// `Classifier::weights` (names and shapes of `config.param_shapes()`);
-/// `quant` is required for [`Precision::Int8Qdq`].
-pub fn onnx_model(
-    config: &ClassifierConfig,
-    weights: &[NamedWeight],
-    precision: Precision,
-    quant: Option<&ActivationQuant>,
-    doc: &str,
-) -> Result<Vec<u8>> {
-    let expected = config.param_shapes();
-    if weights.len() != expected.len()
-        || weights
-            .iter()
-            .zip(&expected)
-            .any(|((n, s, v), (en, es))| n != en || s != es || v.len() != es.iter().product::<usize>())
-    {
-        return Err(Error::Config(
-            "export: the weights do not match the classifier config (names or shapes differ)".into(),
-        ));
-    }
-    let quant = match (precision, quant) {
-        (Precision::Int8Qdq, None) => {
-            return Err(Error::Config(
-                "export: the int8 model needs activation quantisation parameters".into(),
-            ))
-        }
-        (_, q) => q
-            .copied()
-            .unwrap_or_else(|| ActivationQuant::from_maxima([1.0; 3])),
-    };
+/// f32 or QDQ: float Conv/Gemm, with QuantizeLinear -> DequantizeLinear
+/// pairs on their inputs and dequantised int8 weights for QDQ.
+fn float_or_qdq_graph(g: &mut Graph, weights: &[NamedWeight], quant: &ActivationQuant) {
     let w = |i: usize| (&weights[i].0, &weights[i].1, &weights[i].2);
-    let mut g = Graph {
-        nodes: Vec::new(),
-        inits: Vec::new(),
-        precision,
-    };
     let kernel = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
     // conv blocks
     let mut x = g.activation(INPUT_NAME, quant.input);
@@ -360,7 +332,166 @@ pub fn onnx_model(
     let (bn, bd, bv) = w(7);
     g.inits.push(tensor_f32(bn, bd, bv));
     g.node("Gemm", &[&h, &wt, bn], OUTPUT_NAME, vec![attr_int("transB", 1)]);
+}
 
+/// Integer kernels: each layer takes a uint8 activation and int8 weights
+/// (one scale per output channel; stored as uint8 + 128 for `ConvInteger`,
+/// which is how onnxruntime implements it), accumulates in int32, and
+/// is scaled back to f32 with `s_x * s_w[o]` before its bias, pooling and ReLU.
+fn integer_graph(g: &mut Graph, weights: &[NamedWeight], quant: &ActivationQuant) {
+    let kernel = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
+    let quantize = |g: &mut Graph, x: &str, q: QParams| -> String {
+        g.inits.push(tensor_f32(&format!("{x}_scale"), &[], &[q.scale]));
+        g.inits.push(tensor(
+            &format!("{x}_zero_point"),
+            &[],
+            pb::tensor_proto::DataType::Uint8,
+            vec![q.zero_point],
+        ));
+        let xq = format!("{x}_quantized");
+        g.node(
+            "QuantizeLinear",
+            &[x, &format!("{x}_scale"), &format!("{x}_zero_point")],
+            &xq,
+            vec![],
+        );
+        xq
+    };
+    // one integer layer: op(xq, wq) -> int32 -> f32 * (s_x * s_w) + b
+    let layer = |g: &mut Graph, op: &str, x: &str, q: QParams, wi: usize, out: &str, bshape: &[usize]| {
+        let (wn, wd, wv) = (&weights[wi].0, &weights[wi].1, &weights[wi].2);
+        let (bn, bv) = (&weights[wi + 1].0, &weights[wi + 1].2);
+        let (wq, scales) = quantize_per_channel(wv, wd[0]);
+        let (qname, qdims, raw): (String, Vec<usize>, Vec<u8>) = if op == "MatMulInteger" {
+            // MatMulInteger wants B as [in, out]
+            let (o, i) = (wd[0], wd[1]);
+            let mut t = vec![0u8; o * i];
+            for r in 0..o {
+                for c in 0..i {
+                    t[c * o + r] = wq[r * i + c] as u8;
+                }
+            }
+            (format!("{wn}_quantized_t"), vec![i, o], t)
+        } else {
+            // ConvInteger as onnxruntime implements it takes uint8 weights:
+            // shift by 128 with zero point 128 (the same integers)
+            let shifted = wq.iter().map(|&v| (i16::from(v) + 128) as u8).collect();
+            (format!("{wn}_quantized"), wd.clone(), shifted)
+        };
+        let (wtype, wzp) = if op == "MatMulInteger" {
+            (pb::tensor_proto::DataType::Int8, 0u8)
+        } else {
+            (pb::tensor_proto::DataType::Uint8, 128u8)
+        };
+        g.inits.push(tensor(&qname, &qdims, wtype, raw));
+        g.inits
+            .push(tensor(&format!("{wn}_zero_point"), &[], wtype, vec![wzp]));
+        let mut attrs = Vec::new();
+        if op == "ConvInteger" {
+            attrs.push(attr_ints("kernel_shape", &[wd[2] as i64, wd[3] as i64]));
+        }
+        let acc = format!("{out}_int32");
+        g.node(
+            op,
+            &[
+                x,
+                &qname,
+                &format!("{}_zero_point", x.trim_end_matches("_quantized")),
+                &format!("{wn}_zero_point"),
+            ],
+            &acc,
+            attrs,
+        );
+        let f = format!("{out}_float");
+        g.node(
+            "Cast",
+            &[&acc],
+            &f,
+            vec![attr_int("to", pb::tensor_proto::DataType::Float as i64)],
+        );
+        let combined: Vec<f32> = scales.iter().map(|s| s * q.scale).collect();
+        g.inits
+            .push(tensor_f32(&format!("{out}_rescale"), bshape, &combined));
+        let scaled = format!("{out}_scaled");
+        g.node("Mul", &[&f, &format!("{out}_rescale")], &scaled, vec![]);
+        g.inits.push(tensor_f32(&format!("{bn}_broadcast"), bshape, bv));
+        g.node("Add", &[&scaled, &format!("{bn}_broadcast")], out, vec![]);
+    };
+    let mut x = quantize(g, INPUT_NAME, quant.input);
+    let mut q = quant.input;
+    for (block, wi, q_next) in [(1, 0, quant.pool1), (2, 2, quant.pool2)] {
+        let c = weights[wi].1[0];
+        let conv = format!("conv{block}");
+        layer(g, "ConvInteger", &x, q, wi, &conv, &[1, c, 1, 1]);
+        let pool = format!("pool{block}");
+        g.node("MaxPool", &[&conv], &pool, kernel.clone());
+        let relu = format!("relu{block}");
+        g.node("Relu", &[&pool], &relu, vec![]);
+        let next = if block == 1 {
+            relu
+        } else {
+            g.node("Flatten", &[&relu], "flatten", vec![attr_int("axis", 1)]);
+            "flatten".to_string()
+        };
+        x = quantize(g, &next, q_next);
+        q = q_next;
+    }
+    let hidden = weights[4].1[0];
+    layer(g, "MatMulInteger", &x, q, 4, "features", &[hidden]);
+    g.node("Relu", &["features"], "hidden", vec![]);
+    let h = quantize(g, "hidden", quant.hidden);
+    layer(
+        g,
+        "MatMulInteger",
+        &h,
+        quant.hidden,
+        6,
+        OUTPUT_NAME,
+        &[NUM_CLASSES],
+    );
+}
+
+/// Serialises the classifier as ONNX. `weights` as from
+/// `Classifier::weights` (names and shapes of `config.param_shapes()`);
+/// `quant` is required for the int8 forms.
+pub fn onnx_model(
+    config: &ClassifierConfig,
+    weights: &[NamedWeight],
+    precision: Precision,
+    quant: Option<&ActivationQuant>,
+    doc: &str,
+) -> Result<Vec<u8>> {
+    let expected = config.param_shapes();
+    if weights.len() != expected.len()
+        || weights
+            .iter()
+            .zip(&expected)
+            .any(|((n, s, v), (en, es))| n != en || s != es || v.len() != es.iter().product::<usize>())
+    {
+        return Err(Error::Config(
+            "export: the weights do not match the classifier config (names or shapes differ)".into(),
+        ));
+    }
+    let quant = match (precision, quant) {
+        (Precision::Int8Qdq | Precision::Int8Integer, None) => {
+            return Err(Error::Config(
+                "export: the int8 model needs activation quantisation parameters".into(),
+            ))
+        }
+        (_, q) => q
+            .copied()
+            .unwrap_or_else(|| ActivationQuant::from_maxima([1.0; 3])),
+    };
+    let mut g = Graph {
+        nodes: Vec::new(),
+        inits: Vec::new(),
+        precision,
+    };
+    if precision == Precision::Int8Integer {
+        integer_graph(&mut g, weights, &quant);
+    } else {
+        float_or_qdq_graph(&mut g, weights, &quant);
+    }
     let model = pb::ModelProto {
         ir_version: 7,
         opset_import: vec![pb::OperatorSetIdProto {

@@ -1,8 +1,10 @@
 //! `trainer export`: a finished run folder -> a deployable model next to it.
 //!
 //! Writes into the run folder: `classifier.onnx` (f32), `classifier.int8.onnx`
-//! (QDQ int8, the default), `manifest.json` (schema `ood_core::manifest`) and
-//! `golden.json` (inputs with the expected outputs of every backend).
+//! (QDQ int8, the default), `classifier.int8-integer.onnx` (the same int8
+//! model with integer kernels, measured for comparison), `manifest.json`
+//! (schema `ood_core::manifest`) and `golden.json` (inputs with the expected
+//! outputs of every backend).
 //!
 //! - Activation ranges for int8 and the rejection thresholds are calibrated on
 //!   the run's held-out MNIST validation split (the same split training
@@ -34,6 +36,8 @@ use std::path::Path;
 pub const F32_FILE: &str = "classifier.onnx";
 /// int8 ONNX file name (the default model).
 pub const INT8_FILE: &str = "classifier.int8.onnx";
+/// The int8 model in integer-kernel form (measured, not the default).
+pub const INT8_INTEGER_FILE: &str = "classifier.int8-integer.onnx";
 /// Golden inputs and outputs.
 pub const GOLDEN_FILE: &str = "golden.json";
 /// Shares of validation digits the thresholds keep; the last is the default.
@@ -164,8 +168,10 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     );
     let f32_bytes = export::onnx_model(&cfg.model, &weights, Precision::F32, None, &doc)?;
     let int8_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8Qdq, Some(&quant), &doc)?;
+    let integer_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8Integer, Some(&quant), &doc)?;
     write_bytes(run_dir, F32_FILE, &f32_bytes)?;
     write_bytes(run_dir, INT8_FILE, &int8_bytes)?;
+    write_bytes(run_dir, INT8_INTEGER_FILE, &integer_bytes)?;
 
     // thresholds from the int8 file through tract, on validation digits
     let int8_net = Network::load(&int8_bytes, &run_dir.join(INT8_FILE))
@@ -198,6 +204,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
         models: vec![
             model_file(INT8_FILE, Precision::Int8Qdq, &int8_bytes),
             model_file(F32_FILE, Precision::F32, &f32_bytes),
+            model_file(INT8_INTEGER_FILE, Precision::Int8Integer, &integer_bytes),
         ],
         default_model: INT8_FILE.into(),
         provenance: Provenance {
@@ -222,7 +229,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
         .collect();
     let bar = indicatif::ProgressBar::new(0);
     let mut reports = Vec::new();
-    for file in [F32_FILE, INT8_FILE] {
+    for file in [F32_FILE, INT8_FILE, INT8_INTEGER_FILE] {
         let m = Model::load(run_dir, Some(file), None).map_err(|e| Error::Config(format!("export: {e}")))?;
         let r = edge::report::evaluate(&m, &sets.id, &ood, &bar)
             .map_err(|e| Error::Config(format!("export: {e}")))?;
@@ -231,11 +238,13 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     bar.finish_and_clear();
     let agreement = reports[1].agreement(&reports[0]);
     let mut markdown = format!(
-        "int8 ({INT8_FILE}, {} bytes) vs f32 ({F32_FILE}, {} bytes): verdict agreement {:.3}% over {} images\n\n",
+        "int8 ({INT8_FILE}, {} bytes) vs f32 ({F32_FILE}, {} bytes): verdict agreement {:.3}% over {} images; integer-kernel int8 ({INT8_INTEGER_FILE}, {} bytes): {:.3}%\n\n",
         int8_bytes.len(),
         f32_bytes.len(),
         100.0 * agreement,
-        reports[0].all_verdicts.iter().map(Vec::len).sum::<usize>()
+        reports[0].all_verdicts.iter().map(Vec::len).sum::<usize>(),
+        integer_bytes.len(),
+        100.0 * reports[2].agreement(&reports[0]),
     );
     for r in &reports {
         markdown.push_str(&r.to_markdown());
@@ -261,7 +270,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
                     }),
                 })
                 .collect(),
-            verdict_agreement_with_f32: if r.file == F32_FILE { 1.0 } else { agreement },
+            verdict_agreement_with_f32: r.agreement(&reports[0]),
         });
     }
     run::write_file(run_dir, "manifest.json", &to_json(&manifest))?;

@@ -682,9 +682,10 @@ pub const PUBLISHED: [&str; 7] = [
 ];
 
 /// Files of the export that [`publish`] copies when present.
-pub const PUBLISHED_EXPORT: [&str; 5] = [
+pub const PUBLISHED_EXPORT: [&str; 6] = [
     "classifier.onnx",
     "classifier.int8.onnx",
+    "classifier.int8-integer.onnx",
     "manifest.json",
     "golden.json",
     "export.md",

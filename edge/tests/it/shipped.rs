@@ -24,6 +24,7 @@ struct Golden {
 struct Case {
     source: String,
     pixels_hex: String,
+    candle_logits: Vec<f32>,
     f32_logits: Vec<f32>,
     int8_logits: Vec<f32>,
     int8_verdict: Verdict,
@@ -51,6 +52,10 @@ fn shipped_models_reproduce_the_golden_outputs() {
     for c in &g.cases {
         let px = pixels(&c.pixels_hex);
         assert_eq!(px.len(), 784, "{}", c.source);
+        // the exporter's parity: candle (training) vs tract f32, recorded at export
+        for (a, b) in c.candle_logits.iter().zip(&c.f32_logits) {
+            assert!((a - b).abs() < F32_TOL, "{}: candle {a} vs tract {b}", c.source);
+        }
         let z = f32_model.classify(&px).expect("f32")[0].logits;
         for (a, b) in z.iter().zip(&c.f32_logits) {
             assert!((a - b).abs() < F32_TOL, "{}: f32 {a} vs golden {b}", c.source);

@@ -161,6 +161,8 @@ fn export_writes_verified_onnx_files_that_match_candle() {
     let f32_model =
         edge::model::Model::load(&run.dir, Some(trainer::package::F32_FILE), None).expect("load f32");
     let int8_model = edge::model::Model::load(&run.dir, None, None).expect("load int8");
+    let integer_model = edge::model::Model::load(&run.dir, Some(trainer::package::INT8_INTEGER_FILE), None)
+        .expect("load integer");
     for case in &golden.cases {
         let px = case.pixels().expect("pixels");
         let z = f32_model.classify(&px).expect("classify")[0].logits;
@@ -172,6 +174,16 @@ fn export_writes_verified_onnx_files_that_match_candle() {
             );
         }
         let q = int8_model.classify(&px).expect("classify int8")[0];
+        // the integer-kernel form computes the same integers as QDQ: only f32
+        // rounding of the rescaling differs
+        let qi = integer_model.classify(&px).expect("classify integer")[0];
+        for (a, b) in qi.logits.iter().zip(&q.logits) {
+            assert!(
+                (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                "{}: integer {a} vs qdq {b}",
+                case.source
+            );
+        }
         assert_eq!(q.logits.to_vec(), case.int8_logits, "{}", case.source);
         assert_eq!(q.verdict, case.int8_verdict);
     }
