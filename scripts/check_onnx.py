@@ -6,8 +6,9 @@ For each model file listed in MODEL_DIR/manifest.json:
   - the sha256 in the manifest must match the file;
   - onnxruntime at ORT_ENABLE_BASIC (its fused int8 kernels at higher levels
     drift on x86, see ../shared/STACK-NOTES.md) must reproduce the logits that
-    tract produced at export (golden.json) within the tolerances below, and
-    give the same arg-max.
+    tract produced at export (golden.json: f32 file, and the shipped QDQ int8
+    file for every int8 form, since all int8 forms share one quantisation)
+    within the tolerances below, and give the same arg-max.
 Then, with --time, per-image latency at batch 1 of onnxruntime on the same
 files, printed as JSON (README's latency table puts it next to tract's).
 """
@@ -58,7 +59,7 @@ def main():
         err = float(np.abs(z - want).max())
         assert err < tol, f"{path}: onnxruntime differs from tract by {err} (tolerance {tol})"
         assert (z.argmax(1) == want.argmax(1)).all(), f"{path}: arg-max differs from tract"
-        print(f"{m['file']}: onnx.checker ok, onnxruntime (basic) vs tract max |diff| {err:.2e} over {len(x)} golden inputs")
+        print(f"{m['file']}: onnx.checker ok, onnxruntime (basic) vs the golden tract {key} max |diff| {err:.2e} over {len(x)} inputs")
         if args.time:
             one = x[:1]
             for _ in range(200):

@@ -49,6 +49,10 @@ pub enum Precision {
     /// `MatMulInteger` on uint8 activations and int8 weights, the int32
     /// result scaled back to f32 (`Cast`, `Mul` by `s_x * s_w`, `Add` bias).
     Int8Integer,
+    /// Quantised end to end with `QLinearConv` (the fully connected layers
+    /// as 1x1 convolutions, int32 biases, ReLU by uint8 saturation), the
+    /// logits dequantised at the end.
+    Int8QLinear,
 }
 
 impl Precision {
@@ -56,7 +60,7 @@ impl Precision {
     pub fn precision_name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
-            Precision::Int8Qdq | Precision::Int8Integer => "int8",
+            Precision::Int8Qdq | Precision::Int8Integer | Precision::Int8QLinear => "int8",
         }
     }
 
@@ -66,6 +70,7 @@ impl Precision {
             Precision::F32 => "none",
             Precision::Int8Qdq => "qdq",
             Precision::Int8Integer => "integer",
+            Precision::Int8QLinear => "qlinear",
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct ActivationQuant {
     pub pool2: QParams,
     /// `relu(fc1)`, input of fc2.
     pub hidden: QParams,
+    /// The logits (only the QLinear form quantises its output).
+    pub logits: Option<QParams>,
 }
 
 impl ActivationQuant {
@@ -119,7 +126,14 @@ impl ActivationQuant {
             pool1: QParams::for_range(0.0, maxima[0]),
             pool2: QParams::for_range(0.0, maxima[1]),
             hidden: QParams::for_range(0.0, maxima[2]),
+            logits: None,
         }
+    }
+
+    /// Adds the calibrated range of the logits.
+    pub fn with_logit_range(mut self, lo: f32, hi: f32) -> Self {
+        self.logits = Some(QParams::for_range(lo, hi));
+        self
     }
 }
 
@@ -232,7 +246,7 @@ impl Graph {
                 self.inits.push(tensor_f32(name, dims, w));
                 name.into()
             }
-            Precision::Int8Qdq | Precision::Int8Integer => {
+            Precision::Int8Qdq | Precision::Int8Integer | Precision::Int8QLinear => {
                 let (q, scales) = quantize_per_channel(w, dims[0]);
                 let raw = q.iter().map(|&v| v as u8).collect();
                 self.inits.push(tensor(
@@ -451,6 +465,134 @@ fn integer_graph(g: &mut Graph, weights: &[NamedWeight], quant: &ActivationQuant
     );
 }
 
+/// QLinear: uint8 activations all the way (`QLinearConv`, `MaxPool` on
+/// uint8), the fully connected layers as 1x1 `QLinearConv`s on `[N, C, 1, 1]`,
+/// int32 biases `round(b / (s_x * s_w))`; the ReLUs are the uint8 saturation
+/// at zero point 0; the logits are dequantised at the end.
+fn qlinear_graph(g: &mut Graph, weights: &[NamedWeight], quant: &ActivationQuant) {
+    let kernel = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
+    let logits_q = quant.logits.unwrap_or(QParams {
+        scale: 1.0,
+        zero_point: 128,
+    });
+    let qparam = |g: &mut Graph, name: &str, q: QParams| {
+        g.inits
+            .push(tensor_f32(&format!("{name}_scale"), &[], &[q.scale]));
+        g.inits.push(tensor(
+            &format!("{name}_zero_point"),
+            &[],
+            pb::tensor_proto::DataType::Uint8,
+            vec![q.zero_point],
+        ));
+    };
+    qparam(g, INPUT_NAME, quant.input);
+    g.node(
+        "QuantizeLinear",
+        &[
+            INPUT_NAME,
+            &format!("{INPUT_NAME}_scale"),
+            &format!("{INPUT_NAME}_zero_point"),
+        ],
+        "input_quantized",
+        vec![],
+    );
+    // (weight index, input name, input q, output name, output q, 1x1 reshape of the weight)
+    let mut x = "input_quantized".to_string();
+    let mut xq_name = INPUT_NAME.to_string();
+    let layers = [
+        (0, quant.pool1, "conv1"),
+        (2, quant.pool2, "conv2"),
+        (4, quant.hidden, "fc1"),
+        (6, logits_q, "fc2"),
+    ];
+    let mut q_in = quant.input;
+    for (wi, q_out, name) in layers {
+        let (wn, wd, wv) = (&weights[wi].0, &weights[wi].1, &weights[wi].2);
+        let bv = &weights[wi + 1].2;
+        let o = wd[0];
+        let (wq, scales) = quantize_per_channel(wv, o);
+        let dims4: Vec<usize> = if wd.len() == 4 {
+            wd.clone()
+        } else {
+            vec![o, wd[1], 1, 1]
+        };
+        g.inits.push(tensor(
+            &format!("{wn}_quantized"),
+            &dims4,
+            pb::tensor_proto::DataType::Int8,
+            wq.iter().map(|&v| v as u8).collect(),
+        ));
+        g.inits.push(tensor_f32(&format!("{wn}_scale"), &[o], &scales));
+        g.inits.push(tensor(
+            &format!("{wn}_zero_point"),
+            &[o],
+            pb::tensor_proto::DataType::Int8,
+            vec![0; o],
+        ));
+        let bias: Vec<u8> = bv
+            .iter()
+            .zip(&scales)
+            .flat_map(|(b, sw)| ((b / (q_in.scale * sw)).round() as i32).to_le_bytes())
+            .collect();
+        g.inits.push(tensor(
+            &format!("{name}_bias_int32"),
+            &[o],
+            pb::tensor_proto::DataType::Int32,
+            bias,
+        ));
+        qparam(g, name, q_out);
+        if name == "fc1" {
+            // [N, c2, 4, 4] -> [N, c2*16, 1, 1] (NCHW order, as fc1's weights)
+            let flat_len = wd[1] as i64;
+            g.inits.push(pb::TensorProto {
+                name: "fc_shape".into(),
+                dims: vec![4],
+                data_type: pb::tensor_proto::DataType::Int64 as i32,
+                raw_data: [0i64, flat_len, 1, 1]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                ..Default::default()
+            });
+            g.node("Reshape", &[&x, "fc_shape"], "flatten_quantized", vec![]);
+            x = "flatten_quantized".into();
+        }
+        let out = format!("{name}_quantized");
+        let attrs = vec![attr_ints("kernel_shape", &[dims4[2] as i64, dims4[3] as i64])];
+        g.node(
+            "QLinearConv",
+            &[
+                &x,
+                &format!("{xq_name}_scale"),
+                &format!("{xq_name}_zero_point"),
+                &format!("{wn}_quantized"),
+                &format!("{wn}_scale"),
+                &format!("{wn}_zero_point"),
+                &format!("{name}_scale"),
+                &format!("{name}_zero_point"),
+                &format!("{name}_bias_int32"),
+            ],
+            &out,
+            attrs,
+        );
+        x = out;
+        if let Some(block) = name.strip_prefix("conv") {
+            let pooled = format!("pool{block}_quantized");
+            g.node("MaxPool", &[&x], &pooled, kernel.clone());
+            x = pooled;
+        }
+        xq_name = name.to_string();
+        q_in = q_out;
+    }
+    g.node(
+        "DequantizeLinear",
+        &[&x, "fc2_scale", "fc2_zero_point"],
+        "logits_4d",
+        vec![],
+    );
+    g.node("Flatten", &["logits_4d"], OUTPUT_NAME, vec![attr_int("axis", 1)]);
+}
+
 /// Serialises the classifier as ONNX. `weights` as from
 /// `Classifier::weights` (names and shapes of `config.param_shapes()`);
 /// `quant` is required for the int8 forms.
@@ -473,7 +615,12 @@ pub fn onnx_model(
         ));
     }
     let quant = match (precision, quant) {
-        (Precision::Int8Qdq | Precision::Int8Integer, None) => {
+        (Precision::Int8QLinear, Some(q)) if q.logits.is_none() => {
+            return Err(Error::Config(
+                "export: the QLinear form needs the calibrated logit range".into(),
+            ))
+        }
+        (Precision::Int8Qdq | Precision::Int8Integer | Precision::Int8QLinear, None) => {
             return Err(Error::Config(
                 "export: the int8 model needs activation quantisation parameters".into(),
             ))
@@ -489,6 +636,8 @@ pub fn onnx_model(
     };
     if precision == Precision::Int8Integer {
         integer_graph(&mut g, weights, &quant);
+    } else if precision == Precision::Int8QLinear {
+        qlinear_graph(&mut g, weights, &quant);
     } else {
         float_or_qdq_graph(&mut g, weights, &quant);
     }
@@ -543,6 +692,12 @@ mod tests {
         assert!(onnx_model(&cfg, &weights, Precision::F32, None, "").is_ok());
         assert!(onnx_model(&cfg, &weights, Precision::Int8Qdq, None, "").is_err());
         assert!(onnx_model(&cfg, &weights[1..], Precision::F32, None, "").is_err());
+        let q = ActivationQuant::from_maxima([1.0; 3]);
+        assert!(onnx_model(&cfg, &weights, Precision::Int8QLinear, Some(&q), "").is_err());
+        let q = q.with_logit_range(-5.0, 5.0);
+        for p in [Precision::Int8Qdq, Precision::Int8Integer, Precision::Int8QLinear] {
+            assert!(onnx_model(&cfg, &weights, p, Some(&q), "").is_ok(), "{p:?}");
+        }
     }
 
     proptest! {

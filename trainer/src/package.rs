@@ -2,7 +2,8 @@
 //!
 //! Writes into the run folder: `classifier.onnx` (f32), `classifier.int8.onnx`
 //! (QDQ int8, the default), `classifier.int8-integer.onnx` (the same int8
-//! model with integer kernels, measured for comparison), `manifest.json`
+//! model with integer kernels) and `classifier.int8-qlinear.onnx` (in
+//! QLinear form), both measured for comparison, `manifest.json`
 //! (schema `ood_core::manifest`) and `golden.json` (inputs with the expected
 //! outputs of every backend).
 //!
@@ -38,6 +39,8 @@ pub const F32_FILE: &str = "classifier.onnx";
 pub const INT8_FILE: &str = "classifier.int8.onnx";
 /// The int8 model in integer-kernel form (measured, not the default).
 pub const INT8_INTEGER_FILE: &str = "classifier.int8-integer.onnx";
+/// The int8 model in QLinear form (measured, not the default).
+pub const INT8_QLINEAR_FILE: &str = "classifier.int8-qlinear.onnx";
 /// Golden inputs and outputs.
 pub const GOLDEN_FILE: &str = "golden.json";
 /// Shares of validation digits the thresholds keep; the last is the default.
@@ -156,7 +159,12 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     calib.images.extend_from_slice(&noise.images);
     calib.labels.extend_from_slice(&noise.labels);
     let maxima = model.activation_maxima(&calib.images, cfg.eval.batch_size)?;
-    let quant = ActivationQuant::from_maxima(maxima);
+    let calib_logits = model.logits(&calib.images, cfg.eval.batch_size)?;
+    let (lo, hi) = calib_logits
+        .iter()
+        .flatten()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let quant = ActivationQuant::from_maxima(maxima).with_logit_range(lo, hi);
 
     let weights = model.weights()?;
     let doc = format!(
@@ -172,6 +180,8 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     write_bytes(run_dir, F32_FILE, &f32_bytes)?;
     write_bytes(run_dir, INT8_FILE, &int8_bytes)?;
     write_bytes(run_dir, INT8_INTEGER_FILE, &integer_bytes)?;
+    let qlinear_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8QLinear, Some(&quant), &doc)?;
+    write_bytes(run_dir, INT8_QLINEAR_FILE, &qlinear_bytes)?;
 
     // thresholds from the int8 file through tract, on validation digits
     let int8_net = Network::load(&int8_bytes, &run_dir.join(INT8_FILE))
@@ -205,6 +215,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
             model_file(INT8_FILE, Precision::Int8Qdq, &int8_bytes),
             model_file(F32_FILE, Precision::F32, &f32_bytes),
             model_file(INT8_INTEGER_FILE, Precision::Int8Integer, &integer_bytes),
+            model_file(INT8_QLINEAR_FILE, Precision::Int8QLinear, &qlinear_bytes),
         ],
         default_model: INT8_FILE.into(),
         provenance: Provenance {
@@ -229,7 +240,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
         .collect();
     let bar = indicatif::ProgressBar::new(0);
     let mut reports = Vec::new();
-    for file in [F32_FILE, INT8_FILE, INT8_INTEGER_FILE] {
+    for file in [F32_FILE, INT8_FILE, INT8_INTEGER_FILE, INT8_QLINEAR_FILE] {
         let m = Model::load(run_dir, Some(file), None).map_err(|e| Error::Config(format!("export: {e}")))?;
         let r = edge::report::evaluate(&m, &sets.id, &ood, &bar)
             .map_err(|e| Error::Config(format!("export: {e}")))?;
@@ -238,13 +249,15 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     bar.finish_and_clear();
     let agreement = reports[1].agreement(&reports[0]);
     let mut markdown = format!(
-        "int8 ({INT8_FILE}, {} bytes) vs f32 ({F32_FILE}, {} bytes): verdict agreement {:.3}% over {} images; integer-kernel int8 ({INT8_INTEGER_FILE}, {} bytes): {:.3}%\n\n",
+        "int8 ({INT8_FILE}, {} bytes) vs f32 ({F32_FILE}, {} bytes): verdict agreement {:.3}% over {} images; integer-kernel int8 ({INT8_INTEGER_FILE}, {} bytes): {:.3}%; QLinear int8 ({INT8_QLINEAR_FILE}, {} bytes): {:.3}%\n\n",
         int8_bytes.len(),
         f32_bytes.len(),
         100.0 * agreement,
         reports[0].all_verdicts.iter().map(Vec::len).sum::<usize>(),
         integer_bytes.len(),
         100.0 * reports[2].agreement(&reports[0]),
+        qlinear_bytes.len(),
+        100.0 * reports[3].agreement(&reports[0]),
     );
     for r in &reports {
         markdown.push_str(&r.to_markdown());

@@ -682,10 +682,11 @@ pub const PUBLISHED: [&str; 7] = [
 ];
 
 /// Files of the export that [`publish`] copies when present.
-pub const PUBLISHED_EXPORT: [&str; 6] = [
+pub const PUBLISHED_EXPORT: [&str; 7] = [
     "classifier.onnx",
     "classifier.int8.onnx",
     "classifier.int8-integer.onnx",
+    "classifier.int8-qlinear.onnx",
     "manifest.json",
     "golden.json",
     "export.md",
