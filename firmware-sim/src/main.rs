@@ -57,6 +57,60 @@ struct Cli {
     /// Simulated time between two images, milliseconds.
     #[arg(long, default_value_t = 500)]
     ms_per_image: u32,
+    /// Also show the screen live in a window, one image per --ms-per-image of
+    /// real time (builds with `--features window`; needs a display).
+    #[arg(long)]
+    window: bool,
+}
+
+/// The live window (feature `window`): the same drawing code on
+/// embedded-graphics-simulator's SDL2 display.
+#[cfg(feature = "window")]
+struct Viewer {
+    display: embedded_graphics_simulator::SimulatorDisplay<embedded_graphics::pixelcolor::Rgb565>,
+    window: embedded_graphics_simulator::Window,
+}
+
+#[cfg(feature = "window")]
+impl Viewer {
+    fn open() -> Result<Self> {
+        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            bail!("--window needs a display (DISPLAY is not set); run without --window for PNG/GIF output");
+        }
+        let settings = embedded_graphics_simulator::OutputSettingsBuilder::new()
+            .scale(2)
+            .build();
+        Ok(Self {
+            display: embedded_graphics_simulator::SimulatorDisplay::new(
+                embedded_graphics::prelude::Size::new(ui::WIDTH, ui::HEIGHT),
+            ),
+            window: embedded_graphics_simulator::Window::new("OOD display (240x240 ST7789)", &settings),
+        })
+    }
+
+    /// Draws the screen; false when the user closed the window.
+    fn show(&mut self, fw: &Firmware) -> bool {
+        let Ok(()) = ui::draw(&fw.screen, &mut self.display);
+        self.window.update(&self.display);
+        !self
+            .window
+            .events()
+            .any(|e| matches!(e, embedded_graphics_simulator::SimulatorEvent::Quit))
+    }
+}
+
+#[cfg(not(feature = "window"))]
+struct Viewer;
+
+#[cfg(not(feature = "window"))]
+impl Viewer {
+    fn open() -> Result<Self> {
+        bail!("this build has no window: rebuild with `cargo run -p firmware-sim --release --features window` (needs libsdl2-dev), or run without --window for PNG/GIF output")
+    }
+
+    fn show(&mut self, _fw: &Firmware) -> bool {
+        true
+    }
 }
 
 /// One input, ready for the model.
@@ -215,6 +269,7 @@ fn run(cli: Cli) -> Result<()> {
         written: 0,
     };
     let mut fw = Firmware::new();
+    let mut viewer = if cli.window { Some(Viewer::open()?) } else { None };
     if let Some(serial) = &cli.serial {
         return replay(serial, &mut fw, &mut screens);
     }
@@ -287,10 +342,19 @@ fn run(cli: Cli) -> Result<()> {
         )?;
         let png = cli.png_every > 0 && i % cli.png_every == 0 || i == 0;
         screens.save(&fw, &format!("screen_{seq:05}.png"), png)?;
+        if let Some(v) = viewer.as_mut() {
+            if !v.show(&fw) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(cli.ms_per_image)));
+        }
     }
     // the camera side goes quiet: the display must say so
     fw.tick(now.wrapping_add(LINK_TIMEOUT_MS + 1000));
     screens.save(&fw, "screen_link_lost.png", true)?;
+    if let Some(v) = viewer.as_mut() {
+        v.show(&fw);
+    }
     log.flush()?;
     let summary = serde_json::json!({
         "images": inputs.len(),
