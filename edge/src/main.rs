@@ -126,14 +126,7 @@ enum Cmd {
 }
 
 fn model_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.unwrap_or_else(|| {
-        let here = PathBuf::from("models/default");
-        if here.is_dir() {
-            here
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
-        }
-    })
+    arg.unwrap_or_else(edge::model::default_dir)
 }
 
 fn load(m: ModelArgs) -> Result<Model> {

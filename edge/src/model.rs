@@ -11,6 +11,17 @@ use std::path::{Path, PathBuf};
 /// The manifest's file name inside a model folder.
 pub const MANIFEST: &str = "manifest.json";
 
+/// The model folder used when none is named: `models/default` in the current
+/// folder, else the one shipped in this workspace.
+pub fn default_dir() -> PathBuf {
+    let here = PathBuf::from("models/default");
+    if here.is_dir() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+    }
+}
+
 /// Largest ONNX file we read (the shipped int8 model is ~80 KB).
 const MAX_MODEL_BYTES: u64 = 64 << 20;
 

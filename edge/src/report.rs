@@ -95,7 +95,8 @@ pub fn evaluate(
     })
 }
 
-fn is_image(p: &Path) -> bool {
+/// Whether `p` has a PNG or JPEG extension (case-insensitive).
+pub fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))

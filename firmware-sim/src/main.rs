@@ -11,7 +11,7 @@ use edge::model::Model;
 use firmware_sim::framebuffer::Framebuffer;
 use firmware_sim::state::LINK_TIMEOUT_MS;
 use firmware_sim::{ui, Firmware};
-use ood_core::{Verdict, IMG_PIXELS};
+use ood_core::IMG_PIXELS;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -119,15 +119,9 @@ struct Input {
     pixels: [u8; IMG_PIXELS],
 }
 
-fn is_image_file(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-}
-
 /// The inputs of one `--images` argument, in order.
 fn load_source(p: &Path, limit: usize) -> Result<Vec<Input>> {
-    if p.is_dir() || is_image_file(p) {
+    if p.is_dir() || edge::report::is_image(p) {
         let mut files = edge::report::collect_images(&[p.to_path_buf()])?;
         files.truncate(limit);
         let mut out = Vec::new();
@@ -233,11 +227,6 @@ impl Screens {
     }
 }
 
-fn same(a: &Verdict, b: &Verdict) -> bool {
-    // bit-exact: a frame that passed the CRC carries exactly what was sent
-    a == b
-}
-
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
@@ -273,14 +262,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(serial) = &cli.serial {
         return replay(serial, &mut fw, &mut screens);
     }
-    let dir = cli.model.clone().unwrap_or_else(|| {
-        let here = PathBuf::from("models/default");
-        if here.is_dir() {
-            here
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
-        }
-    });
+    let dir = cli.model.clone().unwrap_or_else(edge::model::default_dir);
     let model =
         Model::load(&dir, None, None).with_context(|| format!("loading the model in {}", dir.display()))?;
     let sources = cli
@@ -318,14 +300,15 @@ fn run(cli: Cli) -> Result<()> {
             sender.heartbeat(now)?;
         }
         now = now.wrapping_add(cli.ms_per_image);
-        let bytes = std::mem::take(sender_buffer(&mut sender));
+        let bytes = std::mem::take(sender.get_mut());
         fw.feed(&link.carry(&bytes), now);
         sent.push(c.verdict);
         // what the display shows now must be exactly what was sent for its seq
         let shown = fw.screen.verdict.filter(|s| s.seq == seq);
         if let Some(s) = fw.screen.verdict {
             let idx = s.seq as usize - 1;
-            if idx >= sent.len() || !same(&s.verdict, &sent[idx]) {
+            // bit-exact: a frame that passed the CRC carries exactly what was sent
+            if idx >= sent.len() || s.verdict != sent[idx] {
                 wrong += 1;
             }
         }
@@ -375,10 +358,6 @@ fn run(cli: Cli) -> Result<()> {
         bail!("the display showed {wrong} verdicts that differ from what was sent");
     }
     Ok(())
-}
-
-fn sender_buffer(s: &mut Sender<Vec<u8>>) -> &mut Vec<u8> {
-    s.get_mut()
 }
 
 /// Replays a file of wire frames (from `edge stream --wire`), 64 bytes per

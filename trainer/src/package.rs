@@ -107,13 +107,6 @@ fn model_file(name: &str, precision: Precision, bytes: &[u8]) -> ModelFile {
     }
 }
 
-fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let dest = dir.join(name);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))
-}
-
 fn normalized(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&v| input::normalize_u8(v)).collect()
 }
@@ -177,11 +170,11 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     let f32_bytes = export::onnx_model(&cfg.model, &weights, Precision::F32, None, &doc)?;
     let int8_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8Qdq, Some(&quant), &doc)?;
     let integer_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8Integer, Some(&quant), &doc)?;
-    write_bytes(run_dir, F32_FILE, &f32_bytes)?;
-    write_bytes(run_dir, INT8_FILE, &int8_bytes)?;
-    write_bytes(run_dir, INT8_INTEGER_FILE, &integer_bytes)?;
+    run::write_file(run_dir, F32_FILE, &f32_bytes)?;
+    run::write_file(run_dir, INT8_FILE, &int8_bytes)?;
+    run::write_file(run_dir, INT8_INTEGER_FILE, &integer_bytes)?;
     let qlinear_bytes = export::onnx_model(&cfg.model, &weights, Precision::Int8QLinear, Some(&quant), &doc)?;
-    write_bytes(run_dir, INT8_QLINEAR_FILE, &qlinear_bytes)?;
+    run::write_file(run_dir, INT8_QLINEAR_FILE, &qlinear_bytes)?;
 
     // thresholds from the int8 file through tract, on validation digits
     let int8_net = Network::load(&int8_bytes, &run_dir.join(INT8_FILE))
@@ -227,7 +220,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
         },
         metrics: Vec::new(),
     };
-    run::write_file(run_dir, "manifest.json", &to_json(&manifest))?;
+    run::write_file(run_dir, "manifest.json", run::json(&manifest))?;
 
     // measure both files through the edge runtime, as the device loads them
     tracing::info!("export: measuring both files through tract");
@@ -286,7 +279,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
             verdict_agreement_with_f32: r.agreement(&reports[0]),
         });
     }
-    run::write_file(run_dir, "manifest.json", &to_json(&manifest))?;
+    run::write_file(run_dir, "manifest.json", run::json(&manifest))?;
 
     // golden inputs: the first digits of MNIST test, and the first images of each OOD set
     let mut golden = Golden {
@@ -324,11 +317,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
             int8_verdict: policy.decide(&q),
         });
     }
-    run::write_file(run_dir, GOLDEN_FILE, &to_json(&golden))?;
+    run::write_file(run_dir, GOLDEN_FILE, run::json(&golden))?;
     run::write_file(run_dir, "export.md", &markdown)?;
     Ok(ExportSummary { manifest, markdown })
-}
-
-fn to_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

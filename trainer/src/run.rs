@@ -143,14 +143,15 @@ pub fn create_run_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes `text` to `dir/name` atomically.
-pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<()> {
+pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let dest = dir.join(name);
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))
 }
 
-fn json<T: Serialize>(v: &T) -> String {
+/// Pretty JSON of a report value (an error message in place if it cannot be).
+pub fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
@@ -457,7 +458,7 @@ pub fn run(
         );
     } else {
         create_run_dir(out_dir)?;
-        write_file(out_dir, "config.toml", &cfg.to_toml())?;
+        write_file(out_dir, "config.toml", cfg.to_toml())?;
     }
     let base_wall = progress.wall_seconds;
     let save = |progress: &Progress,
@@ -468,7 +469,7 @@ pub fn run(
         // weights first, then the progress file that points at them: a kill
         // between the two replays the epoch from the previous state
         model::save_checkpoint(&out_dir.join(CHECKPOINT), trainer, gen, garbage)?;
-        write_file(out_dir, PROGRESS, &json(progress))
+        write_file(out_dir, PROGRESS, json(progress))
     };
 
     let pre = cfg.train.epochs;
@@ -639,9 +640,9 @@ pub fn run(
         before: progress.before.clone(),
         after: evaluation.clone(),
     };
-    write_file(out_dir, "report.json", &json(&report))?;
-    write_file(out_dir, "report.md", &report.to_markdown())?;
-    write_file(out_dir, "eval.json", &json(&evaluation))?;
+    write_file(out_dir, "report.json", json(&report))?;
+    write_file(out_dir, "report.md", report.to_markdown())?;
+    write_file(out_dir, "eval.json", json(&evaluation))?;
     plots::all(&report, &f, &sets, out_dir)?;
 
     let weights_bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
@@ -659,7 +660,7 @@ pub fn run(
         train_class_counts: counts,
         skipped_sets: sets.skipped.clone(),
     };
-    write_file(out_dir, "run.json", &json(&info))?;
+    write_file(out_dir, "run.json", json(&info))?;
     Ok(RunOutput {
         dir: out_dir.to_path_buf(),
         epochs: progress.log,
