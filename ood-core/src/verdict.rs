@@ -125,6 +125,43 @@ pub fn calibrate(id_scores: &mut [f32], keep: f32) -> Option<f32> {
     Some(id_scores[drop.min(n - 1)])
 }
 
+/// How far the best digit logit is above the garbage logit: the input goes to
+/// the garbage class once the garbage logit is raised by more than this.
+pub fn garbage_margin(logits: &[f32; NUM_CLASSES]) -> f32 {
+    let best_digit = logits[..GARBAGE]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    best_digit - logits[GARBAGE]
+}
+
+/// The offset to add to the garbage logit so that a share of at most
+/// `budget` of in-distribution inputs goes to the garbage class: `margins`
+/// are their [`garbage_margin`]s (sorted in place). Never negative (inputs the
+/// garbage class already takes are counted against the budget, and the
+/// garbage logit is never lowered); the offset lies midway between the last
+/// margin allowed to flip and the first that must not. `None` for an empty
+/// slice, a NaN margin or `budget` outside `[0, 1)`.
+pub fn garbage_offset(margins: &mut [f32], budget: f32) -> Option<f32> {
+    if margins.is_empty() || !(0.0..1.0).contains(&budget) || margins.iter().any(|m| m.is_nan()) {
+        return None;
+    }
+    margins.sort_unstable_by(f32::total_cmp);
+    let allowed = libm::floorf(budget * margins.len() as f32) as usize; // < len
+                                                                        // with offset b, input i flips when margins[i] < b: exactly `allowed`
+                                                                        // flip for b in (margins[allowed - 1], margins[allowed]]
+    let upper = margins[allowed];
+    if upper <= 0.0 {
+        return Some(0.0); // the budget is already spent without an offset
+    }
+    let lower = if allowed == 0 {
+        0.0
+    } else {
+        margins[allowed - 1].max(0.0)
+    };
+    Some(0.5 * (lower + upper))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +171,42 @@ mod tests {
         let mut z = [0.0f32; NUM_CLASSES];
         z[k] = margin;
         z
+    }
+
+    #[test]
+    fn garbage_offset_flips_exactly_the_budget() {
+        // margins 1..=100 (digit ahead of garbage by i): a 3% budget lets the
+        // three smallest flip, so the offset lies between 3 and 4
+        let mut m: [f32; 100] = core::array::from_fn(|i| (100 - i) as f32);
+        let b = garbage_offset(&mut m, 0.03).expect("offset");
+        assert_eq!(b, 3.5);
+        let rows: [[f32; NUM_CLASSES]; 100] = core::array::from_fn(|i| {
+            let mut z = logits_for(i % GARBAGE, (i + 1) as f32);
+            z[GARBAGE] += b;
+            z
+        });
+        let flipped = rows.iter().filter(|z| argmax(&z[..]) == GARBAGE).count();
+        assert_eq!(flipped, 3);
+        // budget 0: the offset stays below the smallest margin
+        let mut m: [f32; 100] = core::array::from_fn(|i| (i + 1) as f32);
+        assert_eq!(garbage_offset(&mut m, 0.0), Some(0.5));
+        // already more garbage than the budget: no offset, never negative
+        let mut m = [-2.0f32, -1.0, 5.0, 6.0];
+        assert_eq!(garbage_offset(&mut m, 0.25), Some(0.0));
+        let mut m = [-2.0f32, 4.0, 5.0, 6.0];
+        assert_eq!(garbage_offset(&mut m, 0.25), Some(2.0));
+        assert_eq!(garbage_offset(&mut [], 0.1), None);
+        assert_eq!(garbage_offset(&mut [1.0], 1.0), None);
+        assert_eq!(garbage_offset(&mut [f32::NAN], 0.1), None);
+    }
+
+    #[test]
+    fn margin_is_best_digit_minus_garbage() {
+        let mut z = logits_for(4, 3.0);
+        z[GARBAGE] = 1.0;
+        assert_eq!(garbage_margin(&z), 2.0);
+        z[GARBAGE] = 5.0;
+        assert_eq!(garbage_margin(&z), -2.0);
     }
 
     #[test]

@@ -59,6 +59,29 @@ pub struct OptimConfig {
     pub lr_min: f64,
     /// Decoupled weight decay (default 0).
     pub weight_decay: f64,
+    /// How the garbage class's share of the loss is spread over its sources
+    /// (`"pooled"`, the seed's, or `"per-source"`, the default; see
+    /// [`GarbageBalance`]).
+    pub garbage_balance: GarbageBalance,
+}
+
+/// How the class-weighted cross-entropy treats the garbage class, which is a
+/// union of sources (Gaussian noise, smooth noise, generated images).
+///
+/// Either way every class, garbage included, carries the same total weight
+/// `N / K` per epoch (weights `w_c = N / (K * n_c)` from the current counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GarbageBalance {
+    /// The seed's rule: one weight for every garbage image, so a source's
+    /// share of the garbage class is its share of the images. As the
+    /// generated set grows (1000 a epoch) it crowds out the noise seeds.
+    Pooled,
+    /// The same balancing applied inside the garbage class: each non-empty
+    /// garbage source carries an equal share of the class's weight, however
+    /// many images it has, so no family of non-digits is forgotten as another
+    /// grows.
+    PerSource,
 }
 
 impl Default for OptimConfig {
@@ -69,6 +92,7 @@ impl Default for OptimConfig {
             lr: 2e-3,
             lr_min: 5e-5,
             weight_decay: 0.0,
+            garbage_balance: GarbageBalance::PerSource,
         }
     }
 }
@@ -157,6 +181,26 @@ impl Default for EvalConfig {
     }
 }
 
+/// The decision calibration that follows training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalibrationConfig {
+    /// Share of the MNIST validation digits that the garbage-logit offset
+    /// may send to the garbage class (default 0.002; 0 = off: the trained
+    /// weights as they are). The class-weighted loss trains the garbage class
+    /// as one class among eleven; this offset sets its operating point from a
+    /// stated cost on real digits instead, the same after every epoch.
+    pub garbage_budget: f64,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> Self {
+        Self {
+            garbage_budget: 0.002,
+        }
+    }
+}
+
 /// A whole training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -175,6 +219,8 @@ pub struct TrainConfig {
     pub inversion: InversionConfig,
     /// Evaluation.
     pub eval: EvalConfig,
+    /// Decision calibration.
+    pub calibration: CalibrationConfig,
 }
 
 impl Default for TrainConfig {
@@ -187,6 +233,7 @@ impl Default for TrainConfig {
             train: OptimConfig::default(),
             inversion: InversionConfig::default(),
             eval: EvalConfig::default(),
+            calibration: CalibrationConfig::default(),
         }
     }
 }
@@ -281,6 +328,12 @@ impl TrainConfig {
                 self.train.weight_decay
             )));
         }
+        let budget = self.calibration.garbage_budget;
+        if !(0.0..=0.1).contains(&budget) {
+            return Err(Error::Config(format!(
+                "calibration.garbage_budget must be in [0, 0.1] (a share of the validation digits), got {budget}"
+            )));
+        }
         positive("data.noise_std", f64::from(self.data.noise_std))?;
         if !(0.0..=1.0).contains(&self.data.noise_mean) {
             return Err(Error::Config(format!(
@@ -354,5 +407,11 @@ mod tests {
         );
         assert!(!msg.contains('\n'), "one line: {msg}");
         assert!(TrainConfig::preset("nope").is_err());
+        let e =
+            TrainConfig::from_toml("[calibration]\ngarbage_budget = 0.5\n", "x.toml").expect_err("budget");
+        assert!(e.to_string().contains("calibration.garbage_budget"), "{e}");
+        let e =
+            TrainConfig::from_toml("[train]\ngarbage_balance = \"even\"\n", "x.toml").expect_err("variant");
+        assert!(e.to_string().contains("per-source"), "{e}");
     }
 }

@@ -217,8 +217,16 @@ pub struct EpochLog {
     /// The inversion part (inversion epochs only).
     pub inversion: Option<InversionLog>,
     /// Quick evaluation on the first `eval.per_epoch` images of each set
-    /// (inversion epochs only).
+    /// (inversion epochs only), with this epoch's garbage offset applied.
     pub quick_eval: Option<Evaluation>,
+    /// The garbage-logit offset calibrated on the validation split after this
+    /// epoch (`None`: calibration off, or a pre-training epoch).
+    #[serde(default)]
+    pub garbage_offset: Option<f32>,
+    /// The quick evaluation of the trained weights as they are (no offset;
+    /// only stored when calibration is on).
+    #[serde(default)]
+    pub quick_eval_uncalibrated: Option<Evaluation>,
 }
 
 /// The inversion part of an epoch.
@@ -315,8 +323,15 @@ pub struct Progress {
     pub generated_seen: u64,
     /// Per-epoch logs so far.
     pub log: Vec<EpochLog>,
-    /// Full evaluation after pre-training ("before inversion").
+    /// Full evaluation after pre-training ("before inversion"), with the
+    /// garbage offset calibrated then.
     pub before: Option<Evaluation>,
+    /// The same without the offset (only when calibration is on).
+    #[serde(default)]
+    pub before_uncalibrated: Option<Evaluation>,
+    /// The garbage offset used for `before`.
+    #[serde(default)]
+    pub before_offset: Option<f32>,
     /// Wall seconds spent so far, across resumes.
     pub wall_seconds: f64,
 }
@@ -357,6 +372,68 @@ fn head(ds: &Dataset, n: usize) -> Dataset {
     }
 }
 
+/// The garbage-logit offset that sends at most `budget` of the validation
+/// digits to the garbage class (`ood_core::verdict::garbage_offset`), or
+/// `None` when `budget` is 0 (calibration off).
+pub fn calibrate_garbage_offset(
+    model: &Classifier,
+    val: &Dataset,
+    budget: f64,
+    batch: usize,
+) -> Result<Option<f32>> {
+    if budget <= 0.0 {
+        return Ok(None);
+    }
+    let z = model.logits(&val.images, batch)?;
+    let mut margins: Vec<f32> = z.iter().map(ood_core::verdict::garbage_margin).collect();
+    ood_core::verdict::garbage_offset(&mut margins, budget as f32)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "cannot calibrate a garbage offset on {} validation images with budget {budget}",
+                val.len()
+            ))
+        })
+}
+
+/// Evaluates `model` with `offset` added to the garbage logit (`None`: as it is).
+fn evaluate_with_offset(
+    model: &Classifier,
+    offset: Option<f32>,
+    batch: usize,
+    id: &Dataset,
+    ood: &[Dataset],
+    bar: &indicatif::ProgressBar,
+) -> Result<Evaluation> {
+    let f = |px: &[u8]| {
+        let mut z = model.logits(px, batch)?;
+        if let Some(b) = offset {
+            for row in &mut z {
+                row[GARBAGE] += b;
+            }
+        }
+        Ok(z)
+    };
+    Ok(eval::evaluate(&f, id, ood, bar)?)
+}
+
+/// Evaluation with this offset, and (when there is one) without it.
+fn evaluate_both(
+    model: &Classifier,
+    offset: Option<f32>,
+    batch: usize,
+    id: &Dataset,
+    ood: &[Dataset],
+    bar: &indicatif::ProgressBar,
+) -> Result<(Evaluation, Option<Evaluation>)> {
+    let cal = evaluate_with_offset(model, offset, batch, id, ood, bar)?;
+    let raw = match offset {
+        Some(_) => Some(evaluate_with_offset(model, None, batch, id, ood, bar)?),
+        None => None,
+    };
+    Ok((cal, raw))
+}
+
 /// Trains (pre-training, then inversion epochs), evaluates and writes `out_dir`.
 /// With `resume`, continues the run saved in `out_dir` from its last finished
 /// epoch; the caller checks the config is the run's own.
@@ -388,22 +465,19 @@ pub fn run(
     let (mnist_train, mnist_test) = sources.mnist()?;
     let (digits, val, mut data_rng) = split_with_rng(cfg, &mnist_train)?;
     let sets = load_eval_sets(sources, mnist_test, cfg, extra)?;
-    let mut noise = synth::gaussian(
+    // the two noise families stay separate sources (per-source balancing)
+    let noise = synth::gaussian(
         "garbage-noise",
         cfg.data.noise_count,
         cfg.data.noise_mean,
         cfg.data.noise_std,
         &mut data_rng,
     );
-    if cfg.data.smooth_noise_count > 0 {
-        let smooth = synth::smooth("garbage-smooth", cfg.data.smooth_noise_count, &mut data_rng);
-        noise.images.extend_from_slice(&smooth.images);
-        noise.labels.extend_from_slice(&smooth.labels);
-    }
+    let smooth = synth::smooth("garbage-smooth", cfg.data.smooth_noise_count, &mut data_rng);
     tracing::info!(
         "train: {} digits + {} noise garbage (+ up to {} generated), validation: {}, OOD sets: {}",
         digits.len(),
-        noise.len(),
+        noise.len() + smooth.len(),
         if cfg.inversion.epochs > 0 {
             cfg.inversion.garbage_cap
         } else {
@@ -482,7 +556,7 @@ pub fn run(
         let log = if e < pre {
             let c = train::train_epoch(
                 &mut trainer,
-                &[&digits, &noise],
+                &[&digits, &noise, &smooth],
                 &val,
                 cfg,
                 e,
@@ -503,6 +577,8 @@ pub fn run(
                 classifier: c,
                 inversion: None,
                 quick_eval: None,
+                garbage_offset: None,
+                quick_eval_uncalibrated: None,
             }
         } else {
             let Some(g) = gen.as_mut() else {
@@ -511,7 +587,7 @@ pub fn run(
             // (a) classifier epoch on digits + noise + generated garbage
             let c = train::train_epoch(
                 &mut trainer,
-                &[&digits, &noise, &garbage],
+                &[&digits, &noise, &smooth, &garbage],
                 &val,
                 cfg,
                 e,
@@ -579,9 +655,18 @@ pub fn run(
                 inv.garbage_cap,
                 &mut grng,
             );
-            // (d) quick evaluation for the per-epoch curves
-            let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
-            let quick = eval::evaluate(&f, &quick_id, &quick_ood, &indicatif::ProgressBar::hidden())?;
+            // (d) quick evaluation for the per-epoch curves, at this epoch's
+            // calibrated garbage offset (and without it)
+            let offset =
+                calibrate_garbage_offset(&trainer.model, &val, cfg.calibration.garbage_budget, batch)?;
+            let (quick, quick_raw) = evaluate_both(
+                &trainer.model,
+                offset,
+                batch,
+                &quick_id,
+                &quick_ood,
+                &indicatif::ProgressBar::hidden(),
+            )?;
             tracing::info!(
                 "epoch {}/{total} (inversion {}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity {:.4}, {}",
                 e + 1,
@@ -613,21 +698,45 @@ pub fn run(
                     garbage_size: garbage.len(),
                 }),
                 quick_eval: Some(quick),
+                garbage_offset: offset,
+                quick_eval_uncalibrated: quick_raw,
             }
         };
         progress.log.push(log);
         progress.epochs_done += 1;
         if progress.epochs_done == pre && inv.epochs > 0 {
-            let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
+            let offset =
+                calibrate_garbage_offset(&trainer.model, &val, cfg.calibration.garbage_budget, batch)?;
             let bar = eval_bar("evaluating before inversion");
-            progress.before = Some(eval::evaluate(&f, &sets.id, &sets.ood, &bar)?);
+            let (cal, raw) = evaluate_both(&trainer.model, offset, batch, &sets.id, &sets.ood, &bar)?;
             bar.finish_and_clear();
+            progress.before = Some(cal);
+            progress.before_uncalibrated = raw;
+            progress.before_offset = offset;
         }
         progress.wall_seconds = base_wall + started.elapsed().as_secs_f64();
         save(&progress, &trainer, gen.as_ref(), &garbage)?;
     }
 
+    // the shipped model: the last epoch's weights with the garbage offset
+    // calibrated on the validation split folded into the garbage bias
+    let offset = calibrate_garbage_offset(&trainer.model, &val, cfg.calibration.garbage_budget, batch)?;
     let bar = eval_bar("final evaluation");
+    let after_uncalibrated = match offset {
+        Some(_) => Some(evaluate_with_offset(
+            &trainer.model,
+            None,
+            batch,
+            &sets.id,
+            &sets.ood,
+            &bar,
+        )?),
+        None => None,
+    };
+    if let Some(b) = offset {
+        trainer.model.shift_garbage_bias(b)?;
+        tracing::info!("garbage bias raised by {b:.3} (calibrated on the validation digits)");
+    }
     let f = |px: &[u8]| Ok(trainer.model.logits(px, batch)?);
     let evaluation = eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
     bar.finish_and_clear();
@@ -639,6 +748,13 @@ pub fn run(
         epochs: progress.log.clone(),
         before: progress.before.clone(),
         after: evaluation.clone(),
+        calibration: offset.map(|after_offset| Calibration {
+            budget: cfg.calibration.garbage_budget,
+            before_offset: progress.before_offset,
+            after_offset,
+            before_uncalibrated: progress.before_uncalibrated.clone(),
+            after_uncalibrated: after_uncalibrated.clone(),
+        }),
     };
     write_file(out_dir, "report.json", json(&report))?;
     write_file(out_dir, "report.md", report.to_markdown())?;
@@ -647,7 +763,7 @@ pub fn run(
 
     let weights_bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
     let mut counts = digits.counts(ood_core::NUM_CLASSES);
-    counts[GARBAGE] = noise.len() + garbage.len();
+    counts[GARBAGE] = noise.len() + smooth.len() + garbage.len();
     let info = RunInfo {
         name: cfg.name.clone(),
         seed: cfg.seed,
@@ -731,7 +847,7 @@ pub fn publish(run_dir: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// How the shipped model is chosen (stated in every report).
-pub const SELECTION: &str = "No checkpoint selection: the model is the one after the last epoch, with the learning rate annealed by one cosine decay over all epochs and the garbage set a reservoir sample of every generated image. No OOD test set influenced any choice; they are reported only.";
+pub const SELECTION: &str = "No checkpoint selection: the model is the one after the last epoch, with the learning rate annealed by one cosine decay over all epochs and the garbage set a reservoir sample of every generated image; when calibration is on, its garbage bias is raised by the offset that sends the budgeted share of the MNIST validation digits to garbage. No OOD test set influenced any choice; they are reported only.";
 
 /// Epochs (1-based, inversion only) whose generated samples are saved as a grid.
 pub fn is_sample_epoch(k: usize, total: usize) -> bool {
@@ -751,32 +867,79 @@ pub struct Report {
     pub before: Option<Evaluation>,
     /// Full evaluation of the final model.
     pub after: Evaluation,
+    /// The garbage offset and the evaluations without it (when calibration
+    /// is on; `before` and `after` then include the offset).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+/// What the garbage-offset calibration did to a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Share of validation digits the offset may send to the garbage class.
+    pub budget: f64,
+    /// Offset calibrated after pre-training (used for `before`).
+    pub before_offset: Option<f32>,
+    /// Offset folded into the shipped weights.
+    pub after_offset: f32,
+    /// Evaluation after pre-training without the offset.
+    pub before_uncalibrated: Option<Evaluation>,
+    /// Evaluation of the final weights without the offset.
+    pub after_uncalibrated: Option<Evaluation>,
 }
 
 impl Report {
     /// The report as Markdown: the seed's two tables, then the full metrics.
     pub fn to_markdown(&self) -> String {
         let mut s = format!("# Run `{}`\n\n{}\n\n", self.name, self.selection);
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        let share = |e: Option<&Evaluation>, name: &str| {
+            e.and_then(|e| e.ood.iter().find(|x| x.name == name))
+                .map(|x| x.garbage_share)
+        };
+        let cal = self.calibration.as_ref();
         if let Some(before) = &self.before {
-            s.push_str("## Share of each OOD set sent to the garbage class\n\n| OOD set | before inversion | after inversion |\n|---|---|---|\n");
+            s.push_str("## Share of each OOD set sent to the garbage class\n\n");
+            match cal {
+                Some(c) => {
+                    s.push_str(&format!(
+                        "With the garbage offset calibrated on the validation digits (budget {:.2}% of them to garbage; offset {} after pre-training, {:.3} after inversion), and without it (the trained weights as they are).\n\n| OOD set | before inversion | after inversion | before, no offset | after, no offset |\n|---|---|---|---|---|\n",
+                        100.0 * c.budget,
+                        c.before_offset.map_or("-".into(), |b| format!("{b:.3}")),
+                        c.after_offset
+                    ));
+                }
+                None => s.push_str("| OOD set | before inversion | after inversion |\n|---|---|---|\n"),
+            }
             for r in &self.after.ood {
-                let b = before
-                    .ood
-                    .iter()
-                    .find(|x| x.name == r.name)
-                    .map(|x| x.garbage_share);
                 s.push_str(&format!(
-                    "| {} | {} | {:.2}% |\n",
+                    "| {} | {} | {:.2}% |",
                     r.name,
-                    b.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v)),
+                    pct(share(Some(before), &r.name)),
                     100.0 * r.garbage_share
                 ));
+                if let Some(c) = cal {
+                    s.push_str(&format!(
+                        " {} | {} |",
+                        pct(share(c.before_uncalibrated.as_ref(), &r.name)),
+                        pct(share(c.after_uncalibrated.as_ref(), &r.name))
+                    ));
+                }
+                s.push('\n');
             }
             s.push_str(&format!(
-                "| MNIST test accuracy | {:.2}% | {:.2}% |\n\n",
+                "| MNIST test accuracy | {:.2}% | {:.2}% |",
                 100.0 * before.id.accuracy,
                 100.0 * self.after.id.accuracy
             ));
+            if let Some(c) = cal {
+                s.push_str(&format!(
+                    " {} | {} |",
+                    pct(c.before_uncalibrated.as_ref().map(|e| e.id.accuracy)),
+                    pct(c.after_uncalibrated.as_ref().map(|e| e.id.accuracy))
+                ));
+            }
+            s.push_str("\n\n");
         }
         let inv: Vec<&EpochLog> = self.epochs.iter().filter(|e| e.inversion.is_some()).collect();
         if !inv.is_empty() {
@@ -785,12 +948,24 @@ impl Report {
                 .as_ref()
                 .map(|q| q.ood.iter().map(|r| r.name.clone()).collect())
                 .unwrap_or_default();
-            s.push_str("## Per inversion epoch\n\nAverage U of the newly inverted samples (the seed's table), their share already sent to garbage, MNIST validation accuracy, and the quick evaluation (first images of each set) share sent to garbage.\n\n| epoch | avg U of inverted | inverted to garbage | val acc |");
+            let offsets = inv.iter().any(|e| e.garbage_offset.is_some());
+            s.push_str("## Per inversion epoch\n\nAverage U of the newly inverted samples (the seed's table), their share already sent to garbage, MNIST validation accuracy, ");
+            if offsets {
+                s.push_str("the garbage offset calibrated on the validation digits after the epoch, ");
+            }
+            s.push_str("and the quick evaluation (first images of each set) share sent to garbage");
+            if offsets {
+                s.push_str(" at that offset");
+            }
+            s.push_str(".\n\n| epoch | avg U of inverted | inverted to garbage | val acc |");
+            if offsets {
+                s.push_str(" garbage offset |");
+            }
             for n in &names {
                 s.push_str(&format!(" {n} to garbage |"));
             }
             s.push_str("\n|---|---|---|---|");
-            s.push_str(&"---|".repeat(names.len()));
+            s.push_str(&"---|".repeat(names.len() + usize::from(offsets)));
             s.push('\n');
             for (k, e) in inv.iter().enumerate() {
                 let i = e
@@ -805,6 +980,12 @@ impl Report {
                     100.0 * i.1,
                     100.0 * e.classifier.val_accuracy
                 ));
+                if offsets {
+                    s.push_str(&format!(
+                        " {} |",
+                        e.garbage_offset.map_or("-".into(), |b| format!("{b:.3}"))
+                    ));
+                }
                 if let Some(q) = &e.quick_eval {
                     for r in &q.ood {
                         s.push_str(&format!(" {:.1}% |", 100.0 * r.garbage_share));
@@ -815,6 +996,13 @@ impl Report {
             s.push('\n');
         }
         s.push_str("## Final model\n\n");
+        if let Some(c) = cal {
+            s.push_str(&format!(
+                "The garbage bias carries the offset {:.3}, calibrated on the validation digits (budget {:.2}%).\n\n",
+                c.after_offset,
+                100.0 * c.budget
+            ));
+        }
         s.push_str(&self.after.to_markdown());
         s
     }

@@ -2,11 +2,11 @@
 //! class-weighted cross-entropy with weights from the current class counts,
 //! cosine learning-rate decay, validation accuracy after every epoch.
 
-use crate::config::TrainConfig;
+use crate::config::{GarbageBalance, TrainConfig};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::ClassifierTrainer;
-use ood_core::{score::argmax, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
+use ood_core::{score::argmax, GARBAGE, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -26,6 +26,38 @@ pub fn class_weights(counts: &[usize]) -> [f32; NUM_CLASSES] {
         }
     }
     w
+}
+
+/// Cross-entropy weight of each (source, class): the balanced class weights
+/// of the summed counts ([`class_weights`]); with
+/// [`GarbageBalance::PerSource`] the garbage weight is then split so that each
+/// of the `S` sources holding garbage images carries `1 / S` of the garbage
+/// class's total weight (`w_s = w_g * n_g / (S * n_s)`). `counts[s][c]` is the
+/// number of images of class `c` in source `s`.
+pub fn source_weights(counts: &[Vec<usize>], balance: GarbageBalance) -> Vec<[f32; NUM_CLASSES]> {
+    let mut total = vec![0usize; NUM_CLASSES];
+    for c in counts {
+        for (t, k) in total.iter_mut().zip(c) {
+            *t += k;
+        }
+    }
+    let w = class_weights(&total);
+    let garbage_sources = counts
+        .iter()
+        .filter(|c| c.get(GARBAGE).copied().unwrap_or(0) > 0)
+        .count();
+    counts
+        .iter()
+        .map(|c| {
+            let mut ws = w;
+            let n_s = c.get(GARBAGE).copied().unwrap_or(0);
+            if balance == GarbageBalance::PerSource && n_s > 0 {
+                ws[GARBAGE] = (f64::from(w[GARBAGE]) * total[GARBAGE] as f64
+                    / (garbage_sources as f64 * n_s as f64)) as f32;
+            }
+            ws
+        })
+        .collect()
 }
 
 /// Copies a 28x28 image shifted by `(dx, dy)` pixels, filling with 0 (background).
@@ -101,13 +133,14 @@ pub fn train_epoch(
         .collect();
     let n = index.len();
     let steps = n.div_ceil(bs);
+    let per_source: Vec<Vec<usize>> = sources.iter().map(|d| d.counts(NUM_CLASSES)).collect();
     let mut counts = vec![0usize; NUM_CLASSES];
-    for d in sources {
-        for (c, k) in counts.iter_mut().zip(d.counts(NUM_CLASSES)) {
-            *c += k;
+    for c in &per_source {
+        for (t, k) in counts.iter_mut().zip(c) {
+            *t += k;
         }
     }
-    let weights = class_weights(&counts);
+    let weights = source_weights(&per_source, cfg.train.garbage_balance);
     let shift = cfg.data.augment_shift as i32;
     let bar = indicatif::ProgressBar::new(steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -120,6 +153,7 @@ pub fn train_epoch(
     let start = Instant::now();
     let mut px = vec![0u8; bs * IMG_PIXELS];
     let mut labels = Vec::with_capacity(bs);
+    let mut sample_w = Vec::with_capacity(bs);
     let mut loss_sum = 0.0;
     let mut lr = cfg.train.lr;
     for (s, batch) in index.chunks(bs).enumerate() {
@@ -127,6 +161,7 @@ pub fn train_epoch(
         lr = cosine_lr(cfg.train.lr, cfg.train.lr_min, (t * 1e6) as usize, 1_000_000);
         trainer.set_lr(lr);
         labels.clear();
+        sample_w.clear();
         for (slot, &(src, i)) in px.chunks_mut(IMG_PIXELS).zip(batch) {
             let (dx, dy) = if shift > 0 {
                 (rng.random_range(-shift..=shift), rng.random_range(-shift..=shift))
@@ -134,9 +169,12 @@ pub fn train_epoch(
                 (0, 0)
             };
             shift_image(sources[src].image(i), dx, dy, slot);
-            labels.push(sources[src].labels[i]);
+            let y = sources[src].labels[i];
+            labels.push(y);
+            sample_w.push(weights[src][usize::from(y)]);
         }
-        loss_sum += f64::from(trainer.step(&px[..batch.len() * IMG_PIXELS], &labels, &weights, rng)?);
+        loss_sum +=
+            f64::from(trainer.step_weighted(&px[..batch.len() * IMG_PIXELS], &labels, &sample_w, rng)?);
         bar.inc(1);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -170,6 +208,38 @@ mod tests {
         let w = class_weights(&counts);
         assert_eq!(w[10], 0.0);
         assert!((w[0] - 1.0).abs() < TOL);
+    }
+
+    #[test]
+    fn per_source_balance_splits_the_garbage_weight_equally() {
+        // digits 100 each; garbage: 300 Gaussian, 100 smooth, 800 generated
+        let digits: Vec<usize> = (0..NUM_CLASSES).map(|c| if c < 10 { 100 } else { 0 }).collect();
+        let garbage = |n: usize| -> Vec<usize> {
+            (0..NUM_CLASSES)
+                .map(|c| if c == GARBAGE { n } else { 0 })
+                .collect()
+        };
+        let counts = vec![digits, garbage(300), garbage(100), garbage(800)];
+        let pooled = source_weights(&counts, GarbageBalance::Pooled);
+        // N = 2200, K = 11: digits 2, garbage 2200 / (11 * 1200)
+        for w in &pooled {
+            assert!((w[0] - 2.0).abs() < TOL);
+            assert!((w[GARBAGE] - 2200.0 / 13200.0).abs() < TOL);
+        }
+        let per = source_weights(&counts, GarbageBalance::PerSource);
+        // each garbage source carries a third of the class mass (200 = N / K)
+        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
+            .iter()
+            .zip(&per[1..])
+            .map(|(n, w)| n * w[GARBAGE])
+            .collect();
+        for m in &mass {
+            assert!((m - 200.0 / 3.0).abs() < 1e-3, "{mass:?}");
+        }
+        assert!((per[0][3] - 2.0).abs() < TOL);
+        // one garbage source: the same as pooled
+        let one = source_weights(&counts[..2], GarbageBalance::PerSource);
+        assert_eq!(one, source_weights(&counts[..2], GarbageBalance::Pooled));
     }
 
     #[test]

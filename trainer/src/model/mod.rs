@@ -193,10 +193,20 @@ pub fn weighted_cross_entropy(
     targets: &Tensor,
     weights: &Tensor,
 ) -> candle_core::Result<Tensor> {
+    sample_weighted_cross_entropy(logits, targets, &weights.index_select(targets, 0)?)
+}
+
+/// Cross-entropy with one weight per sample (`w` is `[b]`), averaged the same
+/// way: `-sum_i w_i log softmax(z_i)[y_i] / sum_i w_i`. With `w_i = w[y_i]` it
+/// is [`weighted_cross_entropy`].
+pub fn sample_weighted_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    w: &Tensor,
+) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, 1)?; // [b, k]
     let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?; // [b]
-    let w = weights.index_select(targets, 0)?; // [b]
-    (picked * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64
+    (picked * w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // a gradient can still carry the backward graph (and through it
+            // the step's activations); the moments would then chain every
+            // step's graph to the next (candle's stock conv backward does this:
+            // 11 MB a step kept, measured). Keep values only.
+            let g = &g.detach();
             *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let update = ((&*m * c1)? / ((&*v * c2)?.sqrt()? + p.eps)?)?;
