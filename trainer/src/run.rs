@@ -396,28 +396,8 @@ pub fn calibrate_garbage_offset(
         })
 }
 
-/// Evaluates `model` with `offset` added to the garbage logit (`None`: as it is).
-fn evaluate_with_offset(
-    model: &Classifier,
-    offset: Option<f32>,
-    batch: usize,
-    id: &Dataset,
-    ood: &[Dataset],
-    bar: &indicatif::ProgressBar,
-) -> Result<Evaluation> {
-    let f = |px: &[u8]| {
-        let mut z = model.logits(px, batch)?;
-        if let Some(b) = offset {
-            for row in &mut z {
-                row[GARBAGE] += b;
-            }
-        }
-        Ok(z)
-    };
-    Ok(eval::evaluate(&f, id, ood, bar)?)
-}
-
-/// Evaluation with this offset, and (when there is one) without it.
+/// Evaluates `model` with `offset` added to the garbage logit, and (when
+/// there is an offset) without it: `(with, without)`.
 fn evaluate_both(
     model: &Classifier,
     offset: Option<f32>,
@@ -426,12 +406,24 @@ fn evaluate_both(
     ood: &[Dataset],
     bar: &indicatif::ProgressBar,
 ) -> Result<(Evaluation, Option<Evaluation>)> {
-    let cal = evaluate_with_offset(model, offset, batch, id, ood, bar)?;
-    let raw = match offset {
-        Some(_) => Some(evaluate_with_offset(model, None, batch, id, ood, bar)?),
+    let at = |offset: Option<f32>| -> Result<Evaluation> {
+        let f = |px: &[u8]| {
+            let mut z = model.logits(px, batch)?;
+            if let Some(b) = offset {
+                for row in &mut z {
+                    row[GARBAGE] += b;
+                }
+            }
+            Ok(z)
+        };
+        Ok(eval::evaluate(&f, id, ood, bar)?)
+    };
+    let with = at(offset)?;
+    let without = match offset {
+        Some(_) => Some(at(None)?),
         None => None,
     };
-    Ok((cal, raw))
+    Ok((with, without))
 }
 
 /// Trains (pre-training, then inversion epochs), evaluates and writes `out_dir`.
@@ -722,15 +714,9 @@ pub fn run(
     // calibrated on the validation split folded into the garbage bias
     let offset = calibrate_garbage_offset(&trainer.model, &val, cfg.calibration.garbage_budget, batch)?;
     let bar = eval_bar("final evaluation");
+    // the weights as trained, when an offset is about to change them
     let after_uncalibrated = match offset {
-        Some(_) => Some(evaluate_with_offset(
-            &trainer.model,
-            None,
-            batch,
-            &sets.id,
-            &sets.ood,
-            &bar,
-        )?),
+        Some(_) => Some(evaluate_both(&trainer.model, None, batch, &sets.id, &sets.ood, &bar)?.0),
         None => None,
     };
     if let Some(b) = offset {
