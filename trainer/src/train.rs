@@ -35,12 +35,7 @@ pub fn class_weights(counts: &[usize]) -> [f32; NUM_CLASSES] {
 /// class's total weight (`w_s = w_g * n_g / (S * n_s)`). `counts[s][c]` is the
 /// number of images of class `c` in source `s`.
 pub fn source_weights(counts: &[Vec<usize>], balance: GarbageBalance) -> Vec<[f32; NUM_CLASSES]> {
-    let mut total = vec![0usize; NUM_CLASSES];
-    for c in counts {
-        for (t, k) in total.iter_mut().zip(c) {
-            *t += k;
-        }
-    }
+    let total = total_counts(counts);
     let w = class_weights(&total);
     let garbage_sources = counts
         .iter()
@@ -58,6 +53,18 @@ pub fn source_weights(counts: &[Vec<usize>], balance: GarbageBalance) -> Vec<[f3
             ws
         })
         .collect()
+}
+
+/// Images per class summed over the sources (`counts[s][c]` as in
+/// [`source_weights`]).
+pub fn total_counts(counts: &[Vec<usize>]) -> Vec<usize> {
+    let mut total = vec![0usize; NUM_CLASSES];
+    for c in counts {
+        for (t, k) in total.iter_mut().zip(c) {
+            *t += k;
+        }
+    }
+    total
 }
 
 /// Copies a 28x28 image shifted by `(dx, dy)` pixels, filling with 0 (background).
@@ -134,12 +141,7 @@ pub fn train_epoch(
     let n = index.len();
     let steps = n.div_ceil(bs);
     let per_source: Vec<Vec<usize>> = sources.iter().map(|d| d.counts(NUM_CLASSES)).collect();
-    let mut counts = vec![0usize; NUM_CLASSES];
-    for c in &per_source {
-        for (t, k) in counts.iter_mut().zip(c) {
-            *t += k;
-        }
-    }
+    let counts = total_counts(&per_source);
     let weights = source_weights(&per_source, cfg.train.garbage_balance);
     let shift = cfg.data.augment_shift as i32;
     let bar = indicatif::ProgressBar::new(steps as u64).with_style(

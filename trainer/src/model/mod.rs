@@ -186,19 +186,9 @@ pub fn images_to_tensor(pixels: &[u8], dev: &Device) -> Result<Tensor> {
     Tensor::from_vec(v, (n, IMG_SIDE, IMG_SIDE, 1), dev).op("images to tensor") // [n, 28, 28, 1]
 }
 
-/// Class-weighted cross-entropy, averaged PyTorch-style:
-/// `-sum_i w[y_i] log softmax(z_i)[y_i] / sum_i w[y_i]`.
-pub fn weighted_cross_entropy(
-    logits: &Tensor,
-    targets: &Tensor,
-    weights: &Tensor,
-) -> candle_core::Result<Tensor> {
-    sample_weighted_cross_entropy(logits, targets, &weights.index_select(targets, 0)?)
-}
-
-/// Cross-entropy with one weight per sample (`w` is `[b]`), averaged the same
-/// way: `-sum_i w_i log softmax(z_i)[y_i] / sum_i w_i`. With `w_i = w[y_i]` it
-/// is [`weighted_cross_entropy`].
+/// Cross-entropy with one weight per sample (`w` is `[b]`; the class-weighted
+/// loss passes `w_i = w[y_i]`), averaged PyTorch-style:
+/// `-sum_i w_i log softmax(z_i)[y_i] / sum_i w_i`.
 pub fn sample_weighted_cross_entropy(
     logits: &Tensor,
     targets: &Tensor,
@@ -223,12 +213,13 @@ mod tests {
         // two samples, two classes; logits 0 -> log p = ln 0.5 for both
         let z = Tensor::zeros((2, 2), DType::F32, &dev)?;
         let y = Tensor::new(&[0u32, 1], &dev)?;
+        // class weights 1 and 3; the samples are of classes 0 and 1
         let w = Tensor::new(&[1.0f32, 3.0], &dev)?;
-        let l = weighted_cross_entropy(&z, &y, &w)?.to_scalar::<f32>()?;
+        let l = sample_weighted_cross_entropy(&z, &y, &w)?.to_scalar::<f32>()?;
         assert!((l - std::f32::consts::LN_2).abs() < TOL);
         // sample 0 certain and right, sample 1 at ln 2: (1*0 + 3*ln2)/4
         let z = Tensor::new(&[[20.0f32, -20.0], [0.0, 0.0]], &dev)?;
-        let l = weighted_cross_entropy(&z, &y, &w)?.to_scalar::<f32>()?;
+        let l = sample_weighted_cross_entropy(&z, &y, &w)?.to_scalar::<f32>()?;
         assert!((l - 0.75 * std::f32::consts::LN_2).abs() < TOL);
         Ok(())
     }
