@@ -220,15 +220,13 @@ fn eval(m: ModelArgs, data_dir: Option<PathBuf>, json: Option<PathBuf>) -> Resul
     let (_, mnist_test) = sources.mnist().context(
         "MNIST test is needed: run scripts/setup.sh (or `cargo run -p trainer --release -- fetch`)",
     )?;
-    let mut ood = Vec::new();
-    for r in [sources.fashion_test(), sources.cifar10_test()] {
-        match r {
-            Ok(d) => ood.push(d),
-            Err(e) => eprintln!("warning: skipping a set: {e}"),
-        }
+    // the same list as the trainer's reports, without the noise sets
+    let sets = ood_data::EvalSets::load(&sources, mnist_test, None, Vec::new())?;
+    for s in &sets.skipped {
+        eprintln!("warning: skipping {s}");
     }
     let bar = indicatif::ProgressBar::new(0);
-    let rep = report::evaluate(&model, &mnist_test, &ood, &bar)?;
+    let rep = report::evaluate(&model, &sets.id, &sets.ood, &bar)?;
     bar.finish_and_clear();
     println!("{}", rep.to_markdown());
     if let Some(p) = json {

@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::runtime::Network;
 use ood_core::manifest::{Manifest, ModelFile};
 use ood_core::{input, Policy, Verdict, IMG_PIXELS, NUM_CLASSES};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The manifest's file name inside a model folder.
@@ -46,10 +45,8 @@ pub struct Classified {
     pub verdict: Verdict,
 }
 
-/// sha256 of `bytes`, hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+/// sha256 of `bytes`, hex (the one helper, from `ood-data`).
+pub use ood_data::files::sha256_hex;
 
 /// Reads and parses `dir/manifest.json` (or `dir` itself when it is a file).
 pub fn read_manifest(dir: &Path) -> Result<(Manifest, PathBuf)> {

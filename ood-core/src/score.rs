@@ -7,6 +7,20 @@
 //! 1 = uniform; [`energy`]: low = in-distribution). [`Score::id_score`] maps each
 //! one to a common orientation, **higher = more in-distribution**, which is what
 //! thresholds and ROC curves use (in-distribution is the positive class).
+//!
+//! ```
+//! use ood_core::{uncertainty, Score, NUM_CLASSES};
+//!
+//! // a one-hot distribution is certain, the uniform one is not
+//! assert_eq!(uncertainty(&[0.0, 1.0, 0.0]), 0.0);
+//! assert!((uncertainty(&[0.25; 4]) - 1.0).abs() < 1e-6);
+//!
+//! // from logits: a confident "7" scores high as in-distribution
+//! let mut logits = [0.0f32; NUM_CLASSES];
+//! logits[7] = 12.0;
+//! let id = Score::Uncertainty.id_score(&logits);
+//! assert!(id > 0.99, "1 - U(x) = {id}");
+//! ```
 
 use crate::labels::{GARBAGE, NUM_CLASSES, NUM_DIGITS};
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,34 @@
 //! The trainer calibrates the threshold with [`calibrate`] on held-out MNIST
 //! validation digits, and the edge decides with [`Policy::decide`]: one score
 //! function ([`Score::id_score`]) on both sides, so they cannot drift apart.
+//!
+//! ```
+//! use ood_core::{calibrate, Policy, RejectReason, Score, Verdict, GARBAGE, NUM_CLASSES};
+//!
+//! let logits_for = |class: usize, margin: f32| {
+//!     let mut z = [0.0f32; NUM_CLASSES];
+//!     z[class] = margin;
+//!     z
+//! };
+//! // calibrate on in-distribution inputs: keep 99% of them
+//! let mut ids: Vec<f32> = (1..=100)
+//!     .map(|i| Score::Uncertainty.id_score(&logits_for(3, i as f32 / 10.0)))
+//!     .collect();
+//! let threshold = calibrate(&mut ids, 0.99).expect("non-empty");
+//! let policy = Policy { score: Score::Uncertainty, threshold };
+//!
+//! // a confident digit is accepted, the garbage class is rejected
+//! assert!(matches!(policy.decide(&logits_for(3, 10.0)), Verdict::Accept { digit: 3, .. }));
+//! assert!(matches!(
+//!     policy.decide(&logits_for(GARBAGE, 10.0)),
+//!     Verdict::Reject { reason: RejectReason::Garbage, .. }
+//! ));
+//! // all-equal logits: a digit wins the arg-max, but not confidently
+//! assert!(matches!(
+//!     policy.decide(&[0.0; NUM_CLASSES]),
+//!     Verdict::Reject { reason: RejectReason::Uncertain, .. }
+//! ));
+//! ```
 
 use crate::score::{argmax, softmax, uncertainty};
 use crate::{Score, GARBAGE, NUM_CLASSES};

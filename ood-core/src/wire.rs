@@ -12,6 +12,25 @@
 //!
 //! Everything here is `no_std` and allocation-free: frames are built in and
 //! decoded from fixed-size buffers of [`MAX_FRAME`] bytes.
+//!
+//! ```
+//! use ood_core::wire::{encode, Decoder, Message, MAX_FRAME};
+//!
+//! let msg = Message::Heartbeat { uptime_ms: 1234 };
+//! let mut frame = [0u8; MAX_FRAME];
+//! let n = encode(&msg, &mut frame).expect("fits");
+//! assert_eq!(frame[n - 1], 0, "a frame ends with its delimiter");
+//!
+//! // the receiver is fed byte by byte, as from a UART
+//! let mut rx = Decoder::default();
+//! let mut got = None;
+//! for &b in &frame[..n] {
+//!     if let Some(r) = rx.push(b) {
+//!         got = Some(r.expect("intact frame"));
+//!     }
+//! }
+//! assert_eq!(got, Some(msg));
+//! ```
 
 use crate::score::Score;
 use crate::verdict::Verdict;

@@ -16,7 +16,6 @@
 
 use super::{idx, Dataset};
 use crate::error::{Error, Result};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -76,10 +75,7 @@ pub const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 #[cfg(feature = "download")]
 const MAX_DOWNLOAD: u64 = 200 << 20;
 
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::files::sha256_hex;
 
 /// Where to look for data and how to fetch it.
 #[derive(Debug, Clone)]
@@ -383,9 +379,7 @@ pub fn store_verified(spec: &FileSpec, content: &[u8], origin: &str, dest_dir: &
     }
     std::fs::create_dir_all(dest_dir).map_err(|e| Error::io(dest_dir, e))?;
     let dest = dest_dir.join(spec.name);
-    let tmp = dest_dir.join(format!(".{}.partial", spec.name));
-    std::fs::write(&tmp, content).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    crate::files::write_atomic(&dest, content)?;
     Ok(dest)
 }
 

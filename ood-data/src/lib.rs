@@ -22,16 +22,20 @@ pub mod cifar;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+pub mod files;
 pub mod folder;
 pub mod idx;
 pub mod metrics;
+pub mod sets;
 pub mod svhn;
 pub mod synth;
 
 pub use error::{Error, Result};
+pub use files::{sha256_hex, write_atomic};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+pub use sets::EvalSets;
 use std::path::Path;
 
 /// A set of 28x28 grayscale images (row-major bytes) with one label each.

@@ -2,32 +2,51 @@
 //! is the positive class** and scores are oriented so that higher = more
 //! in-distribution (see `ood_core::Score::id_score`).
 
+/// Tie groups of the pooled scores, highest score first: for each distinct
+/// score, how many ID and how many OOD samples have it. The one sort and
+/// walk over ties behind every curve metric here.
+fn tie_groups(id: &[f32], ood: &[f32]) -> Vec<(usize, usize)> {
+    let mut all: Vec<(f32, bool)> = id
+        .iter()
+        .map(|&s| (s, true))
+        .chain(ood.iter().map(|&s| (s, false)))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let (mut pos, mut neg) = (0, 0);
+        let mut j = i;
+        while j < all.len() && all[j].0 == all[i].0 {
+            if all[j].1 {
+                pos += 1;
+            } else {
+                neg += 1;
+            }
+            j += 1;
+        }
+        groups.push((pos, neg));
+        i = j;
+    }
+    groups
+}
+
 /// Area under the ROC curve (probability that a random ID sample scores
 /// higher than a random OOD sample, ties counting one half).
 pub fn auroc(id: &[f32], ood: &[f32]) -> f64 {
     if id.is_empty() || ood.is_empty() {
         return f64::NAN;
     }
-    // Mann-Whitney U with average ranks for ties.
-    let mut all: Vec<(f32, bool)> = id
-        .iter()
-        .map(|&s| (s, true))
-        .chain(ood.iter().map(|&s| (s, false)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum_id = 0.0f64;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let avg_rank = (i + 1 + j) as f64 / 2.0; // ranks i+1..=j
-        rank_sum_id += avg_rank * all[i..j].iter().filter(|x| x.1).count() as f64;
-        i = j;
+    // Mann-Whitney U: each ID sample wins against every OOD sample below it
+    // and half-wins against the OOD samples it ties with. Every term is a
+    // multiple of 1/2 below 2^53: the sum is exact.
+    let mut ood_below = ood.len() as f64;
+    let mut wins = 0.0f64;
+    for (pos, neg) in tie_groups(id, ood) {
+        ood_below -= neg as f64;
+        wins += pos as f64 * (ood_below + 0.5 * neg as f64);
     }
-    let (n1, n0) = (id.len() as f64, ood.len() as f64);
-    (rank_sum_id - n1 * (n1 + 1.0) / 2.0) / (n1 * n0)
+    wins / (id.len() as f64 * ood.len() as f64)
 }
 
 /// Area under the precision-recall curve with ID as positive, as average
@@ -36,43 +55,20 @@ pub fn aupr(id: &[f32], ood: &[f32]) -> f64 {
     if id.is_empty() {
         return f64::NAN;
     }
-    let mut all: Vec<(f32, bool)> = id
-        .iter()
-        .map(|&s| (s, true))
-        .chain(ood.iter().map(|&s| (s, false)))
-        .collect();
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (mut tp, mut fp, mut ap) = (0usize, 0usize, 0.0f64);
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        let (mut gp, mut gn) = (0, 0);
-        while j < all.len() && all[j].0 == all[i].0 {
-            if all[j].1 {
-                gp += 1
-            } else {
-                gn += 1
-            }
-            j += 1;
-        }
+    for (gp, gn) in tie_groups(id, ood) {
         tp += gp;
         fp += gn;
         ap += gp as f64 / id.len() as f64 * tp as f64 / (tp + fp) as f64;
-        i = j;
     }
     ap
 }
 
 /// The threshold that keeps (at least) `tpr` of the ID scores: ID samples with
-/// score >= threshold are accepted.
+/// score >= threshold are accepted. The quantile is `ood_core::calibrate`,
+/// the very function that sets the shipped thresholds.
 pub fn threshold_at_tpr(id: &[f32], tpr: f64) -> f32 {
-    if id.is_empty() {
-        return f32::NAN;
-    }
-    let mut s = id.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let k = ((1.0 - tpr) * s.len() as f64).floor() as usize;
-    s[k.min(s.len() - 1)]
+    ood_core::calibrate(&mut id.to_vec(), tpr as f32).unwrap_or(f32::NAN)
 }
 
 /// False-positive rate (share of OOD accepted) at the threshold that keeps
@@ -87,28 +83,13 @@ pub fn fpr_at_tpr(id: &[f32], ood: &[f32], tpr: f64) -> f64 {
 
 /// ROC curve points `(fpr, tpr)` from (0,0) to (1,1), one per distinct threshold.
 pub fn roc_curve(id: &[f32], ood: &[f32]) -> Vec<(f64, f64)> {
-    let mut all: Vec<(f32, bool)> = id
-        .iter()
-        .map(|&s| (s, true))
-        .chain(ood.iter().map(|&s| (s, false)))
-        .collect();
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (p, n) = (id.len().max(1) as f64, ood.len().max(1) as f64);
     let (mut tp, mut fp) = (0.0, 0.0);
     let mut pts = vec![(0.0, 0.0)];
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            if all[j].1 {
-                tp += 1.0
-            } else {
-                fp += 1.0
-            }
-            j += 1;
-        }
+    for (gp, gn) in tie_groups(id, ood) {
+        tp += gp as f64;
+        fp += gn as f64;
         pts.push((fp / n, tp / p));
-        i = j;
     }
     pts
 }
@@ -154,6 +135,23 @@ mod tests {
             prop_assert!(p > 0.0 && p <= 1.0 + TOL);
             let f = fpr_at_tpr(&a, &b, 0.95);
             prop_assert!((0.0..=1.0).contains(&f));
+        }
+
+        /// Against the naive reference: every (ID, OOD) pair counted.
+        #[test]
+        fn auroc_matches_the_pairwise_count(
+            a in prop::collection::vec(-3i8..3, 1..30),
+            b in prop::collection::vec(-3i8..3, 1..30),
+        ) {
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (a.iter().map(|&v| f32::from(v)).collect(), b.iter().map(|&v| f32::from(v)).collect());
+            let mut wins = 0.0;
+            for x in &a {
+                for y in &b {
+                    wins += if x > y { 1.0 } else if x == y { 0.5 } else { 0.0 };
+                }
+            }
+            prop_assert!((auroc(&a, &b) - wins / (a.len() * b.len()) as f64).abs() < TOL);
         }
     }
 }

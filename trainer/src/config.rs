@@ -259,6 +259,38 @@ fn positive(name: &str, v: f64) -> Result<()> {
     }
 }
 
+impl InversionConfig {
+    /// Checks the loss weights (always) and the loop's sizes (when on).
+    pub fn validate(&self) -> Result<()> {
+        let inv = self;
+        for (name, v) in [
+            ("alpha", inv.alpha),
+            ("beta", inv.beta),
+            ("gamma", inv.gamma),
+            ("delta", inv.delta),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
+            }
+        }
+        if inv.epochs > 0 {
+            if inv.batch_size < 2 {
+                return Err(Error::Config(
+                    "inversion.batch_size must be at least 2 (pairwise losses)".into(),
+                ));
+            }
+            if inv.generator_steps == 0 || inv.samples_per_epoch == 0 || inv.garbage_cap == 0 {
+                return Err(Error::Config(
+                    "inversion.generator_steps, samples_per_epoch and garbage_cap must be at least 1".into(),
+                ));
+            }
+            positive("inversion.generator_lr", inv.generator_lr)?;
+            inv.generator.validate()?;
+        }
+        Ok(())
+    }
+}
+
 impl TrainConfig {
     /// Parses TOML; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
@@ -268,22 +300,27 @@ impl TrainConfig {
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or(String::new(), |l| format!(" line {l}"));
-            Error::Config(format!("{origin}{at}: {}", e.message().replace('\n', " ")))
+            Error::ConfigSyntax {
+                origin: format!("{origin}{at}"),
+                message: e.message().replace('\n', " "),
+            }
         })?;
-        cfg.validate()
-            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        cfg.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{origin}: {m}")),
+            other => other,
+        })?;
         Ok(cfg)
     }
 
     /// A shipped preset by name.
     pub fn preset(name: &str) -> Result<Self> {
-        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-            Error::Config(format!(
-                "unknown preset {name:?}; available: {}",
-                names.join(", ")
-            ))
-        })?;
+        let (_, text) = PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::UnknownPreset {
+                name: name.into(),
+                known: PRESETS.iter().map(|(n, _)| *n).collect(),
+            })?;
         Self::from_toml(text, &format!("preset {name}"))
     }
 
@@ -341,31 +378,7 @@ impl TrainConfig {
                 self.data.noise_mean
             )));
         }
-        let inv = &self.inversion;
-        for (name, v) in [
-            ("alpha", inv.alpha),
-            ("beta", inv.beta),
-            ("gamma", inv.gamma),
-            ("delta", inv.delta),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
-            }
-        }
-        if inv.epochs > 0 {
-            if inv.batch_size < 2 {
-                return Err(Error::Config(
-                    "inversion.batch_size must be at least 2 (pairwise losses)".into(),
-                ));
-            }
-            if inv.generator_steps == 0 || inv.samples_per_epoch == 0 || inv.garbage_cap == 0 {
-                return Err(Error::Config(
-                    "inversion.generator_steps, samples_per_epoch and garbage_cap must be at least 1".into(),
-                ));
-            }
-            positive("inversion.generator_lr", inv.generator_lr)?;
-            inv.generator.validate()?;
-        }
+        self.inversion.validate()?;
         if self.data.augment_shift > 4 {
             return Err(Error::Config(format!(
                 "data.augment_shift must be at most 4 pixels, got {}",

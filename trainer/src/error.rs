@@ -13,6 +13,49 @@ pub enum Error {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Config(String),
+    /// A config file is not valid TOML or has an unknown key.
+    #[error("invalid config: {origin}: {message}")]
+    ConfigSyntax {
+        /// Where the text came from (a file name, "preset x").
+        origin: String,
+        /// The parser's message, with the line when it has one.
+        message: String,
+    },
+    /// No shipped preset has this name.
+    #[error("unknown preset {name:?}; known presets: {}", known.join(", "))]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+        /// The shipped presets.
+        known: Vec<&'static str>,
+    },
+    /// A new run was pointed at a folder that already holds files.
+    #[error("run folder {} already exists and is not empty; choose another --out (nothing was overwritten)", .0.display())]
+    RunExists(PathBuf),
+    /// A folder was used as a run folder but lacks one of its files.
+    #[error("{} has no {missing}: {hint}", dir.display())]
+    NotARun {
+        /// The folder.
+        dir: PathBuf,
+        /// The run-folder file that is missing.
+        missing: &'static str,
+        /// What it means and what to do.
+        hint: &'static str,
+    },
+    /// The classifier lacks a parameter (a hand-made weights file).
+    #[error("the classifier has no parameter {0:?}")]
+    MissingParameter(String),
+    /// The garbage offset cannot be calibrated on these validation digits.
+    #[error("cannot calibrate a garbage offset on {n} validation images with budget {budget}")]
+    Calibration {
+        /// Validation images.
+        n: usize,
+        /// Share of them allowed to go to garbage.
+        budget: f64,
+    },
+    /// Writing or measuring the export failed.
+    #[error("export: {0}")]
+    Export(#[from] ood_export::Error),
     /// A tensor operation failed (shape mismatch, device error...).
     #[error("tensor error in {op}: {source}")]
     Tensor {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use trainer::config::{TrainConfig, DEFAULT_PRESET, PRESETS};
 use trainer::data::fetch::Sources;
 use trainer::model::{self, Classifier};
-use trainer::{package, run};
+use trainer::package;
+use trainer::run::{self, data, dir, dir::RunDir};
 
 /// glibc's malloc maps and unmaps every large tensor buffer, paying page
 /// faults on each step; mimalloc keeps them (measured: see README).
@@ -43,7 +44,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
-    /// Export a finished run for the edge: f32 and int8 ONNX, calibrated
+    /// Export a finished run for the device: f32 and int8 ONNX, calibrated
     /// thresholds, manifest.json and golden.json, written into the run folder
     /// (training does this at its end).
     Export {
@@ -98,7 +99,7 @@ struct TrainArgs {
     resume: Option<PathBuf>,
     /// Extra OOD set to evaluate: an IDX image file (raw or .gz), an image
     /// folder, an SVHN .mat file or a CIFAR-10 binary batch. Repeatable.
-    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = run::parse_ood_arg)]
+    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = data::parse_ood_arg)]
     ood: Vec<(String, PathBuf)>,
     /// Train on CUDA device 0 (needs a build with `--features cuda`).
     #[arg(long)]
@@ -116,7 +117,7 @@ struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
     /// Extra OOD set (see `train --ood`). Repeatable.
-    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = run::parse_ood_arg)]
+    #[arg(long = "ood", value_name = "NAME=PATH", value_parser = data::parse_ood_arg)]
     ood: Vec<(String, PathBuf)>,
     /// Print JSON instead of Markdown.
     #[arg(long)]
@@ -160,10 +161,12 @@ fn resolve_config(a: &TrainArgs) -> Result<TrainConfig> {
 fn train(a: TrainArgs) -> Result<()> {
     let (cfg, out, resume) = match &a.resume {
         Some(dir) => {
-            let path = dir.join("config.toml");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {} (is --resume a run folder?)", path.display()))?;
-            let run_cfg = TrainConfig::from_toml(&text, &path.display().to_string())?;
+            let run_cfg = RunDir::at(dir).config().with_context(|| {
+                format!(
+                    "reading the config of {} (is --resume a run folder?)",
+                    dir.display()
+                )
+            })?;
             if a.config.is_some() || a.preset.is_some() || a.epochs.is_some() || a.seed.is_some() {
                 let asked = resolve_config(&a)?;
                 if asked != run_cfg {
@@ -178,7 +181,11 @@ fn train(a: TrainArgs) -> Result<()> {
         None => {
             let cfg = resolve_config(&a)?;
             let out = a.out.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!("{}-{}", cfg.name, run::now_utc().replace([':', '-'], "")))
+                PathBuf::from("runs").join(format!(
+                    "{}-{}",
+                    cfg.name,
+                    run::provenance::now_utc().replace([':', '-'], "")
+                ))
             });
             (cfg, out, false)
         }
@@ -193,7 +200,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume)?;
     println!(
         "{}",
-        std::fs::read_to_string(r.dir.join("report.md")).unwrap_or_else(|_| r.eval.to_markdown())
+        std::fs::read_to_string(r.dir.join(dir::REPORT_MD)).unwrap_or_else(|_| r.eval.to_markdown())
     );
     if !a.no_export {
         let summary = package::export(&r.dir, &sources(&a.data), &model::Device::Cpu).with_context(|| {
@@ -210,25 +217,26 @@ fn train(a: TrainArgs) -> Result<()> {
         r.info.wall_seconds,
         r.epochs.len()
     );
+    for s in &r.info.skipped_sets {
+        println!("NOT EVALUATED: {s}");
+    }
     Ok(())
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let cfg_path = a.run.join("config.toml");
-    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+    let run = RunDir::at(&a.run);
+    let cfg = run.config().with_context(|| {
         format!(
-            "reading {} (is --run a folder written by `trainer train`?)",
-            cfg_path.display()
+            "reading the config of {} (is --run a folder written by `trainer train`?)",
+            a.run.display()
         )
     })?;
-    let cfg = TrainConfig::from_toml(&text, &cfg_path.display().to_string())?;
     let device = model::select_device(a.cuda)?;
-    let weights = a.run.join("classifier.safetensors");
-    let m = Classifier::load(&cfg.model, &weights, &device)?;
+    let m = Classifier::load(&cfg.model, &run.file(dir::CLASSIFIER), &device)?;
     let src = sources(&a.data);
-    let extra = run::load_extra_sets(&a.ood)?;
+    let extra = data::load_extra_sets(&a.ood)?;
     let (_, test) = src.mnist()?;
-    let sets = run::load_eval_sets(&src, test, &cfg, extra)?;
+    let sets = data::eval_sets(&cfg, &src, test, extra)?;
     let bar = indicatif::ProgressBar::new(0);
     let f = |px: &[u8]| Ok(m.logits(px, cfg.eval.batch_size)?);
     let e = trainer::eval::evaluate(&f, &sets.id, &sets.ood, &bar)?;
@@ -278,7 +286,7 @@ fn main() {
         Some(Command::Export { run, data }) => package::export(&run, &sources(&data), &model::Device::Cpu)
             .map(|s| println!("{}", s.markdown))
             .with_context(|| format!("exporting {}", run.display())),
-        Some(Command::Publish { run, to }) => run::publish(&run, &to)
+        Some(Command::Publish { run, to }) => dir::publish(&run, &to)
             .map(|files| {
                 for f in files {
                     println!("{}", f.display());

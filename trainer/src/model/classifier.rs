@@ -15,8 +15,8 @@
 //! the ONNX initializer names. With the defaults (16, 32, 128) the net has
 //! 80,331 parameters.
 
+use super::layers::{Layer, Layers, PARAM_NAMES};
 use super::ops;
-use super::optim::{Adam, AdamParams};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::{DType, Device, Tensor, Var};
 use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
@@ -63,21 +63,19 @@ const fn conv_pool(side: usize) -> usize {
 const FINAL_SIDE: usize = conv_pool(conv_pool(IMG_SIDE));
 
 impl ClassifierConfig {
-    /// Names and shapes of all parameters, in a fixed order.
+    /// Names and shapes of all parameters, in [`PARAM_NAMES`] order.
     pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
-        vec![
-            ("conv1.weight", vec![self.conv1, 1, K, K]),
-            ("conv1.bias", vec![self.conv1]),
-            ("conv2.weight", vec![self.conv2, self.conv1, K, K]),
-            ("conv2.bias", vec![self.conv2]),
-            (
-                "fc1.weight",
-                vec![self.hidden, self.conv2 * FINAL_SIDE * FINAL_SIDE],
-            ),
-            ("fc1.bias", vec![self.hidden]),
-            ("fc2.weight", vec![NUM_CLASSES, self.hidden]),
-            ("fc2.bias", vec![NUM_CLASSES]),
-        ]
+        let shapes = [
+            vec![self.conv1, 1, K, K],
+            vec![self.conv1],
+            vec![self.conv2, self.conv1, K, K],
+            vec![self.conv2],
+            vec![self.hidden, self.conv2 * FINAL_SIDE * FINAL_SIDE],
+            vec![self.hidden],
+            vec![NUM_CLASSES, self.hidden],
+            vec![NUM_CLASSES],
+        ];
+        PARAM_NAMES.into_iter().zip(shapes).collect()
     }
 
     /// Total number of parameters.
@@ -110,7 +108,8 @@ impl ClassifierConfig {
 pub struct Classifier {
     /// Architecture.
     pub config: ClassifierConfig,
-    params: Vec<(&'static str, Var)>,
+    /// The parameters, layer by layer.
+    pub(crate) layers: Layers,
     device: Device,
     native_ops: bool,
     frozen: bool,
@@ -123,7 +122,7 @@ impl Classifier {
         let params = super::init_params(config.param_shapes(), rng, device)?;
         Ok(Self {
             config: config.clone(),
-            params,
+            layers: Layers::from_named(params)?,
             device: device.clone(),
             native_ops: false,
             frozen: false,
@@ -152,7 +151,7 @@ impl Classifier {
         }
         Ok(Self {
             config: config.clone(),
-            params,
+            layers: Layers::from_named(params)?,
             device: device.clone(),
             native_ops: false,
             frozen: false,
@@ -162,7 +161,8 @@ impl Classifier {
     /// Writes the weights as safetensors, atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let map: HashMap<String, Tensor> = self
-            .params
+            .layers
+            .named()
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
             .collect();
@@ -175,11 +175,7 @@ impl Classifier {
     /// Adds `delta` to the garbage logit's bias (`fc2.bias[GARBAGE]`): every
     /// garbage logit moves by `delta`, nothing else changes.
     pub fn shift_garbage_bias(&mut self, delta: f32) -> Result<()> {
-        let (_, var) = self
-            .params
-            .iter()
-            .find(|(n, _)| *n == "fc2.bias")
-            .ok_or_else(|| Error::Config("the classifier has no fc2.bias".into()))?;
+        let var = &self.layers.fc2.bias;
         let mut b = var.as_tensor().to_vec1::<f32>().op("read fc2.bias")?;
         b[ood_core::GARBAGE] += delta;
         let t = Tensor::from_vec(b, NUM_CLASSES, &self.device).op("shifted fc2.bias")?;
@@ -188,7 +184,7 @@ impl Classifier {
 
     /// The trainable variables, in [`ClassifierConfig::param_shapes`] order.
     pub fn vars(&self) -> Vec<Var> {
-        self.params.iter().map(|(_, v)| v.clone()).collect()
+        self.layers.named().into_iter().map(|(_, v)| v).collect()
     }
 
     /// Use candle's stock conv/pool ops even on the CPU (benchmark baseline
@@ -202,8 +198,9 @@ impl Classifier {
         &self.device
     }
 
-    fn p(&self, i: usize) -> Tensor {
-        let t = self.params[i].1.as_tensor();
+    /// A parameter as the forward pass reads it (detached when frozen).
+    fn t(&self, v: &Var) -> Tensor {
+        let t = v.as_tensor();
         if self.frozen {
             t.detach()
         } else {
@@ -216,7 +213,7 @@ impl Classifier {
     pub fn forward_frozen(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let frozen = Classifier {
             config: self.config.clone(),
-            params: self.params.clone(),
+            layers: self.layers.clone(),
             device: self.device.clone(),
             native_ops: self.native_ops,
             frozen: true,
@@ -235,7 +232,10 @@ impl Classifier {
         let (_, _, feat) = self.stages(x)?;
         let act = feat.relu()?;
         let h = super::dropout(&act, self.config.dropout, dropout_rng)?;
-        let logits = h.matmul(&self.p(6).t()?)?.broadcast_add(&self.p(7))?; // [b, 11]
+        let fc2 = &self.layers.fc2;
+        let logits = h
+            .matmul(&self.t(&fc2.weight).t()?)?
+            .broadcast_add(&self.t(&fc2.bias))?; // [b, 11]
         Ok((logits, feat))
     }
 
@@ -244,7 +244,8 @@ impl Classifier {
     /// its ReLU) `[b, hidden]`.
     fn stages(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
         let cpu = super::uses_cpu_ops(&self.device) && !self.native_ops;
-        let conv = |x: &Tensor, w: Tensor, b: Tensor| {
+        let conv = |x: &Tensor, l: &Layer| {
+            let (w, b) = (self.t(&l.weight), self.t(&l.bias));
             if cpu {
                 ops::conv2d_nhwc_im2col(x, &w, &b)
             } else {
@@ -261,12 +262,15 @@ impl Classifier {
         let b = x.dim(0)?;
         // relu(maxpool(.)) == maxpool(relu(.)) (relu is monotonic): pooling
         // first runs the relu on 4x fewer values.
-        let h1 = pool(&conv(x, self.p(0), self.p(1))?)?.relu()?; // [b, 12, 12, c1]
-        let h = pool(&conv(&h1, self.p(2), self.p(3))?)?.relu()?; // [b, 4, 4, c2]
+        let h1 = pool(&conv(x, &self.layers.conv1)?)?.relu()?; // [b, 12, 12, c1]
+        let h = pool(&conv(&h1, &self.layers.conv2)?)?.relu()?; // [b, 4, 4, c2]
         let h2 = h.permute((0, 3, 1, 2))?.contiguous()?.reshape((b, ()))?; // [b, c2*16]
                                                                            // features = fc1 pre-activation: signed, so the inversion's cosine and
                                                                            // orthogonality terms cannot be gamed by driving them to all-zero ReLUs
-        let feat = h2.matmul(&self.p(4).t()?)?.broadcast_add(&self.p(5))?; // [b, hidden]
+        let fc1 = &self.layers.fc1;
+        let feat = h2
+            .matmul(&self.t(&fc1.weight).t()?)?
+            .broadcast_add(&self.t(&fc1.bias))?; // [b, hidden]
         Ok((h1, h2, feat))
     }
 
@@ -294,7 +298,8 @@ impl Classifier {
     /// Every parameter as `(name, shape, values)` in the PyTorch/ONNX layouts,
     /// in [`ClassifierConfig::param_shapes`] order.
     pub fn weights(&self) -> Result<Vec<NamedWeight>> {
-        self.params
+        self.layers
+            .named()
             .iter()
             .map(|(name, v)| {
                 let t = v.as_tensor();
@@ -325,70 +330,6 @@ impl Classifier {
             }));
         }
         Ok(out)
-    }
-}
-
-/// A classifier with its optimiser: one call = one training step.
-#[derive(Debug)]
-pub struct ClassifierTrainer {
-    /// The model being trained.
-    pub model: Classifier,
-    opt: Adam,
-}
-
-impl ClassifierTrainer {
-    /// Wraps `model` with a fresh Adam optimiser.
-    pub fn new(model: Classifier, params: AdamParams) -> Result<Self> {
-        let opt = Adam::new(model.vars(), params).op("create optimiser")?;
-        Ok(Self { model, opt })
-    }
-
-    /// Weights and optimiser state as named tensors (for checkpoints).
-    pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        super::params_to_tensors(&self.model.params, &self.opt, "cls")
-    }
-
-    /// Restores what [`ClassifierTrainer::tensors`] wrote.
-    pub fn load_tensors(&mut self, m: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
-        super::params_from_tensors(&self.model.params, &mut self.opt, "cls", m, origin)
-    }
-
-    /// Sets the learning rate for the next steps.
-    pub fn set_lr(&mut self, lr: f64) {
-        self.opt.params.lr = lr;
-    }
-
-    /// One step on a batch of raw images with labels `0..=10`, weighting the
-    /// cross-entropy by `class_weights`. Returns the batch loss.
-    pub fn step(
-        &mut self,
-        pixels: &[u8],
-        labels: &[u8],
-        class_weights: &[f32; NUM_CLASSES],
-        rng: &mut StdRng,
-    ) -> Result<f32> {
-        let w: Vec<f32> = labels.iter().map(|&l| class_weights[usize::from(l)]).collect();
-        self.step_weighted(pixels, labels, &w, rng)
-    }
-
-    /// One step like [`ClassifierTrainer::step`] with one cross-entropy weight
-    /// per image (`sample_weights.len() == labels.len()`).
-    pub fn step_weighted(
-        &mut self,
-        pixels: &[u8],
-        labels: &[u8],
-        sample_weights: &[f32],
-        rng: &mut StdRng,
-    ) -> Result<f32> {
-        let dev = self.model.device.clone();
-        let x = super::images_to_tensor(pixels, &dev)?;
-        let y: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
-        let y = Tensor::from_vec(y, labels.len(), &dev).op("labels to tensor")?;
-        let w = Tensor::from_slice(sample_weights, labels.len(), &dev).op("sample weights")?;
-        let (logits, _) = self.model.forward(&x, Some(rng)).op("classifier forward")?;
-        let loss = super::sample_weighted_cross_entropy(&logits, &y, &w).op("weighted cross-entropy")?;
-        self.opt.backward_step(&loss).op("classifier backward")?;
-        loss.to_scalar::<f32>().op("read loss")
     }
 }
 
@@ -432,63 +373,6 @@ mod tests {
         let other = ClassifierConfig { hidden: 64, ..cfg };
         let err = Classifier::load(&other, &path, &dev).expect_err("shape mismatch");
         assert!(err.to_string().contains("fc1.weight"), "{err}");
-        Ok(())
-    }
-
-    #[test]
-    fn optimiser_state_keeps_no_graph_on_either_path() -> Result<()> {
-        // candle's stock conv backward returns gradients that still track the
-        // step's graph; if the Adam moments kept it, every step's activations
-        // would stay alive (this leaked 16 MB a step on CUDA)
-        for native in [false, true] {
-            let mut rng = StdRng::seed_from_u64(8);
-            let mut m = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu)?;
-            m.set_native_ops(native);
-            let mut t = ClassifierTrainer::new(m, AdamParams::default())?;
-            let pixels: Vec<u8> = (0..4 * IMG_PIXELS).map(|i| (i % 253) as u8).collect();
-            for _ in 0..2 {
-                t.step(&pixels, &[1, 2, 3, 10], &[1.0; NUM_CLASSES], &mut rng)?;
-            }
-            let state: Vec<_> = t
-                .tensors()?
-                .into_iter()
-                .filter(|(n, _)| n.contains(".adam."))
-                .collect();
-            assert!(state.len() > 2, "moments missing: {}", state.len());
-            for (name, tensor) in state {
-                assert!(!tensor.track_op(), "native {native}: {name} keeps a graph");
-            }
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn training_steps_reduce_the_loss_on_a_tiny_problem() -> Result<()> {
-        // two classes of constant images: a linearly separable toy problem
-        let dev = Device::Cpu;
-        let mut rng = StdRng::seed_from_u64(3);
-        let m = Classifier::new(&ClassifierConfig::default(), &mut rng, &dev)?;
-        let mut t = ClassifierTrainer::new(m, AdamParams::default())?;
-        let mut pixels = vec![0u8; 8 * IMG_PIXELS];
-        let labels: Vec<u8> = (0..8)
-            .map(|i| if i % 2 == 0 { 3 } else { ood_core::GARBAGE as u8 })
-            .collect();
-        for (i, img) in pixels.chunks_mut(IMG_PIXELS).enumerate() {
-            if i % 2 == 0 {
-                img[300..500].fill(255);
-            }
-        }
-        let w = [1.0f32; NUM_CLASSES];
-        let first = t.step(&pixels, &labels, &w, &mut rng)?;
-        let mut last = first;
-        for _ in 0..30 {
-            last = t.step(&pixels, &labels, &w, &mut rng)?;
-        }
-        assert!(last < first * 0.2, "loss {first} -> {last}");
-        let pred = t.model.logits(&pixels, 8)?;
-        for (z, &l) in pred.iter().zip(&labels) {
-            assert_eq!(ood_core::score::argmax(z), l as usize);
-        }
         Ok(())
     }
 }

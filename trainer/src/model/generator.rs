@@ -20,6 +20,7 @@
 //! README), which is why the output has no full-resolution head. The output is
 //! in pixel space; [`to_model_space`] normalises it exactly like real inputs.
 
+use super::layers::Layer;
 use super::optim::{Adam, AdamParams};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
@@ -94,7 +95,7 @@ pub fn to_model_space(pixels: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// The `[784, s*s]` matrix of bilinear up-sampling from `s x s` to 28x28
-/// (pixel centres aligned, edges clamped): `up = m @ small`.
+/// (pixel centres aligned, borders clamped): `up = m @ small`.
 pub fn bilinear_matrix(s: usize) -> Vec<f32> {
     let mut m = vec![0f32; IMG_PIXELS * s * s];
     let coord = |o: usize| -> (usize, usize, f32) {
@@ -122,7 +123,15 @@ pub fn bilinear_matrix(s: usize) -> Vec<f32> {
 pub struct Generator {
     /// Architecture.
     pub config: GeneratorConfig,
+    /// Every parameter with its name, in [`GeneratorConfig::param_shapes`]
+    /// order (the optimiser's and the checkpoint's view).
     params: Vec<(&'static str, Var)>,
+    /// The same parameters by layer: latent + condition -> `fc1` -> `fc2`
+    /// -> `fc7` (7x7 head) and `fc14` (14x14 head).
+    fc1: Layer,
+    fc2: Layer,
+    fc7: Layer,
+    fc14: Layer,
     device: Device,
     opt: Adam,
     /// Bilinear up-sampling matrices `[784, 49]` and `[784, 196]`.
@@ -150,6 +159,10 @@ impl Generator {
         ];
         Ok(Self {
             config: config.clone(),
+            fc1: Layer::find(&params, "gen.fc1")?,
+            fc2: Layer::find(&params, "gen.fc2")?,
+            fc7: Layer::find(&params, "gen.fc7")?,
+            fc14: Layer::find(&params, "gen.fc14")?,
             params,
             device: device.clone(),
             opt,
@@ -162,10 +175,6 @@ impl Generator {
         &mut self.opt
     }
 
-    fn p(&self, i: usize) -> &Tensor {
-        self.params[i].1.as_tensor()
-    }
-
     /// Pixel-space images `[b, 28, 28, 1]` from latents `[b, latent]` and
     /// conditioning vectors `[b, 11]`; dropout on when `rng` is given.
     pub fn forward(
@@ -175,18 +184,17 @@ impl Generator {
         mut rng: Option<&mut StdRng>,
     ) -> candle_core::Result<Tensor> {
         let b = z.dim(0)?;
-        let lin = |x: &Tensor, i: usize| x.matmul(&self.p(i).t()?)?.broadcast_add(self.p(i + 1));
         let lrelu = |x: Tensor| x.maximum(&(&x * 0.2)?);
-        let h = lrelu(lin(&Tensor::cat(&[z, c], 1)?, 0)?)?; // [b, h1]
-                                                            // what every later layer sees besides its input: c, or z ++ c
+        let h = lrelu(self.fc1.dense(&Tensor::cat(&[z, c], 1)?)?)?; // [b, h1]
+                                                                    // what every later layer sees besides its input: c, or z ++ c
         let zc = Tensor::cat(&[z, c], 1)?;
         let c = if self.config.latent_every_layer { &zc } else { c };
         let h = super::dropout(&h, self.config.dropout, rng.as_deref_mut())?;
-        let h = lrelu(lin(&Tensor::cat(&[&h, c], 1)?, 2)?)?; // [b, h2]
+        let h = lrelu(self.fc2.dense(&Tensor::cat(&[&h, c], 1)?)?)?; // [b, h2]
         let h = super::dropout(&h, self.config.dropout, rng)?;
         let hc = Tensor::cat(&[&h, c], 1)?;
-        let o7 = lin(&hc, 4)?.matmul(&self.up[0].t()?)?; // [b, 49] -> [b, 784]
-        let o14 = lin(&hc, 6)?.matmul(&self.up[1].t()?)?; // [b, 196] -> [b, 784]
+        let o7 = self.fc7.dense(&hc)?.matmul(&self.up[0].t()?)?; // [b, 49] -> [b, 784]
+        let o14 = self.fc14.dense(&hc)?.matmul(&self.up[1].t()?)?; // [b, 196] -> [b, 784]
         let o = (o7 + o14)?; // [b, 784]
         let px = (o.neg()?.exp()? + 1.0)?.recip()?; // sigmoid
         px.reshape((b, IMG_SIDE, IMG_SIDE, 1)) // [b, 28, 28, 1]
@@ -223,7 +231,7 @@ mod tests {
                 assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             }
         }
-        // 14 -> 28 doubles: output pixel (0, 0) comes from source (0, 0) only (clamped edge)
+        // 14 -> 28 doubles: output pixel (0, 0) comes from source (0, 0) only (clamped border)
         let m = bilinear_matrix(14);
         assert!((m[0] - 1.0).abs() < 1e-6);
     }

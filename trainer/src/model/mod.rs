@@ -5,11 +5,14 @@
 pub mod classifier;
 pub mod generator;
 pub mod inversion;
+pub mod layers;
 pub mod ops;
 pub mod optim;
+pub mod step;
 
 pub use candle_core::Device;
-pub use classifier::{Classifier, ClassifierConfig, ClassifierTrainer};
+pub use classifier::{Classifier, ClassifierConfig};
+pub use step::ClassifierTrainer;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result, TensorContext};

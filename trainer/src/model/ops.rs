@@ -30,7 +30,7 @@ fn dims4(shape: &Shape, op: &str) -> Result<(usize, usize, usize, usize)> {
     }
 }
 
-/// Patch extraction for a valid (no padding), stride-1, `k x k` convolution.
+/// Patch gathering (im2col) for a valid (no padding), stride-1, `k x k` convolution.
 #[derive(Debug, Clone, Copy)]
 pub struct Im2Col {
     /// Kernel side.

@@ -9,12 +9,11 @@
 //! - `samples_epochNNN.png` (written during the run): inverted samples, one
 //!   row per conditioning digit.
 
+use super::Report;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::eval::{logits_of, LogitsFn};
 use crate::metrics;
-use crate::run::{EvalSets, Report};
-use ood_core::{Score, IMG_SIDE, NUM_DIGITS};
+use ood_core::{Score, IMG_SIDE, NUM_CLASSES, NUM_DIGITS};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -28,7 +27,7 @@ fn init_font() {
         let _ = plotters::style::register_font(
             "sans-serif",
             FontStyle::Normal,
-            include_bytes!("../assets/DejaVuSans.ttf"),
+            include_bytes!("../../assets/DejaVuSans.ttf"),
         );
     });
 }
@@ -120,7 +119,7 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
         ),
     ];
     if let Some(q) = &inv[0].quick_eval {
-        for (j, r) in q.ood.iter().enumerate() {
+        for (j, r) in q.with_offset.ood.iter().enumerate() {
             series.push((
                 format!("{} sent to garbage", r.name),
                 inv.iter()
@@ -128,7 +127,9 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
                     .map(|(k, e)| {
                         (
                             x(k),
-                            e.quick_eval.as_ref().map_or(0.0, |q| q.ood[j].garbage_share),
+                            e.quick_eval
+                                .as_ref()
+                                .map_or(0.0, |q| q.with_offset.ood[j].garbage_share),
                         )
                     })
                     .collect(),
@@ -167,19 +168,42 @@ fn histogram(v: &[f32], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// ROC curves and score histograms of the final model.
-pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result<()> {
-    curves(report, &dir.join("curves.png"))?;
-    let bar = indicatif::ProgressBar::hidden();
-    let zid = logits_of(f, &sets.id, &bar)?;
-    let zood: Vec<_> = sets
-        .ood
-        .iter()
-        .map(|d| logits_of(f, d, &bar))
-        .collect::<ood_data::Result<_>>()?;
-    // ROC: each set with its best score
+/// File names of the plots [`all`] writes into a run folder.
+pub const CURVES: &str = "curves.png";
+/// ROC curves of the final model.
+pub const ROC: &str = "roc.png";
+
+/// A sample grid's file name for inversion epoch `k` (1-based).
+pub fn sample_grid_name(k: usize) -> String {
+    format!("samples_epoch{k:03}.png")
+}
+
+/// The final model's logits on the evaluation sets, computed once by the
+/// caller: `id` for the in-distribution set, `ood[i]` for each OOD set.
+pub struct FinalLogits<'a> {
+    /// The in-distribution test set.
+    pub id: &'a Dataset,
+    /// Its logits.
+    pub zid: &'a [[f32; NUM_CLASSES]],
+    /// The OOD sets.
+    pub ood: &'a [Dataset],
+    /// Their logits.
+    pub zood: &'a [Vec<[f32; NUM_CLASSES]>],
+}
+
+/// `curves.png`, the ROC curves and the score histograms of the final model.
+pub fn all(report: &Report, logits: &FinalLogits, dir: &Path) -> Result<()> {
+    curves(report, &dir.join(CURVES))?;
+    roc(logits, &dir.join(ROC))?;
+    histograms(logits, dir)
+}
+
+/// ROC: each OOD set with its best score.
+fn roc(l: &FinalLogits, path: &Path) -> Result<()> {
+    let (zid, sets) = (l.zid, l.ood);
+    let zood = l.zood;
     let mut series = Vec::new();
-    for (d, z) in sets.ood.iter().zip(&zood) {
+    for (d, z) in sets.iter().zip(zood) {
         let (score, auc) = Score::ALL
             .iter()
             .map(|s| {
@@ -202,7 +226,7 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
         ));
     }
     line_chart(
-        &dir.join("roc.png"),
+        path,
         SeriesLabelPosition::LowerRight,
         "ROC (MNIST test = positive)",
         "false positive rate (OOD accepted)",
@@ -210,10 +234,15 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
         (0.0, 1.0),
         (0.0, 1.01),
         &series,
-    )?;
+    )
+}
+
+/// Histograms of U(x) and of the garbage probability, MNIST test vs each OOD set.
+fn histograms(l: &FinalLogits, dir: &Path) -> Result<()> {
+    let (zid, zood) = (l.zid, l.zood);
     for score in [Score::Uncertainty, Score::GarbageProb] {
         let mut series = vec![(
-            format!("{} (in-distribution)", sets.id.name),
+            format!("{} (in-distribution)", l.id.name),
             histogram(
                 &zid.iter().map(|l| score.raw(l)).collect::<Vec<_>>(),
                 0.0,
@@ -221,7 +250,7 @@ pub fn all(report: &Report, f: &LogitsFn, sets: &EvalSets, dir: &Path) -> Result
                 50,
             ),
         )];
-        for (d, z) in sets.ood.iter().zip(&zood) {
+        for (d, z) in l.ood.iter().zip(zood) {
             series.push((
                 d.name.clone(),
                 histogram(&z.iter().map(|l| score.raw(l)).collect::<Vec<_>>(), 0.0, 1.0, 50),

@@ -1,16 +1,17 @@
-//! The classifier's training loop: shuffled mini-batches, random shifts,
-//! class-weighted cross-entropy with weights from the current class counts,
-//! cosine learning-rate decay, validation accuracy after every epoch.
+//! One classifier epoch (all of a pre-training epoch, the first half of an
+//! inversion epoch): shuffled mini-batches, random shifts, class-weighted
+//! cross-entropy with weights from the current class counts, cosine
+//! learning-rate decay, validation accuracy at the end.
 
 use crate::config::{GarbageBalance, TrainConfig};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::ClassifierTrainer;
+use crate::report::ClassifierEpoch;
 use ood_core::{score::argmax, GARBAGE, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// "Balanced" class weights `w_c = N / (K * n_c)` over the classes present
@@ -86,23 +87,6 @@ pub fn shift_image(src: &[u8], dx: i32, dy: i32, out: &mut [u8]) {
 pub fn cosine_lr(lr: f64, lr_min: f64, step: usize, total: usize) -> f64 {
     let t = step as f64 / total.max(1) as f64;
     lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
-}
-
-/// What one classifier epoch did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassifierEpoch {
-    /// Mean training loss.
-    pub loss: f64,
-    /// 11-way accuracy on the validation split.
-    pub val_accuracy: f64,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-    /// Wall time of the training part, in seconds.
-    pub seconds: f64,
-    /// Training throughput.
-    pub samples_per_sec: f64,
-    /// Images per class in the training set (digits 0..9, garbage).
-    pub class_counts: Vec<usize>,
 }
 
 /// 11-way accuracy of the trainer's model on `ds`.

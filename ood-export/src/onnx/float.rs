@@ -1,0 +1,52 @@
+//! The f32 graph, and the QDQ int8 graph that shares its shape.
+
+use super::{attr_int, attr_ints, tensor_f32, Graph, INPUT_NAME, OUTPUT_NAME};
+use crate::quant::ActivationQuant;
+use crate::weights::{Layer, Weights};
+
+/// f32 or QDQ: float Conv/Gemm, with QuantizeLinear -> DequantizeLinear
+/// pairs on their inputs and dequantised int8 weights for QDQ.
+pub(crate) fn float_or_qdq_graph(g: &mut Graph, weights: &Weights, quant: &ActivationQuant) {
+    let kernel = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
+    // conv blocks
+    let mut x = g.activation(INPUT_NAME, quant.input);
+    for (block, layer, q_next) in [(1, &weights.conv1, quant.pool1), (2, &weights.conv2, quant.pool2)] {
+        let (wd, bn) = (&layer.weight.shape, &layer.bias.name);
+        let wt = g.weight(&layer.weight.name, wd, &layer.weight.values);
+        g.inits
+            .push(tensor_f32(bn, &layer.bias.shape, &layer.bias.values));
+        let conv = format!("conv{block}");
+        g.node(
+            "Conv",
+            &[&x, &wt, bn],
+            &conv,
+            vec![attr_ints("kernel_shape", &[wd[2] as i64, wd[3] as i64])],
+        );
+        let pool = format!("pool{block}");
+        g.node("MaxPool", &[&conv], &pool, kernel.clone());
+        let relu = format!("relu{block}");
+        g.node("Relu", &[&pool], &relu, vec![]);
+        x = if block == 1 {
+            g.activation(&relu, q_next)
+        } else {
+            let flat = "flatten".to_string();
+            g.node("Flatten", &[&relu], &flat, vec![attr_int("axis", 1)]);
+            g.activation(&flat, q_next)
+        };
+    }
+    // fc1 -> relu -> fc2
+    let (wt, bn) = dense(g, &weights.fc1);
+    g.node("Gemm", &[&x, &wt, &bn], "features", vec![attr_int("transB", 1)]);
+    g.node("Relu", &["features"], "hidden", vec![]);
+    let h = g.activation("hidden", quant.hidden);
+    let (wt, bn) = dense(g, &weights.fc2);
+    g.node("Gemm", &[&h, &wt, &bn], OUTPUT_NAME, vec![attr_int("transB", 1)]);
+}
+
+/// A dense layer's weight (as the op reads it) and bias initializer names.
+fn dense(g: &mut Graph, layer: &Layer) -> (String, String) {
+    let wt = g.weight(&layer.weight.name, &layer.weight.shape, &layer.weight.values);
+    let b = &layer.bias;
+    g.inits.push(tensor_f32(&b.name, &b.shape, &b.values));
+    (wt, b.name.clone())
+}

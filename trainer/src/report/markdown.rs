@@ -1,0 +1,157 @@
+//! `report.md`: the seed report's two tables (share of each OOD set sent to
+//! garbage before and after inversion; average U of the inverted samples per
+//! epoch), then the full metrics of the final model.
+
+use super::{Calibrated, EpochLog, Report};
+use crate::eval::Evaluation;
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v))
+}
+
+fn offset(b: Option<f32>) -> String {
+    b.map_or("-".into(), |b| format!("{b:.3}"))
+}
+
+fn share(e: Option<&Evaluation>, name: &str) -> Option<f64> {
+    e.and_then(|e| e.ood.iter().find(|x| x.name == name))
+        .map(|x| x.garbage_share)
+}
+
+impl Report {
+    /// The report as Markdown: the seed's two tables, then the full metrics.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# Run `{}`\n\n{}\n\n", self.name, self.selection);
+        if let Some(before) = &self.before {
+            s.push_str(&self.before_after_table(before));
+        }
+        s.push_str(&epoch_table(&self.epochs));
+        s.push_str("## Final model\n\n");
+        if let Some(b) = self.after.offset {
+            s.push_str(&format!(
+                "The garbage bias carries the offset {b:.3}, calibrated on the validation digits (budget {:.2}%).\n\n",
+                100.0 * self.calibration_budget
+            ));
+        }
+        s.push_str(&self.after.with_offset.to_markdown());
+        if !self.not_evaluated.is_empty() {
+            s.push_str("\n## Not evaluated\n\nThese standard sets could not be found, so their rows are missing above:\n\n");
+            for n in &self.not_evaluated {
+                s.push_str(&format!("- {n}\n"));
+            }
+        }
+        s
+    }
+
+    /// Share of each OOD set sent to garbage before and after inversion,
+    /// with and (when calibrated) without the garbage offset.
+    fn before_after_table(&self, before: &Calibrated) -> String {
+        let after = &self.after;
+        let calibrated = after.offset.is_some();
+        let mut s = String::from("## Share of each OOD set sent to the garbage class\n\n");
+        if calibrated {
+            s.push_str(&format!(
+                "With the garbage offset calibrated on the validation digits (budget {:.2}% of them to garbage; offset {} after pre-training, {} after inversion), and without it (the trained weights as they are).\n\n| OOD set | before inversion | after inversion | before, no offset | after, no offset |\n|---|---|---|---|---|\n",
+                100.0 * self.calibration_budget,
+                offset(before.offset),
+                offset(after.offset)
+            ));
+        } else {
+            s.push_str("| OOD set | before inversion | after inversion |\n|---|---|---|\n");
+        }
+        for r in &after.with_offset.ood {
+            s.push_str(&format!(
+                "| {} | {} | {:.2}% |",
+                r.name,
+                pct(share(Some(&before.with_offset), &r.name)),
+                100.0 * r.garbage_share
+            ));
+            if calibrated {
+                s.push_str(&format!(
+                    " {} | {} |",
+                    pct(share(before.without_offset.as_ref(), &r.name)),
+                    pct(share(after.without_offset.as_ref(), &r.name))
+                ));
+            }
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "| MNIST test accuracy | {:.2}% | {:.2}% |",
+            100.0 * before.with_offset.id.accuracy,
+            100.0 * after.with_offset.id.accuracy
+        ));
+        if calibrated {
+            s.push_str(&format!(
+                " {} | {} |",
+                pct(before.without_offset.as_ref().map(|e| e.id.accuracy)),
+                pct(after.without_offset.as_ref().map(|e| e.id.accuracy))
+            ));
+        }
+        s.push_str("\n\n");
+        s
+    }
+}
+
+/// Per inversion epoch: average U of the new samples (the seed's table),
+/// their share sent to garbage, validation accuracy, the garbage offset and
+/// the quick evaluation's garbage shares.
+fn epoch_table(epochs: &[EpochLog]) -> String {
+    let inv: Vec<&EpochLog> = epochs.iter().filter(|e| e.inversion.is_some()).collect();
+    let Some(first) = inv.first() else {
+        return String::new();
+    };
+    let names: Vec<String> = first
+        .quick_eval
+        .as_ref()
+        .map(|q| q.with_offset.ood.iter().map(|r| r.name.clone()).collect())
+        .unwrap_or_default();
+    let offsets = inv
+        .iter()
+        .any(|e| e.quick_eval.as_ref().is_some_and(|q| q.offset.is_some()));
+    let mut s = String::from("## Per inversion epoch\n\nAverage U of the newly inverted samples (the seed's table), their share already sent to garbage, MNIST validation accuracy, ");
+    if offsets {
+        s.push_str("the garbage offset calibrated on the validation digits after the epoch, ");
+    }
+    s.push_str("and the quick evaluation (first images of each set) share sent to garbage");
+    if offsets {
+        s.push_str(" at that offset");
+    }
+    s.push_str(".\n\n| epoch | avg U of inverted | inverted to garbage | val acc |");
+    if offsets {
+        s.push_str(" garbage offset |");
+    }
+    for n in &names {
+        s.push_str(&format!(" {n} to garbage |"));
+    }
+    s.push_str("\n|---|---|---|---|");
+    s.push_str(&"---|".repeat(names.len() + usize::from(offsets)));
+    s.push('\n');
+    for (k, e) in inv.iter().enumerate() {
+        let i = e
+            .inversion
+            .as_ref()
+            .map(|i| (i.new_samples_mean_u, i.new_samples_to_garbage))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "| {} | {:.4} | {:.1}% | {:.2}% |",
+            k + 1,
+            i.0,
+            100.0 * i.1,
+            100.0 * e.classifier.val_accuracy
+        ));
+        if offsets {
+            s.push_str(&format!(
+                " {} |",
+                offset(e.quick_eval.as_ref().and_then(|q| q.offset))
+            ));
+        }
+        if let Some(q) = &e.quick_eval {
+            for r in &q.with_offset.ood {
+                s.push_str(&format!(" {:.1}% |", 100.0 * r.garbage_share));
+            }
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+    s
+}

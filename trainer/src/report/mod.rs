@@ -1,0 +1,99 @@
+//! What a run reports: the per-epoch log, the evaluations before and after
+//! inversion (each at the calibrated garbage offset and without it), and the
+//! files made from them ([`markdown`], [`plots`]). Data in, files out: this
+//! module never imports the run loop that fills it.
+
+pub mod markdown;
+pub mod plots;
+
+use crate::eval::Evaluation;
+use crate::model::inversion::LossParts;
+use serde::{Deserialize, Serialize};
+
+/// What one classifier epoch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierEpoch {
+    /// Mean training loss.
+    pub loss: f64,
+    /// 11-way accuracy on the validation split.
+    pub val_accuracy: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall time of the training part, in seconds.
+    pub seconds: f64,
+    /// Training throughput.
+    pub samples_per_sec: f64,
+    /// Images per class in the training set (digits 0..9, garbage).
+    pub class_counts: Vec<usize>,
+}
+
+/// An evaluation at the garbage-logit offset calibrated on the validation
+/// digits, and of the same weights without it: the one home of that trio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibrated {
+    /// The offset added to the garbage logit (`None`: calibration is off).
+    pub offset: Option<f32>,
+    /// With the offset (the weights as they are when `offset` is `None`).
+    pub with_offset: Evaluation,
+    /// Without the offset (only when there is one).
+    pub without_offset: Option<Evaluation>,
+}
+
+/// What one epoch of the run did (pre-training or inversion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch over the whole run (pre-training, then inversion).
+    pub epoch: usize,
+    /// "pretrain" or "inversion".
+    pub phase: String,
+    /// The classifier's epoch.
+    pub classifier: ClassifierEpoch,
+    /// The inversion part (inversion epochs only).
+    pub inversion: Option<InversionLog>,
+    /// Quick evaluation on the first `eval.per_epoch` images of each set
+    /// (inversion epochs only), at this epoch's calibrated garbage offset.
+    pub quick_eval: Option<Calibrated>,
+}
+
+/// The inversion part of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InversionLog {
+    /// Mean loss parts over the epoch's generator steps.
+    pub loss: LossParts,
+    /// Wall time of the generator steps, in seconds.
+    pub generator_seconds: f64,
+    /// Mean `U(x)` of the new samples under the classifier that was inverted
+    /// (the seed report's per-epoch table).
+    pub new_samples_mean_u: f64,
+    /// Share of the new samples that classifier already sends to garbage.
+    pub new_samples_to_garbage: f64,
+    /// Within-class diversity of the new samples: per conditioning digit, the
+    /// mean over pixels of the pixel standard deviation (0-1 scale), averaged
+    /// over digits. 0 = every sample of a digit is the same image.
+    pub new_samples_diversity: f64,
+    /// Generated images in the garbage class after adding the new ones.
+    pub garbage_size: usize,
+}
+
+/// A whole run's report (`report.json` / `report.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Config name.
+    pub name: String,
+    /// How the model was chosen.
+    pub selection: String,
+    /// Share of validation digits the garbage offset may send to garbage
+    /// (0: calibration off).
+    pub calibration_budget: f64,
+    /// Per-epoch logs.
+    pub epochs: Vec<EpochLog>,
+    /// Full evaluation after pre-training (runs with inversion only).
+    pub before: Option<Calibrated>,
+    /// Full evaluation of the final model: `with_offset` is the shipped
+    /// model (the offset folded into its garbage bias).
+    pub after: Calibrated,
+    /// Standard evaluation sets that could not be found, each with how to
+    /// get it (they are "not evaluated" in the report).
+    #[serde(default)]
+    pub not_evaluated: Vec<String>,
+}

@@ -1,0 +1,159 @@
+//! The data of a run: MNIST split into training digits and held-out
+//! validation digits, the two noise families seeding the garbage class, the
+//! evaluation sets (one list, from `ood_data::sets`) and their quick heads.
+
+use crate::config::TrainConfig;
+use crate::data::{fetch::Sources, synth, Dataset, EvalSets};
+use crate::error::Result;
+use crate::seeds::Stream;
+use ood_core::IMG_PIXELS;
+use rand::rngs::StdRng;
+use std::path::PathBuf;
+
+/// Everything a run trains and evaluates on, loaded before any long work.
+#[derive(Debug)]
+pub struct TrainingData {
+    /// MNIST training digits (the train split less the validation digits).
+    pub digits: Dataset,
+    /// Held-out MNIST validation digits: never trained on; every choice
+    /// (offset, thresholds) is made on them.
+    pub val: Dataset,
+    /// Garbage seeds: Gaussian-noise images.
+    pub noise: Dataset,
+    /// Garbage seeds: smooth multi-scale noise and blobs.
+    pub smooth: Dataset,
+    /// MNIST test and the OOD sets (reported only).
+    pub sets: EvalSets,
+    /// The first `eval.per_epoch` images of MNIST test, for per-epoch curves.
+    pub quick_id: Dataset,
+    /// The first `eval.per_epoch` images of each OOD set.
+    pub quick_ood: Vec<Dataset>,
+}
+
+impl TrainingData {
+    /// Loads and draws everything (the extra `--ood` sets first, so a
+    /// mistake in what the user named is reported before any long work).
+    pub fn load(cfg: &TrainConfig, sources: &Sources, extra: &[(String, PathBuf)]) -> Result<Self> {
+        let extra = load_extra_sets(extra)?;
+        let (mnist_train, mnist_test) = sources.mnist()?;
+        let (digits, val, mut data_rng) = split_with_rng(cfg, &mnist_train)?;
+        let sets = eval_sets(cfg, sources, mnist_test, extra)?;
+        // the two noise families stay separate sources (per-source balancing)
+        let d = &cfg.data;
+        let noise = synth::gaussian(
+            "garbage-noise",
+            d.noise_count,
+            d.noise_mean,
+            d.noise_std,
+            &mut data_rng,
+        );
+        let smooth = synth::smooth("garbage-smooth", d.smooth_noise_count, &mut data_rng);
+        let quick_id = head(&sets.id, cfg.eval.per_epoch);
+        let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
+        let data = Self {
+            digits,
+            val,
+            noise,
+            smooth,
+            sets,
+            quick_id,
+            quick_ood,
+        };
+        data.log(cfg);
+        Ok(data)
+    }
+
+    fn log(&self, cfg: &TrainConfig) {
+        let generated = if cfg.inversion.epochs > 0 {
+            cfg.inversion.garbage_cap
+        } else {
+            0
+        };
+        let ood: Vec<String> = self
+            .sets
+            .ood
+            .iter()
+            .map(|d| format!("{} ({})", d.name, d.len()))
+            .collect();
+        tracing::info!(
+            "train: {} digits + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
+            self.digits.len(),
+            self.noise.len() + self.smooth.len(),
+            self.val.len(),
+            ood.join(", ")
+        );
+    }
+}
+
+/// MNIST test, the standard OOD sets and the noise sets of a run with `cfg`
+/// (the noise drawn from the run's own stream), then `extra`.
+pub fn eval_sets(
+    cfg: &TrainConfig,
+    sources: &Sources,
+    mnist_test: Dataset,
+    extra: Vec<Dataset>,
+) -> Result<EvalSets> {
+    let mut rng = Stream::EvalNoise.rng(cfg.seed, 0);
+    Ok(EvalSets::load(
+        sources,
+        mnist_test,
+        Some((cfg.eval.noise_sets, &mut rng)),
+        extra,
+    )?)
+}
+
+/// Loads every `--ood NAME=PATH` set (any error is fatal).
+pub fn load_extra_sets(extra: &[(String, PathBuf)]) -> Result<Vec<Dataset>> {
+    extra
+        .iter()
+        .map(|(name, path)| Ok(crate::data::load_any(name, path)?))
+        .collect()
+}
+
+/// Parses `NAME=PATH`.
+pub fn parse_ood_arg(s: &str) -> std::result::Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), PathBuf::from(p))),
+        _ => Err(format!(
+            "expected NAME=PATH (e.g. svhn=test_32x32.mat), got {s:?}"
+        )),
+    }
+}
+
+/// MNIST train split into (training digits, held-out validation digits),
+/// exactly as the run with `cfg` split it.
+pub fn validation_split(cfg: &TrainConfig, mnist_train: &Dataset) -> Result<(Dataset, Dataset)> {
+    let (digits, val, _) = split_with_rng(cfg, mnist_train)?;
+    Ok((digits, val))
+}
+
+fn split_with_rng(cfg: &TrainConfig, mnist_train: &Dataset) -> Result<(Dataset, Dataset, StdRng)> {
+    let mut data_rng = Stream::Data.rng(cfg.seed, 0);
+    let (digits, val) = mnist_train.split(cfg.data.validation, &mut data_rng)?;
+    Ok((digits, val, data_rng))
+}
+
+/// The first `n` images of `ds`.
+pub fn head(ds: &Dataset, n: usize) -> Dataset {
+    let n = n.min(ds.len());
+    Dataset {
+        name: ds.name.clone(),
+        images: ds.images[..n * IMG_PIXELS].to_vec(),
+        labels: ds.labels[..n].to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ood_args() {
+        assert_eq!(
+            parse_ood_arg("svhn=/x/t.mat"),
+            Ok(("svhn".into(), PathBuf::from("/x/t.mat")))
+        );
+        assert!(parse_ood_arg("svhn").is_err());
+        assert!(parse_ood_arg("=x").is_err());
+    }
+}

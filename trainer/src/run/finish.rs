@@ -1,0 +1,100 @@
+//! The end of a run: the shipped model is the last epoch's weights with the
+//! garbage offset calibrated on the validation digits folded into its
+//! garbage bias. It is evaluated once on every set (those logits feed the
+//! report and the plots), saved, reported, and its provenance written.
+
+use super::{calibrate, dir, eval_bar, provenance, Run, RunInfo, RunOutput, SELECTION};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::eval;
+use crate::report::{plots, Calibrated, Report};
+use ood_core::{GARBAGE, NUM_CLASSES};
+
+impl Run<'_> {
+    /// The shipped model: the last epoch's weights with the garbage offset
+    /// calibrated on the validation split folded into the garbage bias;
+    /// evaluated, saved and reported.
+    pub fn finish(mut self) -> Result<RunOutput> {
+        let cfg = self.cfg;
+        let batch = cfg.eval.batch_size;
+        let bar = eval_bar("final evaluation");
+        let sets = &self.data.sets;
+        let model = &mut self.trainer.model;
+        let offset = calibrate::garbage_offset(model, &self.data.val, cfg.calibration.garbage_budget, batch)?;
+        // the weights as trained, when an offset is about to change them
+        let without_offset = match offset {
+            Some(_) => Some(calibrate::evaluate_at(
+                model, None, batch, &sets.id, &sets.ood, &bar,
+            )?),
+            None => None,
+        };
+        if let Some(b) = offset {
+            model.shift_garbage_bias(b)?;
+            tracing::info!("garbage bias raised by {b:.3} (calibrated on the validation digits)");
+        }
+        // the final logits, computed once for the evaluation and the plots
+        let f = |px: &[u8]| Ok(model.logits(px, batch)?);
+        bar.set_length((sets.id.len() + sets.ood.iter().map(Dataset::len).sum::<usize>()) as u64);
+        let zid = eval::logits_of(&f, &sets.id, &bar)?;
+        let zood: Vec<Vec<[f32; NUM_CLASSES]>> = sets
+            .ood
+            .iter()
+            .map(|d| eval::logits_of(&f, d, &bar))
+            .collect::<ood_data::Result<_>>()?;
+        bar.finish_and_clear();
+        let evaluation = eval::evaluate_logits(&sets.id, &zid, &sets.ood, &zood);
+        model.save(&self.dir.file(dir::CLASSIFIER))?;
+        let report = Report {
+            name: cfg.name.clone(),
+            selection: SELECTION.into(),
+            calibration_budget: cfg.calibration.garbage_budget,
+            epochs: self.progress.log.clone(),
+            before: self.progress.before.clone(),
+            after: Calibrated {
+                offset,
+                with_offset: evaluation.clone(),
+                without_offset,
+            },
+            not_evaluated: sets.skipped.clone(),
+        };
+        self.dir.write_json(dir::REPORT_JSON, &report)?;
+        self.dir.write(dir::REPORT_MD, report.to_markdown())?;
+        self.dir.write_json(dir::EVAL_JSON, &evaluation)?;
+        let logits = plots::FinalLogits {
+            id: &sets.id,
+            zid: &zid,
+            ood: &sets.ood,
+            zood: &zood,
+        };
+        plots::all(&report, &logits, self.dir.path())?;
+        let info = self.info()?;
+        self.dir.write_json(dir::RUN_JSON, &info)?;
+        Ok(RunOutput {
+            dir: self.dir.path().to_path_buf(),
+            epochs: self.progress.log,
+            before: self.progress.before,
+            eval: evaluation,
+            info,
+        })
+    }
+
+    fn info(&self) -> Result<RunInfo> {
+        let cfg = self.cfg;
+        let weights = self.dir.file(dir::CLASSIFIER);
+        let bytes = std::fs::read(&weights).map_err(|e| crate::Error::io(&weights, e))?;
+        let mut counts = self.data.digits.counts(NUM_CLASSES);
+        counts[GARBAGE] = self.data.noise.len() + self.data.smooth.len() + self.garbage.set.len();
+        Ok(RunInfo {
+            name: cfg.name.clone(),
+            seed: cfg.seed,
+            git_revision: provenance::git_revision(),
+            started_utc: self.started_utc.clone(),
+            wall_seconds: self.base_wall + self.started.elapsed().as_secs_f64(),
+            device: format!("{:?}", self.device),
+            num_params: cfg.model.num_params(),
+            weights_sha256: ood_data::sha256_hex(&bytes),
+            train_class_counts: counts,
+            skipped_sets: self.data.sets.skipped.clone(),
+        })
+    }
+}

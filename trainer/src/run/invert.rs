@@ -1,0 +1,190 @@
+//! The inversion half of an epoch: train the generator against the frozen
+//! classifier, generate the epoch's counterfeits, score them with the
+//! classifier they were made for, and add them to the garbage class (a
+//! bounded reservoir of everything generated so far).
+
+use crate::config::InversionConfig;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::generator::Generator;
+use crate::model::inversion::{self, LossParts};
+use crate::model::Classifier;
+use crate::report::InversionLog;
+use crate::seeds::Stream;
+use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS};
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::time::Instant;
+
+/// The generated garbage: a uniform sample (at most `cap`) of every
+/// counterfeit generated so far.
+#[derive(Debug, Clone, Default)]
+pub struct GarbageReservoir {
+    /// The images kept, labelled garbage.
+    pub set: Dataset,
+    /// Counterfeits generated so far (kept or not).
+    pub seen: u64,
+}
+
+/// The generator steps of inversion epoch `e` (0-based over the run), with
+/// a progress bar: their mean loss parts and wall seconds.
+fn train_generator(
+    g: &mut Generator,
+    model: &Classifier,
+    inv: &InversionConfig,
+    rng: &mut StdRng,
+) -> Result<(LossParts, f64)> {
+    let t0 = Instant::now();
+    let bar = indicatif::ProgressBar::new(inv.generator_steps as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "inverting [{elapsed_precise}] {wide_bar} {pos}/{len} generator steps",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut sum = LossParts::default();
+    for _ in 0..inv.generator_steps {
+        let p = inversion::generator_step(g, model, inv.batch_size, &inv.weights(), rng)?;
+        sum.kl += p.kl;
+        sum.ce += p.ce;
+        sum.cos += p.cos;
+        sum.ortho += p.ortho;
+        sum.total += p.total;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let k = inv.generator_steps as f64;
+    let mean = LossParts {
+        kl: sum.kl / k,
+        ce: sum.ce / k,
+        cos: sum.cos / k,
+        ortho: sum.ortho / k,
+        total: sum.total / k,
+    };
+    Ok((mean, t0.elapsed().as_secs_f64()))
+}
+
+/// Inverts the frozen `model` for epoch `e` (0-based over the run; `seed`
+/// is the run's): trains the generator, generates `samples_per_epoch`
+/// counterfeits, scores them with `model` (logits in batches of `batch`) and
+/// adds them to `garbage`. Returns the log and the new counterfeits
+/// (labelled with their conditioning digit).
+pub fn invert(
+    g: &mut Generator,
+    model: &Classifier,
+    inv: &InversionConfig,
+    (seed, e, batch): (u64, usize, usize),
+    garbage: &mut GarbageReservoir,
+) -> Result<(InversionLog, Dataset)> {
+    let mut rng = Stream::Invert.rng(seed, e);
+    let (loss, generator_seconds) = train_generator(g, model, inv, &mut rng)?;
+    let (images, cond) = inversion::generate(g, inv.samples_per_epoch, inv.batch_size.max(64), &mut rng)?;
+    let new = Dataset {
+        name: format!("generated-{}", e + 1),
+        images,
+        labels: cond,
+    };
+    let z = model.logits(&new.images, batch)?;
+    let n = z.len().max(1) as f64;
+    let new_u = z
+        .iter()
+        .map(|l| f64::from(Score::Uncertainty.raw(l)))
+        .sum::<f64>()
+        / n;
+    let new_g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / n;
+    let diversity = within_class_diversity(&new);
+    let mut grng = Stream::Garbage.rng(seed, e);
+    reservoir_add(garbage, &new, inv.garbage_cap, &mut grng);
+    let log = InversionLog {
+        loss,
+        generator_seconds,
+        new_samples_mean_u: new_u,
+        new_samples_to_garbage: new_g,
+        new_samples_diversity: diversity,
+        garbage_size: garbage.set.len(),
+    };
+    Ok((log, new))
+}
+
+/// Within-class pixel diversity of generated samples (see
+/// [`InversionLog::new_samples_diversity`]); labels are the conditioning digits.
+pub fn within_class_diversity(ds: &Dataset) -> f64 {
+    let mut per_class = Vec::new();
+    for d in 0..ood_core::NUM_DIGITS as u8 {
+        let idx: Vec<usize> = (0..ds.len()).filter(|&i| ds.labels[i] == d).collect();
+        if idx.len() < 2 {
+            continue;
+        }
+        let n = idx.len() as f64;
+        let mut total = 0.0;
+        for p in 0..IMG_PIXELS {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for &i in &idx {
+                let v = f64::from(ds.images[i * IMG_PIXELS + p]) / 255.0;
+                s1 += v;
+                s2 += v * v;
+            }
+            let var = (s2 / n - (s1 / n).powi(2)).max(0.0);
+            total += var.sqrt();
+        }
+        per_class.push(total / IMG_PIXELS as f64);
+    }
+    per_class.iter().sum::<f64>() / per_class.len().max(1) as f64
+}
+
+/// Adds `new` to the bounded garbage set by reservoir sampling: the set always
+/// holds a uniform random sample (at most `cap`) of everything generated so far.
+pub fn reservoir_add(garbage: &mut GarbageReservoir, new: &Dataset, cap: usize, rng: &mut StdRng) {
+    for i in 0..new.len() {
+        garbage.seen += 1;
+        if garbage.set.len() < cap {
+            garbage.set.push(new.image(i), GARBAGE as u8);
+        } else {
+            let j = rng.random_range(0..garbage.seen) as usize;
+            if j < cap {
+                garbage.set.images[j * IMG_PIXELS..(j + 1) * IMG_PIXELS].copy_from_slice(new.image(i));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn diversity_is_zero_for_copies_and_positive_for_variety() {
+        let mut ds = Dataset::default();
+        for _ in 0..3 {
+            ds.push(&[100; IMG_PIXELS], 4);
+        }
+        assert_eq!(within_class_diversity(&ds), 0.0);
+        ds.push(&[0; IMG_PIXELS], 4);
+        ds.push(&[255; IMG_PIXELS], 4);
+        // values {100,100,100,0,255}/255: population std over 5 samples
+        let v: Vec<f64> = [100.0, 100.0, 100.0, 0.0, 255.0]
+            .iter()
+            .map(|x| x / 255.0)
+            .collect();
+        let m = v.iter().sum::<f64>() / 5.0;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 5.0).sqrt();
+        assert!((within_class_diversity(&ds) - sd).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reservoir_keeps_the_cap_and_counts_everything() {
+        let mut g = GarbageReservoir::default();
+        let mut new = Dataset::default();
+        for i in 0..10u8 {
+            new.push(&[i; IMG_PIXELS], 3);
+        }
+        let mut rng = StdRng::seed_from_u64(1);
+        reservoir_add(&mut g, &new, 4, &mut rng);
+        reservoir_add(&mut g, &new, 4, &mut rng);
+        assert_eq!((g.set.len(), g.seen), (4, 20));
+        assert!(
+            g.set.labels.iter().all(|&l| l == GARBAGE as u8),
+            "relabelled as garbage"
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! One training run, end to end, as the README tells it:
+//!
+//! 1. [`Run::start`]: find and check all the data (before the run folder is
+//!    created, so a bad input leaves nothing behind; an existing folder is
+//!    never overwritten), draw the initial weights.
+//! 2. [`Run::epoch`], until [`Run::done`]: a pre-training epoch trains the
+//!    classifier on digits + noise garbage ([`train`]); an inversion epoch
+//!    trains it on digits + noise + generated garbage, then inverts the
+//!    frozen classifier into new garbage ([`invert`]) and evaluates quickly
+//!    at the garbage offset calibrated on the validation digits
+//!    ([`calibrate`]). After each epoch a checkpoint is written, so
+//!    [`Run::resume`] continues exactly where a killed run stopped.
+//! 3. [`Run::finish`]: fold the calibrated offset into the garbage bias,
+//!    evaluate on every set, write the weights, the report and the plots.
+//!
+//! Run folder ([`dir`]): `config.toml`, `classifier.safetensors`,
+//! `checkpoint.safetensors` + `progress.json` (for resuming), `report.json`,
+//! `report.md`, `eval.json`, `run.json`, `curves.png`, `roc.png`,
+//! `hist_*.png`, `samples_epochNNN.png`; the export adds its files.
+
+pub mod calibrate;
+pub mod data;
+pub mod dir;
+pub mod finish;
+pub mod invert;
+pub mod provenance;
+pub mod train;
+
+use crate::config::TrainConfig;
+use crate::data::{fetch::Sources, Dataset};
+use crate::error::Result;
+use crate::eval::Evaluation;
+use crate::model::generator::Generator;
+use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
+use crate::report::{plots, Calibrated, EpochLog};
+use crate::seeds::Stream;
+use data::TrainingData;
+use dir::RunDir;
+use invert::GarbageReservoir;
+pub use provenance::RunInfo;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How the shipped model is chosen (stated in every report).
+pub const SELECTION: &str = "No checkpoint selection: the model is the one after the last epoch, with the learning rate annealed by one cosine decay over all epochs and the garbage set a reservoir sample of every generated image; when calibration is on, its garbage bias is raised by the offset that sends the budgeted share of the MNIST validation digits to garbage. No OOD test set influenced any choice; they are reported only.";
+
+/// The resumable part of a run, saved after every epoch (`progress.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Epochs finished (pre-training and inversion together).
+    pub epochs_done: usize,
+    /// Generated images produced so far (for reservoir sampling).
+    pub generated_seen: u64,
+    /// Per-epoch logs so far.
+    pub log: Vec<EpochLog>,
+    /// Full evaluation after pre-training ("before inversion").
+    pub before: Option<Calibrated>,
+    /// Wall seconds spent so far, across resumes.
+    pub wall_seconds: f64,
+}
+
+/// Everything a finished run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// Where it was written.
+    pub dir: PathBuf,
+    /// Per-epoch log.
+    pub epochs: Vec<EpochLog>,
+    /// Evaluation after pre-training (before inversion).
+    pub before: Option<Calibrated>,
+    /// Final evaluation of the shipped model.
+    pub eval: Evaluation,
+    /// Provenance.
+    pub info: RunInfo,
+}
+
+/// What a run is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInputs<'a> {
+    /// The resolved config.
+    pub cfg: &'a TrainConfig,
+    /// Where the datasets are found (or fetched).
+    pub sources: &'a Sources,
+    /// The run folder.
+    pub out_dir: &'a Path,
+    /// Extra OOD sets (`--ood NAME=PATH`), evaluated and reported.
+    pub extra: &'a [(String, PathBuf)],
+    /// The compute device.
+    pub device: &'a model::Device,
+}
+
+/// A run in progress.
+pub struct Run<'a> {
+    cfg: &'a TrainConfig,
+    dir: RunDir,
+    data: TrainingData,
+    trainer: ClassifierTrainer,
+    gen: Option<Generator>,
+    garbage: GarbageReservoir,
+    progress: Progress,
+    device: model::Device,
+    started: Instant,
+    started_utc: String,
+    base_wall: f64,
+}
+
+/// Epochs (1-based, inversion only) whose generated samples are saved as a grid.
+pub fn is_sample_epoch(k: usize, total: usize) -> bool {
+    k == 1 || k == total || k == total.div_ceil(2) || k == total.div_ceil(4)
+}
+
+fn eval_bar(msg: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} images")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(msg.to_string());
+    bar
+}
+
+impl<'a> Run<'a> {
+    /// Checks and loads everything, then creates the run folder (refused if
+    /// it holds files) with the resolved config.
+    pub fn start(inputs: &RunInputs<'a>) -> Result<Self> {
+        inputs.cfg.validate()?;
+        dir::check_new(inputs.out_dir)?;
+        let run = Self::prepare(inputs, RunDir::at(inputs.out_dir))?;
+        RunDir::create(inputs.out_dir)?.write(dir::CONFIG, inputs.cfg.to_toml())?;
+        Ok(run)
+    }
+
+    /// Reopens the run saved in the run folder after its last finished
+    /// epoch; the caller checks the config is the run's own.
+    pub fn resume(inputs: &RunInputs<'a>) -> Result<Self> {
+        inputs.cfg.validate()?;
+        let out_dir = inputs.out_dir;
+        let run_dir = RunDir::resumable(out_dir)?;
+        let mut run = Self::prepare(inputs, run_dir)?;
+        run.progress = run.dir.read_json(dir::PROGRESS)?;
+        if run.progress.epochs_done > 0 {
+            let path = run.dir.file(dir::CHECKPOINT);
+            run.garbage.set = model::load_checkpoint(&path, &mut run.trainer, run.gen.as_mut())?;
+            run.garbage.seen = run.progress.generated_seen;
+        }
+        run.base_wall = run.progress.wall_seconds;
+        tracing::info!(
+            "resuming {} after epoch {}",
+            out_dir.display(),
+            run.progress.epochs_done
+        );
+        Ok(run)
+    }
+
+    /// Loads the data and draws the initial weights (classifier, then
+    /// generator, from the `Init` stream).
+    fn prepare(inputs: &RunInputs<'a>, dir: RunDir) -> Result<Self> {
+        let (cfg, device) = (inputs.cfg, inputs.device);
+        let started = Instant::now();
+        let started_utc = provenance::now_utc();
+        tracing::info!("locating data");
+        let data = TrainingData::load(cfg, inputs.sources, inputs.extra)?;
+        let mut init_rng = Stream::Init.rng(cfg.seed, 0);
+        let classifier = Classifier::new(&cfg.model, &mut init_rng, device)?;
+        let params = AdamParams {
+            lr: cfg.train.lr,
+            weight_decay: cfg.train.weight_decay,
+            ..Default::default()
+        };
+        let trainer = ClassifierTrainer::new(classifier, params)?;
+        let inv = &cfg.inversion;
+        let gen = match inv.epochs {
+            0 => None,
+            _ => Some(Generator::new(
+                &inv.generator,
+                inv.generator_lr,
+                &mut init_rng,
+                device,
+            )?),
+        };
+        let garbage = GarbageReservoir {
+            set: Dataset {
+                name: "generated".into(),
+                ..Default::default()
+            },
+            seen: 0,
+        };
+        Ok(Self {
+            cfg,
+            dir,
+            data,
+            trainer,
+            gen,
+            garbage,
+            progress: Progress::default(),
+            device: device.clone(),
+            started,
+            started_utc,
+            base_wall: 0.0,
+        })
+    }
+
+    /// Epochs in the whole run (pre-training, then inversion).
+    pub fn total_epochs(&self) -> usize {
+        self.cfg.train.epochs + self.cfg.inversion.epochs
+    }
+
+    /// Whether every epoch is done.
+    pub fn done(&self) -> bool {
+        self.progress.epochs_done >= self.total_epochs()
+    }
+
+    /// Runs the next epoch, evaluates before inversion when pre-training has
+    /// just ended, and writes the checkpoint.
+    pub fn epoch(&mut self) -> Result<()> {
+        let e = self.progress.epochs_done; // 0-based epoch index
+        let log = if e < self.cfg.train.epochs {
+            self.pretrain_epoch(e)?
+        } else {
+            self.inversion_epoch(e)?
+        };
+        self.progress.log.push(log);
+        self.progress.epochs_done += 1;
+        if self.progress.epochs_done == self.cfg.train.epochs && self.gen.is_some() {
+            let bar = eval_bar("evaluating before inversion");
+            let sets = &self.data.sets;
+            self.progress.before = Some(self.calibrated((&sets.id, &sets.ood), &bar)?);
+            bar.finish_and_clear();
+        }
+        self.progress.wall_seconds = self.base_wall + self.started.elapsed().as_secs_f64();
+        self.save_checkpoint()
+    }
+
+    /// A classifier epoch on digits and noise garbage, plus the generated
+    /// garbage in inversion epochs.
+    fn train_classifier(&mut self, e: usize, with_generated: bool) -> Result<crate::report::ClassifierEpoch> {
+        let total = self.total_epochs();
+        let mut rng = Stream::Epoch.rng(self.cfg.seed, e);
+        let label = format!("epoch {}/{total}", e + 1);
+        let d = &self.data;
+        let mut sources = vec![&d.digits, &d.noise, &d.smooth];
+        if with_generated {
+            sources.push(&self.garbage.set);
+        }
+        let cfg = self.cfg;
+        train::train_epoch(
+            &mut self.trainer,
+            &sources,
+            &d.val,
+            cfg,
+            e,
+            total,
+            &label,
+            &mut rng,
+        )
+    }
+
+    fn pretrain_epoch(&mut self, e: usize) -> Result<EpochLog> {
+        let c = self.train_classifier(e, false)?;
+        tracing::info!(
+            "epoch {}/{} (pre-training): loss {:.4}, validation accuracy {:.2}%, {:.0} samples/s",
+            e + 1,
+            self.total_epochs(),
+            c.loss,
+            100.0 * c.val_accuracy,
+            c.samples_per_sec
+        );
+        Ok(EpochLog {
+            epoch: e + 1,
+            phase: "pretrain".into(),
+            classifier: c,
+            inversion: None,
+            quick_eval: None,
+        })
+    }
+
+    /// (a) a classifier epoch with the generated garbage, (b) inversion of
+    /// the frozen classifier into new garbage, (c) a quick evaluation at the
+    /// calibrated offset for the per-epoch curves.
+    fn inversion_epoch(&mut self, e: usize) -> Result<EpochLog> {
+        let c = self.train_classifier(e, true)?;
+        let cfg = self.cfg;
+        let batch = cfg.eval.batch_size;
+        let Some(g) = self.gen.as_mut() else {
+            return Err(crate::Error::Config(
+                "inversion epochs without a generator".into(),
+            ));
+        };
+        let (inv, new) = invert::invert(
+            g,
+            &self.trainer.model,
+            &cfg.inversion,
+            (cfg.seed, e, batch),
+            &mut self.garbage,
+        )?;
+        let k = e + 1 - cfg.train.epochs;
+        if is_sample_epoch(k, cfg.inversion.epochs) {
+            plots::sample_grid(&new, &self.dir.file(&plots::sample_grid_name(k)))?;
+        }
+        let quick = self.calibrated(
+            (&self.data.quick_id, &self.data.quick_ood),
+            &indicatif::ProgressBar::hidden(),
+        )?;
+        let shares: Vec<String> = quick
+            .with_offset
+            .ood
+            .iter()
+            .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.garbage_share))
+            .collect();
+        tracing::info!(
+            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity {:.4}, {}",
+            e + 1,
+            self.total_epochs(),
+            100.0 * c.val_accuracy,
+            inv.loss.total,
+            inv.loss.ce,
+            inv.loss.cos,
+            inv.new_samples_mean_u,
+            100.0 * inv.new_samples_to_garbage,
+            inv.new_samples_diversity,
+            shares.join(", ")
+        );
+        Ok(EpochLog {
+            epoch: e + 1,
+            phase: "inversion".into(),
+            classifier: c,
+            inversion: Some(inv),
+            quick_eval: Some(quick),
+        })
+    }
+
+    /// The classifier as it is, evaluated at the garbage offset calibrated
+    /// on the validation digits now, and without it.
+    fn calibrated(&self, sets: (&Dataset, &[Dataset]), bar: &indicatif::ProgressBar) -> Result<Calibrated> {
+        let (budget, batch) = (self.cfg.calibration.garbage_budget, self.cfg.eval.batch_size);
+        calibrate::calibrated_evaluation(&self.trainer.model, &self.data.val, budget, batch, sets, bar)
+    }
+
+    /// Weights first, then the progress file that points at them: a kill
+    /// between the two replays the epoch from the previous state.
+    fn save_checkpoint(&mut self) -> Result<()> {
+        self.progress.generated_seen = self.garbage.seen;
+        let path = self.dir.file(dir::CHECKPOINT);
+        model::save_checkpoint(&path, &self.trainer, self.gen.as_ref(), &self.garbage.set)?;
+        self.dir.write_json(dir::PROGRESS, &self.progress)
+    }
+}
+
+/// Trains (pre-training, then inversion epochs), evaluates and writes
+/// `out_dir`. With `resume`, continues the run saved in `out_dir` from its
+/// last finished epoch; the caller checks the config is the run's own.
+pub fn run(
+    cfg: &TrainConfig,
+    sources: &Sources,
+    out_dir: &Path,
+    extra: &[(String, PathBuf)],
+    device: &model::Device,
+    resume: bool,
+) -> Result<RunOutput> {
+    let inputs = RunInputs {
+        cfg,
+        sources,
+        out_dir,
+        extra,
+        device,
+    };
+    let mut run = if resume {
+        Run::resume(&inputs)?
+    } else {
+        Run::start(&inputs)?
+    };
+    while !run.done() {
+        run.epoch()?;
+    }
+    run.finish()
+}
