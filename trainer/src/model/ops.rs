@@ -14,12 +14,29 @@
 //! devices the model uses candle's own ops ([`conv2d_nhwc_native`],
 //! [`max_pool2_native`]), and tests check the two paths agree.
 
-use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 
 fn contiguous_slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// Runs `on_f32` or `on_f64` on the contiguous CPU data of `t`, read in
+/// place (no copy when `t` is already contiguous).
+fn with_cpu_data<R>(
+    t: &Tensor,
+    op: &str,
+    on_f32: impl FnOnce(&[f32]) -> R,
+    on_f64: impl FnOnce(&[f64]) -> R,
+) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(CpuStorage::F32(d)) => Ok(on_f32(contiguous_slice(d, layout, op)?)),
+        Storage::Cpu(CpuStorage::F64(d)) => Ok(on_f64(contiguous_slice(d, layout, op)?)),
+        _ => candle_core::bail!("{op}: needs f32 or f64 data on the CPU"),
     }
 }
 
@@ -45,22 +62,19 @@ impl Im2Col {
         Ok((h - self.k + 1, w - self.k + 1))
     }
 
-    fn fwd<T: Copy + Default>(&self, x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<T> {
+    /// Patches in output order (no zero-fill pass): row `(b, oy, ox)`,
+    /// column `(ci, ky, kx)`.
+    fn fwd<T: Copy>(&self, x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<T> {
         let k = self.k;
         let (ho, wo) = (h - k + 1, w - k + 1);
-        let cols = c * k * k;
-        let mut out = vec![T::default(); b * ho * wo * cols];
+        let mut out = Vec::with_capacity(b * ho * wo * c * k * k);
         for bi in 0..b {
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let row = ((bi * ho + oy) * wo + ox) * cols;
-                    let dst = &mut out[row..row + cols];
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let src = ((bi * h + oy + ky) * w + ox + kx) * c;
-                            for ci in 0..c {
-                                dst[(ci * k + ky) * k + kx] = x[src + ci];
-                            }
+                    for ci in 0..c {
+                        for ky in 0..k {
+                            let src = (bi * h + oy + ky) * w + ox;
+                            out.extend((src..src + k).map(|p| x[p * c + ci]));
                         }
                     }
                 }
@@ -124,19 +138,13 @@ impl CustomOp1 for Im2Col {
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let (b, h, w, c) = arg.dims4()?;
-        let g = grad_res.contiguous()?.flatten_all()?;
-        let out = match g.dtype() {
-            DType::F64 => Tensor::from_vec(
-                self.bwd(&g.to_vec1::<f64>()?, b, h, w, c),
-                (b, h, w, c),
-                arg.device(),
-            )?,
-            _ => Tensor::from_vec(
-                self.bwd(&g.to_dtype(DType::F32)?.to_vec1::<f32>()?, b, h, w, c),
-                (b, h, w, c),
-                arg.device(),
-            )?,
-        };
+        let dev = arg.device();
+        let out = with_cpu_data(
+            grad_res,
+            "col2im",
+            |g| Tensor::from_vec(self.bwd(g, b, h, w, c), (b, h, w, c), dev),
+            |g| Tensor::from_vec(self.bwd(g, b, h, w, c), (b, h, w, c), dev),
+        )??;
         Ok(Some(out))
     }
 }
@@ -146,6 +154,52 @@ impl CustomOp1 for Im2Col {
 pub struct MaxPool2;
 
 impl MaxPool2 {
+    /// The maximum of each output cell's window (the value at [`Self::argmax`]).
+    fn max<T: Copy + PartialOrd>(x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<T> {
+        let (ho, wo) = (h / 2, w / 2);
+        let mut out = Vec::with_capacity(b * ho * wo * c);
+        for bi in 0..b {
+            for oy in 0..ho {
+                let r0 = (bi * h + 2 * oy) * w * c; // start of input row 2*oy
+                let r1 = r0 + w * c; // start of input row 2*oy + 1
+                for ox in 0..wo {
+                    let (p, q) = (2 * ox * c, (2 * ox + 1) * c);
+                    let cands = [
+                        &x[r0 + p..r0 + p + c],
+                        &x[r0 + q..r0 + q + c],
+                        &x[r1 + p..r1 + p + c],
+                        &x[r1 + q..r1 + q + c],
+                    ];
+                    out.extend((0..c).map(|ci| {
+                        // the first maximum, compared as `argmax` does
+                        let mut best = cands[0][ci];
+                        for cand in &cands[1..] {
+                            if cand[ci] > best {
+                                best = cand[ci];
+                            }
+                        }
+                        best
+                    }));
+                }
+            }
+        }
+        out
+    }
+
+    /// The gradient of the input: each output gradient routed whole to the
+    /// first maximum of its window.
+    fn route<T: Copy + Default + PartialOrd + std::ops::AddAssign>(
+        x: &[T],
+        g: &[T],
+        (b, h, w, c): (usize, usize, usize, usize),
+    ) -> Vec<T> {
+        let mut out = vec![T::default(); b * h * w * c];
+        for (i, &gv) in Self::argmax(x, b, h, w, c).iter().zip(g) {
+            out[*i] += gv;
+        }
+        out
+    }
+
     /// Index (into the input) of the first maximum of each output cell's window.
     fn argmax<T: Copy + PartialOrd>(x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<usize> {
         let (ho, wo) = (h / 2, w / 2);
@@ -187,12 +241,10 @@ impl CustomOp1 for MaxPool2 {
         let shape = Shape::from((b, h / 2, w / 2, c));
         let out = match storage {
             CpuStorage::F32(d) => {
-                let x = contiguous_slice(d, layout, self.name())?;
-                CpuStorage::F32(Self::argmax(x, b, h, w, c).into_iter().map(|i| x[i]).collect())
+                CpuStorage::F32(Self::max(contiguous_slice(d, layout, self.name())?, b, h, w, c))
             }
             CpuStorage::F64(d) => {
-                let x = contiguous_slice(d, layout, self.name())?;
-                CpuStorage::F64(Self::argmax(x, b, h, w, c).into_iter().map(|i| x[i]).collect())
+                CpuStorage::F64(Self::max(contiguous_slice(d, layout, self.name())?, b, h, w, c))
             }
             s => candle_core::bail!("maxpool2: unsupported dtype {:?}", s.dtype()),
         };
@@ -200,27 +252,29 @@ impl CustomOp1 for MaxPool2 {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let (b, h, w, c) = arg.dims4()?;
-        let x = arg.contiguous()?.flatten_all()?;
-        let g = grad_res.contiguous()?.flatten_all()?;
-        let out = match x.dtype() {
-            DType::F64 => {
-                let idx = Self::argmax(&x.to_vec1::<f64>()?, b, h, w, c);
-                let mut out = vec![0f64; b * h * w * c];
-                for (i, gv) in idx.into_iter().zip(g.to_vec1::<f64>()?) {
-                    out[i] += gv;
-                }
-                Tensor::from_vec(out, (b, h, w, c), arg.device())?
-            }
-            _ => {
-                let idx = Self::argmax(&x.to_dtype(DType::F32)?.to_vec1::<f32>()?, b, h, w, c);
-                let mut out = vec![0f32; b * h * w * c];
-                for (i, gv) in idx.into_iter().zip(g.to_dtype(DType::F32)?.to_vec1::<f32>()?) {
-                    out[i] += gv;
-                }
-                Tensor::from_vec(out, (b, h, w, c), arg.device())?
-            }
-        };
+        let dims = arg.dims4()?;
+        let dev = arg.device();
+        let grad = grad_res.to_dtype(arg.dtype())?;
+        let out = with_cpu_data(
+            arg,
+            "maxpool2 backward",
+            |x| {
+                with_cpu_data(
+                    &grad,
+                    "maxpool2 backward",
+                    |g: &[f32]| Tensor::from_vec(Self::route(x, g, dims), dims, dev),
+                    |_: &[f64]| candle_core::bail!("maxpool2 backward: mixed dtypes"),
+                )
+            },
+            |x| {
+                with_cpu_data(
+                    &grad,
+                    "maxpool2 backward",
+                    |_: &[f32]| candle_core::bail!("maxpool2 backward: mixed dtypes"),
+                    |g: &[f64]| Tensor::from_vec(Self::route(x, g, dims), dims, dev),
+                )
+            },
+        )???;
         Ok(Some(out))
     }
 }
@@ -263,7 +317,7 @@ pub fn max_pool2_native(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     /// Central differences in f64 with step 1e-5 on O(1) values: truncation
     /// error ~1e-10 and rounding ~1e-11, so 1e-6 leaves a wide margin.

@@ -1,0 +1,71 @@
+//! The trainer's side of the PyTorch peer benchmark (`scripts/peer_bench.sh`):
+//! one classifier training step and one generator (inversion) step at batch
+//! 64 on the default nets, timed with a plain clock, printed as one JSON line
+//! each so the script can put them beside PyTorch's numbers from the same
+//! run. Threads: `CANDLE_NUM_THREADS` (the script sets it).
+//!
+//! Usage: `cargo bench -p trainer --bench peer -- [SECONDS]` (default 3 per step).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+use trainer::model::generator::{Generator, GeneratorConfig};
+use trainer::model::inversion::{self, LossWeights};
+use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
+
+const BATCH: usize = 64;
+const WARMUP: usize = 10;
+
+/// glibc's malloc maps and unmaps every large tensor buffer, paying page
+/// faults on each step; mimalloc keeps them (as the trainer binary does).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Runs `step` for `WARMUP` calls, then for about `seconds`; samples/s.
+fn time(seconds: f64, mut step: impl FnMut()) -> (f64, usize) {
+    for _ in 0..WARMUP {
+        step();
+    }
+    let t0 = Instant::now();
+    let mut n = 0;
+    while n < 5 || t0.elapsed().as_secs_f64() < seconds {
+        step();
+        n += 1;
+    }
+    ((n * BATCH) as f64 / t0.elapsed().as_secs_f64(), n)
+}
+
+fn main() {
+    // cargo bench passes `--bench`; the first number is the time per step
+    let seconds = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<f64>().ok())
+        .unwrap_or(3.0);
+    let threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
+    let mut t = ClassifierTrainer::new(model, AdamParams::default()).expect("trainer");
+    let px: Vec<u8> = (0..BATCH * ood_core::IMG_PIXELS).map(|_| rng.random()).collect();
+    let labels: Vec<u8> = (0..BATCH).map(|i| (i % ood_core::NUM_CLASSES) as u8).collect();
+    let w = [1.0f32; ood_core::NUM_CLASSES];
+    let (sps, n) = time(seconds, || {
+        t.step(&px, &labels, &w, &mut rng).expect("step");
+    });
+    println!(
+        "{{\"engine\": \"trainer\", \"step\": \"classifier\", \"threads\": \"{threads}\", \"samples_per_sec\": {sps:.1}, \"steps\": {n}}}"
+    );
+    let mut gen =
+        Generator::new(&GeneratorConfig::default(), 1e-3, &mut rng, &Device::Cpu).expect("generator");
+    let lw = LossWeights {
+        alpha: 500.0,
+        beta: 500.0,
+        gamma: 6000.0,
+        delta: 10.0,
+    };
+    let (sps, n) = time(seconds, || {
+        inversion::generator_step(&mut gen, &t.model, BATCH, &lw, &mut rng).expect("generator step");
+    });
+    println!(
+        "{{\"engine\": \"trainer\", \"step\": \"generator\", \"threads\": \"{threads}\", \"samples_per_sec\": {sps:.1}, \"steps\": {n}}}"
+    );
+}
