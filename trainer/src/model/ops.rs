@@ -154,35 +154,39 @@ impl CustomOp1 for Im2Col {
 pub struct MaxPool2;
 
 impl MaxPool2 {
-    /// The maximum of each output cell's window (the value at [`Self::argmax`]).
-    fn max<T: Copy + PartialOrd>(x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<T> {
+    /// Calls `f` with the offsets (into the input) of the four corners of
+    /// each output cell's window, in output order; channel `ci` of corner
+    /// `j` is at `corners[j] + ci`.
+    fn windows(b: usize, h: usize, w: usize, c: usize, mut f: impl FnMut([usize; 4])) {
         let (ho, wo) = (h / 2, w / 2);
-        let mut out = Vec::with_capacity(b * ho * wo * c);
         for bi in 0..b {
             for oy in 0..ho {
                 let r0 = (bi * h + 2 * oy) * w * c; // start of input row 2*oy
                 let r1 = r0 + w * c; // start of input row 2*oy + 1
                 for ox in 0..wo {
                     let (p, q) = (2 * ox * c, (2 * ox + 1) * c);
-                    let cands = [
-                        &x[r0 + p..r0 + p + c],
-                        &x[r0 + q..r0 + q + c],
-                        &x[r1 + p..r1 + p + c],
-                        &x[r1 + q..r1 + q + c],
-                    ];
-                    out.extend((0..c).map(|ci| {
-                        // the first maximum, compared as `argmax` does
-                        let mut best = cands[0][ci];
-                        for cand in &cands[1..] {
-                            if cand[ci] > best {
-                                best = cand[ci];
-                            }
-                        }
-                        best
-                    }));
+                    f([r0 + p, r0 + q, r1 + p, r1 + q]);
                 }
             }
         }
+    }
+
+    /// The maximum of each output cell's window (the value at [`Self::argmax`]).
+    fn max<T: Copy + PartialOrd>(x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(b * (h / 2) * (w / 2) * c);
+        Self::windows(b, h, w, c, |corners| {
+            let cands = corners.map(|o| &x[o..o + c]);
+            out.extend((0..c).map(|ci| {
+                // the first maximum, compared as `argmax` does
+                let mut best = cands[0][ci];
+                for cand in &cands[1..] {
+                    if cand[ci] > best {
+                        best = cand[ci];
+                    }
+                }
+                best
+            }));
+        });
         out
     }
 
@@ -202,31 +206,18 @@ impl MaxPool2 {
 
     /// Index (into the input) of the first maximum of each output cell's window.
     fn argmax<T: Copy + PartialOrd>(x: &[T], b: usize, h: usize, w: usize, c: usize) -> Vec<usize> {
-        let (ho, wo) = (h / 2, w / 2);
-        let mut idx = Vec::with_capacity(b * ho * wo * c);
-        for bi in 0..b {
-            for oy in 0..ho {
-                let r0 = (bi * h + 2 * oy) * w * c; // start of input row 2*oy
-                let r1 = r0 + w * c; // start of input row 2*oy + 1
-                for ox in 0..wo {
-                    let cands = [
-                        r0 + 2 * ox * c,
-                        r0 + (2 * ox + 1) * c,
-                        r1 + 2 * ox * c,
-                        r1 + (2 * ox + 1) * c,
-                    ];
-                    for ci in 0..c {
-                        let mut best = cands[0] + ci;
-                        for &base in &cands[1..] {
-                            if x[base + ci] > x[best] {
-                                best = base + ci;
-                            }
-                        }
-                        idx.push(best);
+        let mut idx = Vec::with_capacity(b * (h / 2) * (w / 2) * c);
+        Self::windows(b, h, w, c, |cands| {
+            for ci in 0..c {
+                let mut best = cands[0] + ci;
+                for &base in &cands[1..] {
+                    if x[base + ci] > x[best] {
+                        best = base + ci;
                     }
                 }
+                idx.push(best);
             }
-        }
+        });
         idx
     }
 }
