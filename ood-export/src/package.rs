@@ -45,8 +45,8 @@ pub const GOLDEN_FILE: &str = "golden.json";
 pub const EXPORT_MD: &str = "export.md";
 /// Every file [`package`] writes, in the order it writes them.
 pub const FILES: [&str; 7] = [
-    F32_FILE,
     INT8_FILE,
+    F32_FILE,
     INT8_INTEGER_FILE,
     INT8_QLINEAR_FILE,
     MANIFEST_FILE,
@@ -123,6 +123,11 @@ fn tract_logits(net: &Network, ds: &Dataset) -> Result<Vec<[f32; NUM_CLASSES]>> 
 /// The four files, written: `(name, form, bytes)`, the default first.
 type Written = Vec<(&'static str, Precision, Vec<u8>)>;
 
+/// The bytes written for `name` (empty if it was not written).
+fn bytes_of<'a>(files: &'a Written, name: &str) -> &'a [u8] {
+    files.iter().find(|f| f.0 == name).map_or(&[], |f| f.2.as_slice())
+}
+
 fn write_models(input: &ExportInput) -> Result<Written> {
     let p = &input.provenance;
     let doc = format!(
@@ -133,9 +138,10 @@ fn write_models(input: &ExportInput) -> Result<Written> {
         input::STD
     );
     let mut files = Vec::new();
+    // the default (int8 QDQ) first, as the manifest lists them
     for (name, precision) in [
-        (F32_FILE, Precision::F32),
         (INT8_FILE, Precision::Int8Qdq),
+        (F32_FILE, Precision::F32),
         (INT8_INTEGER_FILE, Precision::Int8Integer),
         (INT8_QLINEAR_FILE, Precision::Int8QLinear),
     ] {
@@ -144,7 +150,6 @@ fn write_models(input: &ExportInput) -> Result<Written> {
         write(input.dir, name, &bytes)?;
         files.push((name, precision, bytes));
     }
-    files.swap(0, 1); // the default (int8 QDQ) first, as the manifest lists it
     Ok(files)
 }
 
@@ -229,7 +234,7 @@ fn measure(dir: &Path, sets: &EvalSets, files: &Written) -> Result<(Vec<EdgeRepo
         reports.push(edge::report::evaluate(&m, &sets.id, &ood, &bar)?);
     }
     bar.finish_and_clear();
-    let size = |name: &str| files.iter().find(|f| f.0 == name).map_or(0, |f| f.2.len());
+    let size = |name: &str| bytes_of(files, name).len();
     let mut markdown = format!(
         "int8 ({INT8_FILE}, {} bytes) vs f32 ({F32_FILE}, {} bytes): verdict agreement {:.3}% over {} images; integer-kernel int8 ({INT8_INTEGER_FILE}, {} bytes): {:.3}%; QLinear int8 ({INT8_QLINEAR_FILE}, {} bytes): {:.3}%\n\n",
         size(INT8_FILE),
@@ -289,14 +294,7 @@ fn golden(input: &ExportInput, manifest: &Manifest, f32_net: &Network, int8_net:
 pub fn package(input: &ExportInput) -> Result<ExportSummary> {
     let dir = input.dir;
     let files = write_models(input)?;
-    let bytes_of = |name: &str| {
-        files
-            .iter()
-            .find(|f| f.0 == name)
-            .map(|f| f.2.as_slice())
-            .unwrap_or(&[])
-    };
-    let int8_net = Network::load(bytes_of(INT8_FILE), &dir.join(INT8_FILE))?;
+    let int8_net = Network::load(bytes_of(&files, INT8_FILE), &dir.join(INT8_FILE))?;
     let mut manifest = manifest(input, &files, thresholds(&int8_net, input.validation)?);
     write(dir, MANIFEST_FILE, json(&manifest))?;
 
@@ -304,7 +302,7 @@ pub fn package(input: &ExportInput) -> Result<ExportSummary> {
     manifest.metrics = reports.iter().map(|r| metrics(r, &reports[0])).collect();
     write(dir, MANIFEST_FILE, json(&manifest))?;
 
-    let f32_net = Network::load(bytes_of(F32_FILE), &dir.join(F32_FILE))?;
+    let f32_net = Network::load(bytes_of(&files, F32_FILE), &dir.join(F32_FILE))?;
     let golden = golden(input, &manifest, &f32_net, &int8_net)?;
     write(dir, GOLDEN_FILE, json(&golden))?;
     write(dir, EXPORT_MD, &markdown)?;

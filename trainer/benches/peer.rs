@@ -6,14 +6,13 @@
 //!
 //! Usage: `cargo bench -p trainer --bench peer -- [SECONDS]` (default 3 per step).
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use std::time::Instant;
-use trainer::model::generator::{Generator, GeneratorConfig};
-use trainer::model::inversion::{self, LossWeights};
-use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
+mod fixtures;
 
-const BATCH: usize = 64;
+use fixtures::{fixture, Fixture, BATCH};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::time::Instant;
+use trainer::model::inversion;
 const WARMUP: usize = 10;
 
 /// glibc's malloc maps and unmaps every large tensor buffer, paying page
@@ -43,10 +42,13 @@ fn main() {
         .unwrap_or(3.0);
     let threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let mut rng = StdRng::seed_from_u64(0);
-    let model = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
-    let mut t = ClassifierTrainer::new(model, AdamParams::default()).expect("trainer");
-    let px: Vec<u8> = (0..BATCH * ood_core::IMG_PIXELS).map(|_| rng.random()).collect();
-    let labels: Vec<u8> = (0..BATCH).map(|i| (i % ood_core::NUM_CLASSES) as u8).collect();
+    let Fixture {
+        trainer: mut t,
+        generator: mut gen,
+        pixels: px,
+        labels,
+        loss: lw,
+    } = fixture(&mut rng);
     let w = [1.0f32; ood_core::NUM_CLASSES];
     let (sps, n) = time(seconds, || {
         t.step(&px, &labels, &w, &mut rng).expect("step");
@@ -54,14 +56,6 @@ fn main() {
     println!(
         "{{\"engine\": \"trainer\", \"step\": \"classifier\", \"threads\": \"{threads}\", \"samples_per_sec\": {sps:.1}, \"steps\": {n}}}"
     );
-    let mut gen =
-        Generator::new(&GeneratorConfig::default(), 1e-3, &mut rng, &Device::Cpu).expect("generator");
-    let lw = LossWeights {
-        alpha: 500.0,
-        beta: 500.0,
-        gamma: 6000.0,
-        delta: 10.0,
-    };
     let (sps, n) = time(seconds, || {
         inversion::generator_step(&mut gen, &t.model, BATCH, &lw, &mut rng).expect("generator step");
     });

@@ -2,14 +2,14 @@
 //! Report samples/s = 64 / time per step. Run with `CANDLE_NUM_THREADS=1`
 //! to reproduce the README's single-thread figure.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use trainer::model::generator::{Generator, GeneratorConfig};
-use trainer::model::inversion::{self, LossWeights};
-use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
+mod fixtures;
 
-const BATCH: usize = 64;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fixtures::{fixture, Fixture, BATCH};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use trainer::model::inversion;
+use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
 
 /// glibc's malloc maps and unmaps every large tensor buffer, paying page
 /// faults on each step; mimalloc keeps them (measured: see README).
@@ -18,13 +18,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn train_step(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(0);
-    let model = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
-    let mut t = ClassifierTrainer::new(model, AdamParams::default()).expect("trainer");
+    let Fixture {
+        trainer: mut t,
+        generator: mut gen,
+        pixels: px,
+        labels,
+        loss,
+    } = fixture(&mut rng);
     let mut stock = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu).expect("model");
     stock.set_native_ops(true);
     let mut stock = ClassifierTrainer::new(stock, AdamParams::default()).expect("trainer");
-    let px: Vec<u8> = (0..BATCH * ood_core::IMG_PIXELS).map(|_| rng.random()).collect();
-    let labels: Vec<u8> = (0..BATCH).map(|i| (i % ood_core::NUM_CLASSES) as u8).collect();
     let w = [1.0f32; ood_core::NUM_CLASSES];
     let mut g = c.benchmark_group("classifier");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -37,16 +40,10 @@ fn train_step(c: &mut Criterion) {
     });
     // one inversion step: generator forward, frozen classifier forward and
     // backward to the input, generator update (seed loss weights)
-    let mut gen =
-        Generator::new(&GeneratorConfig::default(), 1e-3, &mut rng, &Device::Cpu).expect("generator");
-    let w = LossWeights {
-        alpha: 500.0,
-        beta: 500.0,
-        gamma: 6000.0,
-        delta: 10.0,
-    };
     g.bench_function("generator_step_b64", |b| {
-        b.iter(|| inversion::generator_step(&mut gen, &t.model, BATCH, &w, &mut rng).expect("generator step"))
+        b.iter(|| {
+            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, &mut rng).expect("generator step")
+        })
     });
     g.bench_function("inference_b64", |b| {
         b.iter(|| t.model.logits(&px, BATCH).expect("logits"))

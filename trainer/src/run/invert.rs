@@ -26,8 +26,8 @@ pub struct GarbageReservoir {
     pub seen: u64,
 }
 
-/// The generator steps of inversion epoch `e` (0-based over the run), with
-/// a progress bar: their mean loss parts and wall seconds.
+/// The epoch's generator steps against the frozen `model`, with a progress
+/// bar: their mean loss parts and wall seconds.
 fn train_generator(
     g: &mut Generator,
     model: &Classifier,
