@@ -17,7 +17,10 @@ cargo bench -q -p trainer --bench peer --no-run
 out=$(mktemp)
 for threads in 1 "$(nproc)"; do
   for round in 1 2; do
-    CANDLE_NUM_THREADS=$threads cargo bench -q -p trainer --bench peer -- "$secs" >>"$out"
+    # the trainer as it runs by default: its own CPU path on $threads cores,
+    # candle's remaining ops (the generator's layers) on one, because
+    # candle's pool busy-waits against our threads (measured: see README)
+    TRAINER_THREADS=$threads CANDLE_NUM_THREADS=1 cargo bench -q -p trainer --bench peer -- "$secs" >>"$out"
     "$venv/bin/python" scripts/peer_train.py --threads "$threads" --seconds "$secs" >>"$out"
   done
 done

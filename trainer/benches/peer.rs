@@ -2,7 +2,9 @@
 //! one classifier training step and one generator (inversion) step at batch
 //! 64 on the default nets, timed with a plain clock, printed as one JSON line
 //! each so the script can put them beside PyTorch's numbers from the same
-//! run. Threads: `CANDLE_NUM_THREADS` (the script sets it).
+//! run. Threads: `TRAINER_THREADS` for the hand-written CPU path and
+//! `CANDLE_NUM_THREADS` for candle's own ops (the script sets 1, as
+//! `.cargo/config.toml` does for the trainer).
 //!
 //! Usage: `cargo bench -p trainer --bench peer -- [SECONDS]` (default 3 per step).
 
@@ -40,7 +42,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse::<f64>().ok())
         .unwrap_or(3.0);
-    let threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let threads = std::env::var("TRAINER_THREADS").unwrap_or_else(|_| "default".into());
     let mut rng = StdRng::seed_from_u64(0);
     let Fixture {
         trainer: mut t,

@@ -1,6 +1,7 @@
 //! One classifier training step at batch 64 (the default net), on real shapes.
-//! Report samples/s = 64 / time per step. Run with `CANDLE_NUM_THREADS=1`
-//! to reproduce the README's single-thread figure.
+//! Report samples/s = 64 / time per step. Threads: `TRAINER_THREADS` (the
+//! hand-written CPU path; default every core) and `CANDLE_NUM_THREADS`
+//! (candle's own ops); set both to 1 for single-thread figures.
 
 mod fixtures;
 
@@ -34,7 +35,8 @@ fn train_step(c: &mut Criterion) {
     g.bench_function("train_step_b64", |b| {
         b.iter(|| t.step(&px, &labels, &w, &mut rng).expect("step"))
     });
-    // peer in the same run: candle's stock conv2d + reshape/max pooling
+    // peer in the same run: the candle graph (stock conv2d, reshape/max
+    // pooling), which CUDA runs
     g.bench_function("train_step_b64_candle_stock_ops", |b| {
         b.iter(|| stock.step(&px, &labels, &w, &mut rng).expect("step"))
     });

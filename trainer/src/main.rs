@@ -197,6 +197,12 @@ fn train(a: TrainArgs) -> Result<()> {
         cfg.model.num_params(),
         out.display()
     );
+    if device.is_cpu() {
+        tracing::info!(
+            "CPU: {} threads (TRAINER_THREADS to change; the results do not depend on it)",
+            model::cpu::threads()
+        );
+    }
     let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume)?;
     println!(
         "{}",

@@ -16,14 +16,15 @@
 //! 80,331 parameters.
 
 use super::layers::{Layer, Layers, PARAM_NAMES};
-use super::ops;
+use super::{cpu, ops};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::{DType, Device, Tensor, Var};
-use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
+use ood_core::{input, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// One parameter as plain data: name, shape, row-major values.
 pub type NamedWeight = (String, Vec<usize>, Vec<f32>);
@@ -113,6 +114,9 @@ pub struct Classifier {
     device: Device,
     native_ops: bool,
     frozen: bool,
+    /// Buffers of the hand-written CPU path ([`super::cpu`]), reused.
+    scratch: Arc<Mutex<Vec<cpu::Scratch>>>,
+    threads: usize,
 }
 
 impl Classifier {
@@ -120,12 +124,22 @@ impl Classifier {
     pub fn new(config: &ClassifierConfig, rng: &mut StdRng, device: &Device) -> Result<Self> {
         config.validate()?;
         let params = super::init_params(config.param_shapes(), rng, device)?;
+        Self::from_params(config, params, device)
+    }
+
+    fn from_params(
+        config: &ClassifierConfig,
+        params: Vec<(&'static str, Var)>,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(Self {
             config: config.clone(),
             layers: Layers::from_named(params)?,
             device: device.clone(),
             native_ops: false,
             frozen: false,
+            scratch: Arc::default(),
+            threads: cpu::threads(),
         })
     }
 
@@ -149,13 +163,7 @@ impl Classifier {
             let t = t.to_dtype(DType::F32).op("load parameter")?;
             params.push((name, Var::from_tensor(&t).op("load parameter")?));
         }
-        Ok(Self {
-            config: config.clone(),
-            layers: Layers::from_named(params)?,
-            device: device.clone(),
-            native_ops: false,
-            frozen: false,
-        })
+        Self::from_params(config, params, device)
     }
 
     /// Writes the weights as safetensors, atomically (temp file + rename).
@@ -187,10 +195,42 @@ impl Classifier {
         self.layers.named().into_iter().map(|(_, v)| v).collect()
     }
 
-    /// Use candle's stock conv/pool ops even on the CPU (benchmark baseline
-    /// and cross-checks; the default is the fast custom path on the CPU).
+    /// Run the candle graph (stock conv, reshape pooling) even on the CPU,
+    /// instead of the hand-written CPU path (benchmark baseline and the
+    /// reference in tests; CUDA always runs the graph).
     pub fn set_native_ops(&mut self, native: bool) {
         self.native_ops = native;
+    }
+
+    /// Whether training and inference take the hand-written CPU path
+    /// ([`super::cpu`]): on the CPU unless [`Classifier::set_native_ops`].
+    pub fn uses_cpu_path(&self) -> bool {
+        super::uses_cpu_ops(&self.device) && !self.native_ops
+    }
+
+    /// Threads of the CPU path (see [`cpu::threads`]); results do not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// The weights as plain values for the CPU path.
+    pub(crate) fn cpu_weights(&self) -> Result<cpu::Weights> {
+        let mut it = self.weights()?.into_iter().map(|(_, _, v)| v);
+        let params = std::array::from_fn(|_| it.next().unwrap_or_default());
+        let c = &self.config;
+        Ok(cpu::Weights::new(
+            cpu::Dims {
+                c1: c.conv1,
+                c2: c.conv2,
+                hidden: c.hidden,
+            },
+            params,
+        ))
+    }
+
+    /// The CPU path's reused buffers, and its thread count.
+    pub(crate) fn cpu_scratch(&self) -> (&Arc<Mutex<Vec<cpu::Scratch>>>, usize) {
+        (&self.scratch, self.threads)
     }
 
     /// The device the weights live on.
@@ -211,12 +251,27 @@ impl Classifier {
     /// Eval-mode forward with the weights detached from the graph: gradients
     /// flow to the input (the generator) but never into the classifier.
     pub fn forward_frozen(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        if self.uses_cpu_path() && x.dtype() == DType::F32 {
+            let weights = self
+                .cpu_weights()
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            let out = x.contiguous()?.apply_op1(ops::FrozenClassifier {
+                weights: Arc::new(weights),
+                scratch: Arc::clone(&self.scratch),
+                threads: self.threads,
+            })?; // [b, 11 + hidden]
+            let logits = out.narrow(1, 0, NUM_CLASSES)?;
+            let feats = out.narrow(1, NUM_CLASSES, self.config.hidden)?;
+            return Ok((logits, feats));
+        }
         let frozen = Classifier {
             config: self.config.clone(),
             layers: self.layers.clone(),
             device: self.device.clone(),
             native_ops: self.native_ops,
             frozen: true,
+            scratch: Arc::clone(&self.scratch),
+            threads: self.threads,
         };
         frozen.forward(x, None)
     }
@@ -243,22 +298,8 @@ impl Classifier {
     /// flattened in NCHW order `[b, c2*16]`, and the features (fc1 before
     /// its ReLU) `[b, hidden]`.
     fn stages(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-        let cpu = super::uses_cpu_ops(&self.device) && !self.native_ops;
-        let conv = |x: &Tensor, l: &Layer| {
-            let (w, b) = (self.t(&l.weight), self.t(&l.bias));
-            if cpu {
-                ops::conv2d_nhwc_im2col(x, &w, &b)
-            } else {
-                ops::conv2d_nhwc_native(x, &w, &b)
-            }
-        };
-        let pool = |x: &Tensor| {
-            if cpu {
-                ops::max_pool2_custom(x)
-            } else {
-                ops::max_pool2_native(x)
-            }
-        };
+        let conv = |x: &Tensor, l: &Layer| ops::conv2d_nhwc_native(x, &self.t(&l.weight), &self.t(&l.bias));
+        let pool = ops::max_pool2_native;
         let b = x.dim(0)?;
         // relu(maxpool(.)) == maxpool(relu(.)) (relu is monotonic): pooling
         // first runs the relu on 4x fewer values.
@@ -278,6 +319,12 @@ impl Classifier {
     /// export quantises after the first: `relu(pool(conv1))`,
     /// `relu(pool(conv2))` and `relu(fc1)` (all non-negative).
     pub fn activation_maxima(&self, pixels: &[u8], batch: usize) -> Result<[f32; 3]> {
+        if self.uses_cpu_path() {
+            let w = self.cpu_weights()?;
+            let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
+            let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(cpu::activation_maxima(&w, &mut scratch, &x, self.threads));
+        }
         let mut m = [0f32; 3];
         for chunk in pixels.chunks(batch.max(1) * IMG_PIXELS) {
             let x = super::images_to_tensor(chunk, &self.device)?;
@@ -315,6 +362,22 @@ impl Classifier {
 
     /// Eval-mode logits of raw 28x28 images (row-major bytes), in batches.
     pub fn logits(&self, pixels: &[u8], batch: usize) -> Result<Vec<[f32; NUM_CLASSES]>> {
+        if self.uses_cpu_path() {
+            let w = self.cpu_weights()?;
+            let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
+            // the buffers are overwritten before they are read: a panic
+            // elsewhere that poisoned the lock leaves nothing to recover
+            let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            let z = cpu::logits(&w, &mut scratch, &x, self.threads);
+            return Ok(z
+                .chunks_exact(NUM_CLASSES)
+                .map(|row| {
+                    let mut a = [0f32; NUM_CLASSES];
+                    a.copy_from_slice(row);
+                    a
+                })
+                .collect());
+        }
         let mut out = Vec::with_capacity(pixels.len() / IMG_PIXELS);
         for chunk in pixels.chunks(batch.max(1) * IMG_PIXELS) {
             let x = super::images_to_tensor(chunk, &self.device)?;
@@ -343,6 +406,68 @@ mod tests {
         let n = ClassifierConfig::default().num_params();
         assert_eq!(n, 80_331);
         assert!(n <= 100_000);
+    }
+
+    #[test]
+    fn frozen_cpu_op_matches_the_candle_graph_in_value_and_input_gradient() -> Result<()> {
+        // loss = sum(logits * r) + sum(features * s): both outputs feed the gradient
+        let dev = Device::Cpu;
+        let cfg = ClassifierConfig::default();
+        let mut m = Classifier::new(&cfg, &mut StdRng::seed_from_u64(4), &dev)?;
+        let n = 21;
+        let pixels: Vec<u8> = (0..n * IMG_PIXELS).map(|i| ((i * 31) % 256) as u8).collect();
+        let r = Tensor::from_vec(
+            (0..n * NUM_CLASSES).map(|i| (i % 7) as f32 - 3.0).collect(),
+            (n, NUM_CLASSES),
+            &dev,
+        )
+        .op("r")?;
+        let s = Tensor::from_vec(
+            (0..n * cfg.hidden).map(|i| (i % 5) as f32 * 0.1).collect(),
+            (n, cfg.hidden),
+            &dev,
+        )
+        .op("s")?;
+        let mut run = |native: bool| -> Result<(Vec<f32>, Vec<f32>)> {
+            m.set_native_ops(native);
+            let x = Var::from_tensor(&crate::model::images_to_tensor(&pixels, &dev)?).op("x")?;
+            let (z, f) = m.forward_frozen(x.as_tensor()).op("frozen")?;
+            let loss = ((z * &r).op("zr")?.sum_all().op("sum")? + (f * &s).op("fs")?.sum_all().op("sum")?)
+                .op("add")?;
+            let g = loss.backward().op("backward")?;
+            assert!(
+                g.get(m.layers.fc1.weight.as_tensor()).is_none(),
+                "native {native}: weights got a gradient"
+            );
+            let dx = g
+                .get(x.as_tensor())
+                .expect("input gradient")
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>());
+            Ok((vec![loss.to_scalar::<f32>().op("loss")?], dx.op("dx")?))
+        };
+        let (want_loss, want) = run(true)?;
+        let (got_loss, got) = run(false)?;
+        assert!(
+            (got_loss[0] - want_loss[0]).abs() < 1e-4 * want_loss[0].abs().max(1.0),
+            "{got_loss:?} vs {want_loss:?}"
+        );
+        let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let worst = got.iter().zip(&want).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        assert!(
+            scale > 0.0 && worst < 2e-4 * scale,
+            "input gradient differs by {worst} (scale {scale})"
+        );
+        // eval logits: the CPU path and the graph agree
+        m.set_native_ops(true);
+        let graph = m.logits(&pixels, 8)?;
+        m.set_native_ops(false);
+        for (a, b) in m.logits(&pixels, 8)?.iter().zip(&graph) {
+            for k in 0..NUM_CLASSES {
+                assert!((a[k] - b[k]).abs() < 1e-4, "{a:?} vs {b:?}");
+            }
+        }
+        Ok(())
     }
 
     #[test]

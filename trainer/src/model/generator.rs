@@ -20,6 +20,7 @@
 //! README), which is why the output has no full-resolution head. The output is
 //! in pixel space; [`to_model_space`] normalises it exactly like real inputs.
 
+use super::cpu;
 use super::layers::Layer;
 use super::optim::{Adam, AdamParams};
 use crate::error::{Error, Result, TensorContext};
@@ -136,6 +137,10 @@ pub struct Generator {
     opt: Adam,
     /// Bilinear up-sampling matrices `[784, 49]` and `[784, 196]`.
     up: [Tensor; 2],
+    /// The same as plain values, for the CPU path.
+    up_values: [Vec<f32>; 2],
+    /// Buffers of the hand-written CPU path, reused from step to step.
+    pub(crate) scratch: Vec<cpu::generator::GenScratch>,
 }
 
 impl Generator {
@@ -153,9 +158,10 @@ impl Generator {
             },
         )
         .op("generator optimiser")?;
+        let up_values = [bilinear_matrix(7), bilinear_matrix(14)];
         let up = [
-            Tensor::from_vec(bilinear_matrix(7), (IMG_PIXELS, 49), device).op("up-sampling matrix")?,
-            Tensor::from_vec(bilinear_matrix(14), (IMG_PIXELS, 196), device).op("up-sampling matrix")?,
+            Tensor::from_slice(&up_values[0], (IMG_PIXELS, 49), device).op("up-sampling matrix")?,
+            Tensor::from_slice(&up_values[1], (IMG_PIXELS, 196), device).op("up-sampling matrix")?,
         ];
         Ok(Self {
             config: config.clone(),
@@ -167,7 +173,39 @@ impl Generator {
             device: device.clone(),
             opt,
             up,
+            up_values,
+            scratch: Vec::new(),
         })
+    }
+
+    /// The weights as plain values for the CPU path.
+    pub(crate) fn cpu_weights(&self) -> Result<cpu::generator::GenWeights> {
+        let mut values = Vec::with_capacity(self.params.len());
+        for (_, v) in &self.params {
+            let t = v.as_tensor();
+            values.push(
+                t.flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .op("read generator weights")?,
+            );
+        }
+        let mut it = values.into_iter();
+        let p = std::array::from_fn(|_| it.next().unwrap_or_default());
+        let c = &self.config;
+        let dims = cpu::generator::GenDims {
+            latent: c.latent,
+            hidden1: c.hidden1,
+            hidden2: c.hidden2,
+            latent_every_layer: c.latent_every_layer,
+        };
+        Ok(cpu::generator::GenWeights::new(dims, p, self.up_values.clone()))
+    }
+
+    /// The dropout multipliers of both hidden layers for a batch of `b`,
+    /// drawn from `rng` in the order [`Generator::forward`] draws them.
+    pub(crate) fn dropout_masks(&self, b: usize, rng: &mut StdRng) -> [Option<Vec<f32>>; 2] {
+        let c = &self.config;
+        [c.hidden1, c.hidden2].map(|h| (c.dropout > 0.0).then(|| super::dropout_mask(b * h, c.dropout, rng)))
     }
 
     /// The optimiser (for steps and checkpoints).

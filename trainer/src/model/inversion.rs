@@ -8,10 +8,10 @@
 //! L2-normalised features. Each term is a batch mean.
 
 use super::generator::{to_model_space, Generator};
-use super::Classifier;
+use super::{cpu, Classifier};
 use crate::error::{Result, TensorContext};
-use candle_core::{Device, Tensor};
-use ood_core::{NUM_CLASSES, NUM_DIGITS};
+use candle_core::{Device, Tensor, Var};
+use ood_core::{input, NUM_CLASSES, NUM_DIGITS};
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -145,6 +145,9 @@ pub fn generator_step(
     w: &LossWeights,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
+    if classifier.uses_cpu_path() && gen.device().is_cpu() {
+        return cpu_generator_step(gen, classifier, batch, w, rng);
+    }
     let dev = gen.device().clone();
     let (z, p, y) = cond_tensors(batch, gen.config.latent, rng, &dev)?;
     let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
@@ -154,6 +157,68 @@ pub fn generator_step(
     let grads = loss.backward().op("inversion backward")?;
     gen.optimizer().step_grads(&grads).op("generator update")?;
     Ok(parts)
+}
+
+/// [`generator_step`] on the hand-written CPU path: the same draws from
+/// `rng`, the same maths; only the loss itself (on the `[b, 11]` logits and
+/// `[b, hidden]` features) runs as a small candle graph.
+fn cpu_generator_step(
+    gen: &mut Generator,
+    classifier: &Classifier,
+    batch: usize,
+    w: &LossWeights,
+    rng: &mut StdRng,
+) -> Result<LossParts> {
+    let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, rng)?;
+    gen.optimizer().step_values(&grads).op("generator update")?;
+    Ok(parts)
+}
+
+/// The loss parts and the generator's gradients of [`cpu_generator_step`].
+fn cpu_generator_grads(
+    gen: &mut Generator,
+    classifier: &Classifier,
+    batch: usize,
+    w: &LossWeights,
+    rng: &mut StdRng,
+) -> Result<(LossParts, cpu::Grads)> {
+    let dev = Device::Cpu;
+    let (p, y) = sample_conditions(batch, rng);
+    let z = sample_latent(batch, gen.config.latent, rng);
+    let masks = gen.dropout_masks(batch, rng);
+    let masks = cpu::generator::GenMasks {
+        first: masks[0].as_deref(),
+        second: masks[1].as_deref(),
+    };
+    let gw = gen.cpu_weights()?;
+    let cw = classifier.cpu_weights()?;
+    let (cls_scratch, threads) = classifier.cpu_scratch();
+    let mut cls_scratch = cls_scratch.lock().unwrap_or_else(|e| e.into_inner());
+    let px = cpu::generator::forward(&gw, &mut gen.scratch, &z, &p, masks, threads);
+    let x: Vec<f32> = px.iter().map(|&v| input::normalize_unit(v)).collect();
+    let (logits, feats) = cpu::forward(&cw, &mut cls_scratch, &x, threads);
+    let hidden = cw.hidden();
+    let logits = Var::from_vec(logits, (batch, NUM_CLASSES), &dev).op("logits")?;
+    let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
+    let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
+    let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
+    let (loss, parts) =
+        inversion_loss(logits.as_tensor(), feats.as_tensor(), &p, &y, w).op("inversion loss")?;
+    let g = loss.backward().op("inversion backward")?;
+    let grad = |v: &Var| -> Result<Vec<f32>> {
+        match g.get(v.as_tensor()) {
+            Some(t) => t
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .op("loss gradient"),
+            None => Ok(vec![0.0; v.elem_count()]),
+        }
+    };
+    let dx = cpu::input_grad(&cw, &mut cls_scratch, &grad(&logits)?, &grad(&feats)?, threads);
+    // x = (px - MEAN) / STD
+    let dpx: Vec<f32> = dx.iter().map(|&d| d / input::STD).collect();
+    let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, threads);
+    Ok((parts, grads))
 }
 
 /// `n` generated images as raw bytes (pixel * 255, rounded) with the labels
@@ -284,6 +349,54 @@ mod tests {
             b[i] -= eps;
             let num = (eval(&l0, &a)? - eval(&l0, &b)?) / (2.0 * eps);
             assert!((num - gf[i]).abs() < FD_TOL, "d/dfeat[{i}]: {} vs {num}", gf[i]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn cpu_generator_step_matches_the_candle_graph() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(12);
+        let mut cls = Classifier::new(&crate::model::ClassifierConfig::default(), &mut rng, &dev)?;
+        let cfg = crate::model::generator::GeneratorConfig::default();
+        for every in [true, false] {
+            let cfg = crate::model::generator::GeneratorConfig {
+                latent_every_layer: every,
+                ..cfg.clone()
+            };
+            let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+            let w = crate::config::InversionConfig::default().weights();
+            let batch = 23; // a short last shard
+            let (parts, got) = cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+            // the graph, with the same draws
+            cls.set_native_ops(true);
+            let mut r = StdRng::seed_from_u64(3);
+            let (z, p, y) = cond_tensors(batch, cfg.latent, &mut r, &dev)?;
+            let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
+            let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
+            let (loss, want_parts) = inversion_loss(&logits, &feats, &p, &y, &w).op("loss")?;
+            let g = loss.backward().op("backward")?;
+            cls.set_native_ops(false);
+            assert!(
+                (parts.total - want_parts.total).abs() < 1e-3 * want_parts.total.abs(),
+                "{parts:?} vs {want_parts:?}"
+            );
+            let vars = gen.tensors()?;
+            let names = cfg.param_shapes();
+            for ((name, _), got) in names.iter().zip(&got) {
+                let want = g
+                    .get(&vars[*name])
+                    .expect("gradient")
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .op("grad")?;
+                let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let worst = got.iter().zip(&want).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+                assert!(
+                    scale > 0.0 && worst < 1e-3 * scale,
+                    "every {every}: {name} differs by {worst} (scale {scale})"
+                );
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! (`&[u8]` pixel batches, `[f32; 11]` logits, `f32` losses).
 
 pub mod classifier;
+pub mod cpu;
 pub mod generator;
 pub mod inversion;
 pub mod layers;
@@ -116,20 +117,25 @@ pub(crate) fn init_params(
 pub(crate) fn dropout(x: &Tensor, p: f32, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
     match rng {
         Some(rng) if p > 0.0 => {
-            let keep = 1.0 - p;
-            let mask: Vec<f32> = (0..x.elem_count())
-                .map(|_| {
-                    if rng.random::<f32>() < keep {
-                        1.0 / keep
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            x * Tensor::from_vec(mask, x.shape(), x.device())?
+            x * Tensor::from_vec(dropout_mask(x.elem_count(), p, rng), x.shape(), x.device())?
         }
         _ => Ok(x.clone()),
     }
+}
+
+/// The multipliers of [`dropout`]: `1 / (1 - p)` where kept, 0 where dropped,
+/// drawn from `rng` in order.
+pub(crate) fn dropout_mask(n: usize, p: f32, rng: &mut StdRng) -> Vec<f32> {
+    let keep = 1.0 - p;
+    (0..n)
+        .map(|_| {
+            if rng.random::<f32>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Named parameters and their optimiser state as tensors (`<prefix>.adam.*`).

@@ -1,7 +1,13 @@
 //! Adam with decoupled weight decay, written out so that its state (step count
 //! and both moments) can be saved and restored exactly.
 
-use candle_core::{backprop::GradStore, Result, Tensor, Var};
+use candle_core::{backprop::GradStore, DType, Result, Tensor, Var};
+
+/// The bias corrections of one step.
+struct Coefficients {
+    c1: f64,
+    c2: f64,
+}
 
 /// Adam hyper-parameters.
 #[derive(Debug, Clone, Copy)]
@@ -67,32 +73,95 @@ impl Adam {
     }
 
     /// One update from precomputed gradients; variables without a gradient
-    /// are left as they are.
+    /// are left as they are. f32 variables on the CPU take the fused update
+    /// of [`Adam::step_values`]; others (CUDA) the same arithmetic as tensor ops.
     pub fn step_grads(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
-        let p = self.params;
-        let t = self.step as i32;
-        let c1 = 1.0 / (1.0 - p.beta1.powi(t));
-        let c2 = 1.0 / (1.0 - p.beta2.powi(t));
-        for ((var, m), v) in self.vars.iter().zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
-            let Some(g) = grads.get(var.as_tensor()) else {
+        let k = self.coefficients();
+        for i in 0..self.vars.len() {
+            let Some(g) = grads.get(self.vars[i].as_tensor()) else {
                 continue;
             };
             // a gradient can still carry the backward graph (and through it
             // the step's activations); the moments would then chain every
             // step's graph to the next (candle's stock conv backward does this:
             // 11 MB a step kept, measured). Keep values only.
-            let g = &g.detach();
-            *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
-            *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
-            let update = ((&*m * c1)? / ((&*v * c2)?.sqrt()? + p.eps)?)?;
-            let mut w = var.as_tensor().clone();
-            if p.weight_decay > 0.0 {
-                w = (&w * (1.0 - p.lr * p.weight_decay))?;
+            let g = g.detach();
+            if g.device().is_cpu() && g.dtype() == DType::F32 && self.vars[i].dtype() == DType::F32 {
+                let g = g.flatten_all()?.to_vec1::<f32>()?;
+                self.fused(i, &g, &k)?;
+            } else {
+                self.tensor_update(i, &g, &k)?;
             }
-            var.set(&(w - (update * p.lr)?)?)?;
         }
         Ok(())
+    }
+
+    /// One update from gradients given as plain values, one per variable in
+    /// order (the CPU path, [`super::cpu`]).
+    pub fn step_values(&mut self, grads: &[Vec<f32>]) -> Result<()> {
+        if grads.len() != self.vars.len() {
+            candle_core::bail!("{} gradients for {} variables", grads.len(), self.vars.len())
+        }
+        self.step += 1;
+        let k = self.coefficients();
+        for (i, g) in grads.iter().enumerate() {
+            self.fused(i, g, &k)?;
+        }
+        Ok(())
+    }
+
+    /// This step's bias corrections.
+    fn coefficients(&self) -> Coefficients {
+        let t = self.step as i32;
+        Coefficients {
+            c1: 1.0 / (1.0 - self.params.beta1.powi(t)),
+            c2: 1.0 / (1.0 - self.params.beta2.powi(t)),
+        }
+    }
+
+    /// The update of variable `i` as tensor ops (any device).
+    fn tensor_update(&mut self, i: usize, g: &Tensor, k: &Coefficients) -> Result<()> {
+        let p = self.params;
+        let (var, m, v) = (&self.vars[i], &mut self.m[i], &mut self.v[i]);
+        *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
+        *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+        let update = ((&*m * k.c1)? / ((&*v * k.c2)?.sqrt()? + p.eps)?)?;
+        let mut w = var.as_tensor().clone();
+        if p.weight_decay > 0.0 {
+            w = (&w * (1.0 - p.lr * p.weight_decay))?;
+        }
+        var.set(&(w - (update * p.lr)?)?)
+    }
+
+    /// The update of variable `i` in one pass over plain f32 values (the
+    /// arithmetic of [`Adam::tensor_update`]).
+    fn fused(&mut self, i: usize, g: &[f32], k: &Coefficients) -> Result<()> {
+        let p = self.params;
+        let (c1, c2) = (k.c1 as f32, k.c2 as f32);
+        let (b1, b2, eps, lr) = (p.beta1 as f32, p.beta2 as f32, p.eps as f32, p.lr as f32);
+        let (g1, g2) = ((1.0 - p.beta1) as f32, (1.0 - p.beta2) as f32);
+        let decay = (p.weight_decay > 0.0).then_some((1.0 - p.lr * p.weight_decay) as f32);
+        let (var, m, v) = (&self.vars[i], &mut self.m[i], &mut self.v[i]);
+        let shape = var.shape().clone();
+        let read = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>();
+        let (mut mv, mut vv, mut wv) = (read(m)?, read(v)?, read(var.as_tensor())?);
+        if g.len() != wv.len() {
+            candle_core::bail!("gradient of {} values for a variable of shape {shape:?}", g.len())
+        }
+        for (((mi, vi), wi), &gi) in mv.iter_mut().zip(&mut vv).zip(&mut wv).zip(g) {
+            *mi = *mi * b1 + gi * g1;
+            *vi = *vi * b2 + gi * gi * g2;
+            let update = (*mi * c1) / ((*vi * c2).sqrt() + eps);
+            if let Some(d) = decay {
+                *wi *= d;
+            }
+            *wi -= update * lr;
+        }
+        let dev = var.device();
+        *m = Tensor::from_vec(mv, &shape, dev)?;
+        *v = Tensor::from_vec(vv, &shape, dev)?;
+        var.set(&Tensor::from_vec(wv, &shape, dev)?)
     }
 
     /// The state as named tensors (`m.i`, `v.i`, `step`), for checkpoints.
@@ -162,6 +231,42 @@ mod tests {
         let v = x.as_tensor().to_vec1::<f32>()?;
         assert!(v.iter().all(|a| a.abs() < 0.05), "not minimised: {v:?}");
         assert_eq!(opt.steps(), 300);
+        Ok(())
+    }
+
+    #[test]
+    fn fused_update_matches_the_tensor_update() -> Result<()> {
+        let params = AdamParams {
+            lr: 0.05,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
+        let (a, b) = (
+            Var::new(&[0.5f32, -1.5, 2.0], &Device::Cpu)?,
+            Var::new(&[0.5f32, -1.5, 2.0], &Device::Cpu)?,
+        );
+        let (mut oa, mut ob) = (
+            Adam::new(vec![a.clone()], params)?,
+            Adam::new(vec![b.clone()], params)?,
+        );
+        for _ in 0..5 {
+            // the tensor ops, as CUDA runs them
+            let g = a.as_tensor().affine(2.0, 0.0)?;
+            oa.step += 1;
+            let k = oa.coefficients();
+            oa.tensor_update(0, &g, &k)?;
+            let g: Vec<f32> = b.as_tensor().to_vec1::<f32>()?.iter().map(|x| 2.0 * x).collect();
+            ob.step_values(&[g])?;
+        }
+        for (x, y) in a
+            .as_tensor()
+            .to_vec1::<f32>()?
+            .iter()
+            .zip(b.as_tensor().to_vec1::<f32>()?)
+        {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+        assert!(ob.step_values(&[vec![0.0; 2]]).is_err(), "wrong length refused");
         Ok(())
     }
 

@@ -1,0 +1,363 @@
+//! The generator's forward and backward passes written out by hand (the
+//! layers of [`crate::model::generator`], same maths), sharded over the
+//! batch like the classifier's: every sample's pass is independent, the
+//! weight gradients of each shard are summed in shard order.
+
+use super::gemm::{gemm, Mat};
+use super::{for_each_shard, kernels, layer, sized, sum_in_order, Grads, SHARD};
+use ood_core::{IMG_PIXELS, NUM_CLASSES};
+
+/// Slope of the LeakyReLU for negative inputs.
+const SLOPE: f32 = 0.2;
+const W1: usize = 0;
+const W2: usize = 2;
+const W7: usize = 4;
+const W14: usize = 6;
+
+/// The generator's sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenDims {
+    /// Latent width.
+    pub latent: usize,
+    /// First hidden layer.
+    pub hidden1: usize,
+    /// Second hidden layer.
+    pub hidden2: usize,
+    /// Whether every layer sees `z ++ c` (else only `c`).
+    pub latent_every_layer: bool,
+}
+
+impl GenDims {
+    /// Width of what every layer after the first sees besides its input.
+    fn extra(&self) -> usize {
+        NUM_CLASSES + if self.latent_every_layer { self.latent } else { 0 }
+    }
+}
+
+/// The generator's parameters (PyTorch layouts, the order of
+/// [`crate::model::generator::GeneratorConfig::param_shapes`]) and its
+/// fixed up-sampling matrices `[784, 49]` and `[784, 196]`.
+#[derive(Debug, Clone)]
+pub struct GenWeights {
+    dims: GenDims,
+    p: [Vec<f32>; 8],
+    up: [Vec<f32>; 2],
+}
+
+impl GenWeights {
+    /// # Panics
+    /// When a parameter's length does not fit `dims` (a bug in the caller).
+    pub fn new(dims: GenDims, p: [Vec<f32>; 8], up: [Vec<f32>; 2]) -> Self {
+        let (e, h1, h2) = (dims.extra(), dims.hidden1, dims.hidden2);
+        let want = [
+            h1 * (dims.latent + NUM_CLASSES),
+            h1,
+            h2 * (h1 + e),
+            h2,
+            49 * (h2 + e),
+            49,
+            196 * (h2 + e),
+            196,
+        ];
+        for (i, (v, n)) in p.iter().zip(want).enumerate() {
+            assert_eq!(
+                v.len(),
+                n,
+                "generator parameter {i}: {} values, the dims need {n}",
+                v.len()
+            );
+        }
+        assert_eq!(up[0].len(), IMG_PIXELS * 49, "7x7 up-sampling matrix");
+        assert_eq!(up[1].len(), IMG_PIXELS * 196, "14x14 up-sampling matrix");
+        Self { dims, p, up }
+    }
+}
+
+/// One shard's intermediates, reused from call to call.
+#[derive(Debug, Default)]
+pub struct GenScratch {
+    in1: Vec<f32>,
+    a1: Vec<f32>,
+    in2: Vec<f32>,
+    a2: Vec<f32>,
+    in3: Vec<f32>,
+    o7: Vec<f32>,
+    o14: Vec<f32>,
+    px: Vec<f32>,
+    dout: Vec<f32>,
+    do7: Vec<f32>,
+    do14: Vec<f32>,
+    din3: Vec<f32>,
+    da2: Vec<f32>,
+    din2: Vec<f32>,
+    da1: Vec<f32>,
+    grads: Grads,
+    rows: usize,
+}
+
+/// Writes rows `[head_i ++ extra_i]` into `out`.
+fn concat_rows(out: &mut [f32], head: &[f32], hw: usize, extra: &[f32], ew: usize) {
+    for ((row, h), e) in out
+        .chunks_exact_mut(hw + ew)
+        .zip(head.chunks_exact(hw))
+        .zip(extra.chunks_exact(ew))
+    {
+        row[..hw].copy_from_slice(h);
+        row[hw..].copy_from_slice(e);
+    }
+}
+
+/// `LeakyReLU(a) * mask` into the first `width` columns of each row of `out`
+/// (rows of `stride` values).
+fn lrelu_into(out: &mut [f32], stride: usize, a: &[f32], width: usize, mask: Option<&[f32]>) {
+    for (r, (row, ar)) in out
+        .chunks_exact_mut(stride)
+        .zip(a.chunks_exact(width))
+        .enumerate()
+    {
+        for (j, (o, &v)) in row[..width].iter_mut().zip(ar).enumerate() {
+            let m = mask.map_or(1.0, |m| m[r * width + j]);
+            *o = if v > 0.0 { v } else { v * SLOPE } * m;
+        }
+    }
+}
+
+/// The gradient through `LeakyReLU(a) * mask`, reading the first `width`
+/// columns of each row of `din` (rows of `stride` values).
+fn lrelu_back(out: &mut [f32], din: &[f32], stride: usize, a: &[f32], width: usize, mask: Option<&[f32]>) {
+    for (r, (row, ar)) in din.chunks_exact(stride).zip(a.chunks_exact(width)).enumerate() {
+        for (j, (&g, &v)) in row[..width].iter().zip(ar).enumerate() {
+            let m = mask.map_or(1.0, |m| m[r * width + j]);
+            out[r * width + j] = g * m * if v > 0.0 { 1.0 } else { SLOPE };
+        }
+    }
+}
+
+impl GenScratch {
+    /// Pixel-space images `[ns, 784]` from latents `[ns, latent]` and
+    /// conditions `[ns, 11]`, with dropout multipliers for both hidden layers.
+    fn forward(&mut self, w: &GenWeights, z: &[f32], c: &[f32], ns: usize, masks: [Option<&[f32]>; 2]) {
+        let d = w.dims;
+        let (e, h1, h2) = (d.extra(), d.hidden1, d.hidden2);
+        self.rows = ns;
+        let in1 = sized(&mut self.in1, ns * (d.latent + NUM_CLASSES));
+        concat_rows(in1, z, d.latent, c, NUM_CLASSES);
+        // what every later layer sees besides its input: z ++ c, or c
+        let extra: &[f32] = if d.latent_every_layer { &self.in1 } else { c };
+        kernels::affine(
+            &self.in1,
+            ns,
+            &w.p[W1],
+            &w.p[W1 + 1],
+            sized(&mut self.a1, ns * h1),
+        );
+        let in2 = sized(&mut self.in2, ns * (h1 + e));
+        concat_rows(in2, &self.a1, h1, extra, e);
+        lrelu_into(in2, h1 + e, &self.a1, h1, masks[0]);
+        kernels::affine(
+            &self.in2,
+            ns,
+            &w.p[W2],
+            &w.p[W2 + 1],
+            sized(&mut self.a2, ns * h2),
+        );
+        let in3 = sized(&mut self.in3, ns * (h2 + e));
+        concat_rows(in3, &self.a2, h2, extra, e);
+        lrelu_into(in3, h2 + e, &self.a2, h2, masks[1]);
+        kernels::affine(
+            &self.in3,
+            ns,
+            &w.p[W7],
+            &w.p[W7 + 1],
+            sized(&mut self.o7, ns * 49),
+        );
+        kernels::affine(
+            &self.in3,
+            ns,
+            &w.p[W14],
+            &w.p[W14 + 1],
+            sized(&mut self.o14, ns * 196),
+        );
+        let px = sized(&mut self.px, ns * IMG_PIXELS);
+        gemm(
+            ns,
+            IMG_PIXELS,
+            49,
+            px,
+            false,
+            Mat::rows(&self.o7, 49),
+            Mat::t(&w.up[0], 49),
+        );
+        gemm(
+            ns,
+            IMG_PIXELS,
+            196,
+            px,
+            true,
+            Mat::rows(&self.o14, 196),
+            Mat::t(&w.up[1], 196),
+        );
+        for v in px.iter_mut() {
+            *v = 1.0 / ((-*v).exp() + 1.0);
+        }
+    }
+
+    /// Weight gradients into `self.grads` from the pixels' gradient `[ns, 784]`.
+    fn backward(&mut self, w: &GenWeights, dpx: &[f32], masks: [Option<&[f32]>; 2]) {
+        let d = w.dims;
+        let (e, h1, h2) = (d.extra(), d.hidden1, d.hidden2);
+        let ns = self.rows;
+        let g = &mut self.grads;
+        for (i, v) in g.iter_mut().enumerate() {
+            sized(v, w.p[i].len());
+        }
+        let dout = sized(&mut self.dout, ns * IMG_PIXELS);
+        for ((o, &gp), &p) in dout.iter_mut().zip(dpx).zip(&self.px) {
+            *o = gp * p * (1.0 - p); // sigmoid'
+        }
+        let do7 = sized(&mut self.do7, ns * 49);
+        gemm(
+            ns,
+            49,
+            IMG_PIXELS,
+            do7,
+            false,
+            Mat::rows(&self.dout, IMG_PIXELS),
+            Mat::rows(&w.up[0], 49),
+        );
+        let do14 = sized(&mut self.do14, ns * 196);
+        gemm(
+            ns,
+            196,
+            IMG_PIXELS,
+            do14,
+            false,
+            Mat::rows(&self.dout, IMG_PIXELS),
+            Mat::rows(&w.up[1], 196),
+        );
+        kernels::affine_grads(&self.do7, &self.in3, ns, layer(g, W7));
+        kernels::affine_grads(&self.do14, &self.in3, ns, layer(g, W14));
+        let din3 = sized(&mut self.din3, ns * (h2 + e));
+        kernels::affine_input_grad(&self.do7, ns, &w.p[W7], 49, din3);
+        gemm(
+            ns,
+            h2 + e,
+            196,
+            din3,
+            true,
+            Mat::rows(&self.do14, 196),
+            Mat::rows(&w.p[W14], h2 + e),
+        );
+        lrelu_back(
+            sized(&mut self.da2, ns * h2),
+            &self.din3,
+            h2 + e,
+            &self.a2,
+            h2,
+            masks[1],
+        );
+        kernels::affine_grads(&self.da2, &self.in2, ns, layer(g, W2));
+        let din2 = sized(&mut self.din2, ns * (h1 + e));
+        kernels::affine_input_grad(&self.da2, ns, &w.p[W2], h2, din2);
+        lrelu_back(
+            sized(&mut self.da1, ns * h1),
+            &self.din2,
+            h1 + e,
+            &self.a1,
+            h1,
+            masks[0],
+        );
+        kernels::affine_grads(&self.da1, &self.in1, ns, layer(g, W1));
+    }
+}
+
+/// The dropout multipliers of the two hidden layers for a batch of `b`.
+#[derive(Debug, Clone, Copy)]
+pub struct GenMasks<'a> {
+    /// `[b, hidden1]`, or `None` for no dropout.
+    pub first: Option<&'a [f32]>,
+    /// `[b, hidden2]`, or `None`.
+    pub second: Option<&'a [f32]>,
+}
+
+impl GenMasks<'_> {
+    fn rows(&self, d: &GenDims, r: &std::ops::Range<usize>) -> [Option<&[f32]>; 2] {
+        [
+            self.first.map(|m| &m[r.start * d.hidden1..r.end * d.hidden1]),
+            self.second.map(|m| &m[r.start * d.hidden2..r.end * d.hidden2]),
+        ]
+    }
+}
+
+fn ensure(scratch: &mut Vec<GenScratch>, n: usize) {
+    if scratch.len() < n {
+        scratch.resize_with(n, GenScratch::default);
+    }
+}
+
+/// Pixel-space images `[b, 784]` of latents `z` (`[b, latent]`) and
+/// conditions `c` (`[b, 11]`); the intermediates stay in `scratch` for
+/// [`backward`].
+///
+/// # Panics
+/// When `z` and `c` disagree on the batch size.
+pub fn forward(
+    w: &GenWeights,
+    scratch: &mut Vec<GenScratch>,
+    z: &[f32],
+    c: &[f32],
+    masks: GenMasks<'_>,
+    threads: usize,
+) -> Vec<f32> {
+    let d = w.dims;
+    let b = c.len() / NUM_CLASSES;
+    assert_eq!(z.len(), b * d.latent, "generator: latents vs conditions");
+    let shards = b.div_ceil(SHARD);
+    ensure(scratch, shards);
+    for_each_shard(scratch, shards, threads, &|i, s| {
+        let r = i * SHARD..((i + 1) * SHARD).min(b);
+        let zr = &z[r.start * d.latent..r.end * d.latent];
+        let cr = &c[r.start * NUM_CLASSES..r.end * NUM_CLASSES];
+        s.forward(w, zr, cr, r.len(), masks.rows(&d, &r));
+    });
+    let mut px = Vec::with_capacity(b * IMG_PIXELS);
+    for s in &scratch[..shards] {
+        px.extend_from_slice(&s.px[..s.rows * IMG_PIXELS]);
+    }
+    px
+}
+
+/// The weight gradients of the last [`forward`] (same `w`, `scratch` and
+/// masks) given the gradient of its pixels `[b, 784]`, summed in shard order.
+///
+/// # Panics
+/// When `dpx` does not match the last forward's batch.
+pub fn backward(
+    w: &GenWeights,
+    scratch: &mut [GenScratch],
+    dpx: &[f32],
+    masks: GenMasks<'_>,
+    threads: usize,
+) -> Grads {
+    let d = w.dims;
+    let b = dpx.len() / IMG_PIXELS;
+    let shards = b.div_ceil(SHARD);
+    assert!(
+        scratch.len() >= shards,
+        "generator backward: no forward pass kept"
+    );
+    for_each_shard(scratch, shards, threads, &|i, s| {
+        let r = i * SHARD..((i + 1) * SHARD).min(b);
+        assert_eq!(
+            s.rows,
+            r.len(),
+            "generator backward: the last forward had another batch"
+        );
+        s.backward(
+            w,
+            &dpx[r.start * IMG_PIXELS..r.end * IMG_PIXELS],
+            masks.rows(&d, &r),
+        );
+    });
+    sum_in_order(scratch[..shards].iter_mut().map(|s| &mut s.grads))
+}
