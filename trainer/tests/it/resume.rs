@@ -38,7 +38,7 @@ fn numbers(dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn sigkill_mid_run_then_resume_matches_an_uninterrupted_run() {
+fn sigkill_mid_run_then_resume_on_other_thread_counts_matches_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     crate::fixtures::write_mnist(&tmp.path().join("data/mnist"), 600, 200);
     let mut cfg = crate::pipeline::tiny_config();
@@ -46,7 +46,10 @@ fn sigkill_mid_run_then_resume_matches_an_uninterrupted_run() {
     cfg.inversion.generator_steps = 40;
     std::fs::write(tmp.path().join("tiny.toml"), cfg.to_toml()).expect("write config");
 
+    // each process on another thread count: the CPU path's results do not
+    // depend on it, so the bytes compared below must still match
     let full = trainer(tmp.path())
+        .env("TRAINER_THREADS", "1")
         .args(["--config", "tiny.toml", "--out", "full"])
         .args(DATA)
         .output()
@@ -54,6 +57,7 @@ fn sigkill_mid_run_then_resume_matches_an_uninterrupted_run() {
     assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
 
     let mut child = trainer(tmp.path())
+        .env("TRAINER_THREADS", "3")
         .args(["--config", "tiny.toml", "--out", "cut"])
         .args(DATA)
         .stdout(Stdio::null())
@@ -94,6 +98,7 @@ fn sigkill_mid_run_then_resume_matches_an_uninterrupted_run() {
     assert_eq!(epochs_done(&cut), done);
 
     let resumed = trainer(tmp.path())
+        .env("TRAINER_THREADS", "2")
         .args(["--resume", "cut"])
         .args(DATA)
         .output()
