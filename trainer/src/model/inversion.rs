@@ -146,7 +146,9 @@ pub fn generator_step(
     rng: &mut StdRng,
 ) -> Result<LossParts> {
     if classifier.uses_cpu_path() && gen.device().is_cpu() {
-        return cpu_generator_step(gen, classifier, batch, w, rng);
+        let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, rng)?;
+        gen.optimizer().step_values(&grads).op("generator update")?;
+        return Ok(parts);
     }
     let dev = gen.device().clone();
     let (z, p, y) = cond_tensors(batch, gen.config.latent, rng, &dev)?;
@@ -159,22 +161,10 @@ pub fn generator_step(
     Ok(parts)
 }
 
-/// [`generator_step`] on the hand-written CPU path: the same draws from
-/// `rng`, the same maths; only the loss itself (on the `[b, 11]` logits and
+/// [`generator_step`] on the hand-written CPU path, without the update:
+/// the loss parts and the generator's gradients. The same draws from `rng`
+/// and the same maths; only the loss itself (on the `[b, 11]` logits and
 /// `[b, hidden]` features) runs as a small candle graph.
-fn cpu_generator_step(
-    gen: &mut Generator,
-    classifier: &Classifier,
-    batch: usize,
-    w: &LossWeights,
-    rng: &mut StdRng,
-) -> Result<LossParts> {
-    let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, rng)?;
-    gen.optimizer().step_values(&grads).op("generator update")?;
-    Ok(parts)
-}
-
-/// The loss parts and the generator's gradients of [`cpu_generator_step`].
 fn cpu_generator_grads(
     gen: &mut Generator,
     classifier: &Classifier,

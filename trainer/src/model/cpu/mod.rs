@@ -34,7 +34,7 @@ pub const SHARD: usize = 16;
 
 /// Index of each parameter in [`Weights::p`] and [`Grads`] (the order of
 /// [`super::layers::PARAM_NAMES`]).
-pub const W1: usize = 0;
+const W1: usize = 0;
 const B1: usize = 1;
 const W2: usize = 2;
 const B2: usize = 3;
@@ -75,29 +75,20 @@ impl Dims {
     }
 }
 
-/// A `[o, c, k, k]` convolution weight reordered to `[o, k, k, c]`, the
-/// column order of [`kernels::im2col`].
-fn to_patch_order(w: &[f32], c: usize) -> Vec<f32> {
+/// A `[o, c, k, k]` convolution weight reordered to `[o, k, k, c]` (the
+/// column order of [`kernels::im2col`]), or back when `!to_patches`.
+fn reorder(w: &[f32], c: usize, to_patches: bool) -> Vec<f32> {
     let kk = K * K;
     let mut out = vec![0f32; w.len()];
     for (dst, src) in out.chunks_exact_mut(kk * c).zip(w.chunks_exact(kk * c)) {
         for ci in 0..c {
             for t in 0..kk {
-                dst[t * c + ci] = src[ci * kk + t];
-            }
-        }
-    }
-    out
-}
-
-/// The inverse of [`to_patch_order`].
-fn from_patch_order(w: &[f32], c: usize) -> Vec<f32> {
-    let kk = K * K;
-    let mut out = vec![0f32; w.len()];
-    for (dst, src) in out.chunks_exact_mut(kk * c).zip(w.chunks_exact(kk * c)) {
-        for ci in 0..c {
-            for t in 0..kk {
-                dst[ci * kk + t] = src[t * c + ci];
+                let (torch, patch) = (ci * kk + t, t * c + ci);
+                if to_patches {
+                    dst[patch] = src[torch];
+                } else {
+                    dst[torch] = src[patch];
+                }
             }
         }
     }
@@ -134,8 +125,8 @@ impl Weights {
             assert_eq!(p.len(), n, "parameter {i}: {} values, the dims need {n}", p.len());
         }
         let mut p = params;
-        p[W1] = to_patch_order(&p[W1], 1);
-        p[W2] = to_patch_order(&p[W2], dims.c1);
+        p[W1] = reorder(&p[W1], 1, true);
+        p[W2] = reorder(&p[W2], dims.c1, true);
         Self { dims, p }
     }
 
@@ -441,8 +432,8 @@ pub fn train_step(
     let loss = scratch[..shards].iter().fold(0.0, |a, s| a + s.loss);
     let mut grads = sum_in_order(scratch[..shards].iter_mut().map(|s| &mut s.grads));
     let c1 = w.dims.c1;
-    grads[W1] = from_patch_order(&grads[W1], 1);
-    grads[W2] = from_patch_order(&grads[W2], c1);
+    grads[W1] = reorder(&grads[W1], 1, false);
+    grads[W2] = reorder(&grads[W2], c1, false);
     StepOutput {
         loss: loss / total_weight,
         grads,
@@ -559,10 +550,10 @@ mod tests {
     #[test]
     fn patch_order_round_trips() {
         let w: Vec<f32> = (0..2 * 3 * 25).map(|i| i as f32).collect();
-        let p = to_patch_order(&w, 3);
+        let p = reorder(&w, 3, true);
         // filter 1, channel 2, (ky, kx) = (1, 3): torch index vs patch index
         assert_eq!(p[75 + (8) * 3 + 2], w[75 + 2 * 25 + 8]);
-        assert_eq!(from_patch_order(&p, 3), w);
+        assert_eq!(reorder(&p, 3, false), w);
     }
 
     #[test]
