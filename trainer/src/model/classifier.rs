@@ -19,12 +19,12 @@ use super::layers::{Layer, Layers, PARAM_NAMES};
 use super::{cpu, ops};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::{DType, Device, Tensor, Var};
-use ood_core::{input, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
+use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One parameter as plain data: name, shape, row-major values.
 pub type NamedWeight = (String, Vec<usize>, Vec<f32>);
@@ -228,9 +228,12 @@ impl Classifier {
         ))
     }
 
-    /// The CPU path's reused buffers, and its thread count.
-    pub(crate) fn cpu_scratch(&self) -> (&Arc<Mutex<Vec<cpu::Scratch>>>, usize) {
-        (&self.scratch, self.threads)
+    /// The CPU path's reused buffers (locked), and its thread count.
+    pub(crate) fn cpu_scratch(&self) -> (MutexGuard<'_, Vec<cpu::Scratch>>, usize) {
+        // every buffer is overwritten before it is read: a panic elsewhere
+        // that poisoned the lock leaves nothing to recover
+        let guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        (guard, self.threads)
     }
 
     /// The device the weights live on.
@@ -321,9 +324,13 @@ impl Classifier {
     pub fn activation_maxima(&self, pixels: &[u8], batch: usize) -> Result<[f32; 3]> {
         if self.uses_cpu_path() {
             let w = self.cpu_weights()?;
-            let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
-            let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-            return Ok(cpu::activation_maxima(&w, &mut scratch, &x, self.threads));
+            let (mut scratch, threads) = self.cpu_scratch();
+            return Ok(cpu::activation_maxima(
+                &w,
+                &mut scratch,
+                &super::normalized(pixels),
+                threads,
+            ));
         }
         let mut m = [0f32; 3];
         for chunk in pixels.chunks(batch.max(1) * IMG_PIXELS) {
@@ -364,11 +371,8 @@ impl Classifier {
     pub fn logits(&self, pixels: &[u8], batch: usize) -> Result<Vec<[f32; NUM_CLASSES]>> {
         if self.uses_cpu_path() {
             let w = self.cpu_weights()?;
-            let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
-            // the buffers are overwritten before they are read: a panic
-            // elsewhere that poisoned the lock leaves nothing to recover
-            let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-            let z = cpu::logits(&w, &mut scratch, &x, self.threads);
+            let (mut scratch, threads) = self.cpu_scratch();
+            let z = cpu::logits(&w, &mut scratch, &super::normalized(pixels), threads);
             return Ok(z
                 .chunks_exact(NUM_CLASSES)
                 .map(|row| {

@@ -182,8 +182,7 @@ fn cpu_generator_grads(
     };
     let gw = gen.cpu_weights()?;
     let cw = classifier.cpu_weights()?;
-    let (cls_scratch, threads) = classifier.cpu_scratch();
-    let mut cls_scratch = cls_scratch.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut cls_scratch, threads) = classifier.cpu_scratch();
     let px = cpu::generator::forward(&gw, &mut gen.scratch, &z, &p, masks, threads);
     let x: Vec<f32> = px.iter().map(|&v| input::normalize_unit(v)).collect();
     let (logits, feats) = cpu::forward(&cw, &mut cls_scratch, &x, threads);

@@ -188,10 +188,15 @@ pub(crate) fn uses_cpu_ops(dev: &Device) -> bool {
     matches!(dev, Device::Cpu)
 }
 
+/// Raw pixels -> the classifier's normalised input values, in order.
+pub(crate) fn normalized(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| input::normalize_u8(p)).collect()
+}
+
 /// `n` raw 28x28 images (row-major bytes) -> normalised `[n, 28, 28, 1]` f32.
 pub fn images_to_tensor(pixels: &[u8], dev: &Device) -> Result<Tensor> {
     let n = pixels.len() / IMG_PIXELS;
-    let v: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
+    let v = normalized(pixels);
     Tensor::from_vec(v, (n, IMG_SIDE, IMG_SIDE, 1), dev).op("images to tensor") // [n, 28, 28, 1]
 }
 

@@ -5,8 +5,8 @@ use super::optim::{Adam, AdamParams};
 use super::{cpu, Classifier};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::Tensor;
+use ood_core::IMG_PIXELS;
 use ood_core::NUM_CLASSES;
-use ood_core::{input, IMG_PIXELS};
 use rand::rngs::StdRng;
 use std::collections::HashMap;
 use std::path::Path;
@@ -94,14 +94,13 @@ impl ClassifierTrainer {
                 sample_weights.len()
             )));
         }
-        let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
+        let x = super::normalized(pixels);
         let cfg = &self.model.config;
         let drop =
             (cfg.dropout > 0.0).then(|| super::dropout_mask(labels.len() * cfg.hidden, cfg.dropout, rng));
         let w = self.model.cpu_weights()?;
-        let (scratch, threads) = self.model.cpu_scratch();
         let out = {
-            let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut scratch, threads) = self.model.cpu_scratch();
             cpu::train_step(
                 &w,
                 &mut scratch,
@@ -198,7 +197,7 @@ mod tests {
         let (want_loss, want) = graph_grads(&m, &pixels, &labels, &w, &mut StdRng::seed_from_u64(9))?;
         // the same dropout draws from the same seed
         let mask = crate::model::dropout_mask(n * cfg.hidden, cfg.dropout, &mut StdRng::seed_from_u64(9));
-        let x: Vec<f32> = pixels.iter().map(|&p| input::normalize_u8(p)).collect();
+        let x = crate::model::normalized(&pixels);
         let cw = m.cpu_weights()?;
         let mut runs = Vec::new();
         for threads in [1, 2, 5] {

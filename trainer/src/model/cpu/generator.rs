@@ -4,7 +4,7 @@
 //! weight gradients of each shard are summed in shard order.
 
 use super::gemm::{gemm, Mat};
-use super::{for_each_shard, kernels, layer, sized, sum_in_order, Grads, SHARD};
+use super::{for_each_shard, kernels, layer, shard, sized, sum_in_order, Grads, SHARD};
 use ood_core::{IMG_PIXELS, NUM_CLASSES};
 
 /// Slope of the LeakyReLU for negative inputs.
@@ -315,7 +315,7 @@ pub fn forward(
     let shards = b.div_ceil(SHARD);
     ensure(scratch, shards);
     for_each_shard(scratch, shards, threads, &|i, s| {
-        let r = i * SHARD..((i + 1) * SHARD).min(b);
+        let r = shard(i, b);
         let zr = &z[r.start * d.latent..r.end * d.latent];
         let cr = &c[r.start * NUM_CLASSES..r.end * NUM_CLASSES];
         s.forward(w, zr, cr, r.len(), masks.rows(&d, &r));
@@ -347,7 +347,7 @@ pub fn backward(
         "generator backward: no forward pass kept"
     );
     for_each_shard(scratch, shards, threads, &|i, s| {
-        let r = i * SHARD..((i + 1) * SHARD).min(b);
+        let r = shard(i, b);
         assert_eq!(
             s.rows,
             r.len(),

@@ -32,6 +32,11 @@ const P2: usize = S2 / 2;
 /// enough for the gemm kernels and gives a 64-sample batch four shards.
 pub const SHARD: usize = 16;
 
+/// The samples of shard `i` of a batch of `n`.
+fn shard(i: usize, n: usize) -> std::ops::Range<usize> {
+    i * SHARD..((i + 1) * SHARD).min(n)
+}
+
 /// Index of each parameter in [`Weights::p`] and [`Grads`] (the order of
 /// [`super::layers::PARAM_NAMES`]).
 const W1: usize = 0;
@@ -251,19 +256,9 @@ impl Scratch {
         let ns = self.rows;
         let (r1, r2) = (ns * S1 * S1, ns * S2 * S2);
         let g = &mut self.grads;
-        let shapes = [
-            d.c1 * K * K,
-            d.c1,
-            d.c2 * d.c1 * K * K,
-            d.c2,
-            d.hidden * d.flat(),
-            d.hidden,
-            NUM_CLASSES * d.hidden,
-            NUM_CLASSES,
-        ];
         if weights {
-            for (v, n) in g.iter_mut().zip(shapes) {
-                sized(v, n);
+            for (v, p) in g.iter_mut().zip(&w.p) {
+                sized(v, p.len());
             }
             kernels::affine_grads(&self.dlogits, &self.act, ns, layer(g, W4));
         }
@@ -423,7 +418,7 @@ pub fn train_step(
     let shards = b.div_ceil(SHARD);
     ensure(scratch, shards);
     for_each_shard(scratch, shards, threads, &|i, s| {
-        let r = i * SHARD..((i + 1) * SHARD).min(b);
+        let r = shard(i, b);
         let drop = drop.map(|m| &m[r.start * hid..r.end * hid]);
         s.forward(w, &x[r.start * IMG_PIXELS..r.end * IMG_PIXELS], r.len(), drop);
         s.cross_entropy(&labels[r.clone()], &sample_weights[r], total_weight);
@@ -446,12 +441,7 @@ pub fn train_step(
 pub fn forward(w: &Weights, scratch: &mut Vec<Scratch>, x: &[f32], threads: usize) -> (Vec<f32>, Vec<f32>) {
     let n = x.len() / IMG_PIXELS;
     let hid = w.dims.hidden;
-    let shards = n.div_ceil(SHARD);
-    ensure(scratch, shards);
-    for_each_shard(scratch, shards, threads, &|i, s| {
-        let r = i * SHARD..((i + 1) * SHARD).min(n);
-        s.forward(w, &x[r.start * IMG_PIXELS..r.end * IMG_PIXELS], r.len(), None);
-    });
+    let shards = forward_shards(w, scratch, x, threads);
     let mut logits = Vec::with_capacity(n * NUM_CLASSES);
     let mut feats = Vec::with_capacity(n * hid);
     for s in &scratch[..shards] {
@@ -459,6 +449,19 @@ pub fn forward(w: &Weights, scratch: &mut Vec<Scratch>, x: &[f32], threads: usiz
         feats.extend_from_slice(&s.feat[..s.rows * hid]);
     }
     (logits, feats)
+}
+
+/// Eval-mode forward of the normalised images `x`, one shard per scratch;
+/// returns the number of shards.
+fn forward_shards(w: &Weights, scratch: &mut Vec<Scratch>, x: &[f32], threads: usize) -> usize {
+    let n = x.len() / IMG_PIXELS;
+    let shards = n.div_ceil(SHARD);
+    ensure(scratch, shards);
+    for_each_shard(scratch, shards, threads, &|i, s| {
+        let r = shard(i, n);
+        s.forward(w, &x[r.start * IMG_PIXELS..r.end * IMG_PIXELS], r.len(), None);
+    });
+    shards
 }
 
 /// Eval-mode forward of many images, `threads * SHARD` at a time (so the
@@ -472,12 +475,7 @@ fn in_blocks(
 ) {
     let block = threads.max(1) * SHARD;
     for chunk in x.chunks(block * IMG_PIXELS) {
-        let shards = (chunk.len() / IMG_PIXELS).div_ceil(SHARD);
-        ensure(scratch, shards);
-        for_each_shard(scratch, shards, threads, &|i, s| {
-            let r = i * SHARD * IMG_PIXELS..((i + 1) * SHARD * IMG_PIXELS).min(chunk.len());
-            s.forward(w, &chunk[r.clone()], r.len() / IMG_PIXELS, None);
-        });
+        let shards = forward_shards(w, scratch, chunk, threads);
         scratch[..shards].iter().for_each(&mut each);
     }
 }
@@ -530,7 +528,7 @@ pub fn input_grad(
     let shards = n.div_ceil(SHARD);
     assert!(scratch.len() >= shards, "input_grad: no forward pass kept");
     for_each_shard(scratch, shards, threads, &|i, s| {
-        let r = i * SHARD..((i + 1) * SHARD).min(n);
+        let r = shard(i, n);
         assert_eq!(s.rows, r.len(), "input_grad: the last forward had another batch");
         sized(&mut s.dlogits, r.len() * NUM_CLASSES)
             .copy_from_slice(&dlogits[r.start * NUM_CLASSES..r.end * NUM_CLASSES]);
