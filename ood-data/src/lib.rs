@@ -26,6 +26,8 @@ pub mod files;
 pub mod folder;
 pub mod idx;
 pub mod metrics;
+pub mod nearood;
+pub mod pen;
 pub mod sets;
 pub mod svhn;
 pub mod synth;

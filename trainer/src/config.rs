@@ -31,6 +31,9 @@ pub struct DataConfig {
     /// (`data::synth::smooth`; default 6000; the seed report used none, so
     /// its presets `exp1`..`exp4` set 0).
     pub smooth_noise_count: usize,
+    /// Initial garbage images of pen scribbles at MNIST's stroke width
+    /// (`data::pen::scribbles`; default 0; 6000 in the `diverse` preset).
+    pub scribble_count: usize,
 }
 
 impl Default for DataConfig {
@@ -42,6 +45,7 @@ impl Default for DataConfig {
             noise_std: 0.3,
             augment_shift: 2,
             smooth_noise_count: 6000,
+            scribble_count: 0,
         }
     }
 }
@@ -116,6 +120,14 @@ pub struct InversionConfig {
     pub gamma: f64,
     /// Weight of the feature orthogonality term (seed: 10).
     pub delta: f64,
+    /// Weight of the mode-seeking term over pairs of latents that share a
+    /// condition (MSGAN; `model::inversion`; default 0 = off, as in the
+    /// seed; 500 in the `diverse` preset).
+    pub mode_seeking: f64,
+    /// Restart the generator (fresh weights, logged) when an epoch's samples
+    /// fall below this share of real MNIST's same-class pixel diversity in
+    /// some digit (default 0 = never; 0.3 in the `diverse` preset).
+    pub restart_floor: f64,
     /// Generator batch size (seed: 64).
     pub batch_size: usize,
     /// Generator updates per epoch (seed: 250).
@@ -139,6 +151,8 @@ impl Default for InversionConfig {
             beta: 500.0,
             gamma: 6000.0,
             delta: 10.0,
+            mode_seeking: 0.0,
+            restart_floor: 0.0,
             batch_size: 64,
             generator_steps: 250,
             samples_per_epoch: 1000,
@@ -157,6 +171,7 @@ impl InversionConfig {
             beta: self.beta,
             gamma: self.gamma,
             delta: self.delta,
+            mode_seeking: self.mode_seeking,
         }
     }
 }
@@ -172,6 +187,12 @@ pub struct EvalConfig {
     pub per_epoch: usize,
     /// Inference batch size (default 500).
     pub batch_size: usize,
+    /// Images in each synthetic near-OOD validation family (default 1000).
+    pub near_ood: usize,
+    /// Generator steps of the counterfeit-acceptance check: a fresh
+    /// generator trained against the final classifier (default 250, one
+    /// epoch's worth; 0 = skip the check).
+    pub counterfeit_steps: usize,
 }
 
 impl Default for EvalConfig {
@@ -180,6 +201,8 @@ impl Default for EvalConfig {
             noise_sets: 2000,
             per_epoch: 2000,
             batch_size: 500,
+            near_ood: 1000,
+            counterfeit_steps: 250,
         }
     }
 }
@@ -242,8 +265,9 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 6] = [
+pub const PRESETS: [(&str, &str); 7] = [
     ("exp2-smooth", include_str!("../../configs/exp2-smooth.toml")),
+    ("diverse", include_str!("../../configs/diverse.toml")),
     ("exp2", include_str!("../../configs/exp2.toml")),
     ("exp1", include_str!("../../configs/exp1.toml")),
     ("exp3", include_str!("../../configs/exp3.toml")),
@@ -271,6 +295,8 @@ impl InversionConfig {
             ("beta", inv.beta),
             ("gamma", inv.gamma),
             ("delta", inv.delta),
+            ("mode_seeking", inv.mode_seeking),
+            ("restart_floor", inv.restart_floor),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));

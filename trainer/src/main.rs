@@ -54,6 +54,10 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Run a config with and without inversion (and other variants) over
+    /// several seeds at equal classifier epochs, and write one table
+    /// (OUT/ablation.md, OUT/ablation.json) with each figure's range.
+    Ablate(AblateArgs),
     /// List the shipped presets, or print one as TOML to copy and edit.
     Presets {
         /// Print this preset's TOML.
@@ -107,6 +111,31 @@ struct TrainArgs {
     /// Do not export ONNX models at the end (run `trainer export` later).
     #[arg(long)]
     no_export: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct AblateArgs {
+    /// Shipped preset to start from (default: the default preset).
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    preset: Option<String>,
+    /// TOML config file to start from instead of a preset.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "42,43,44")]
+    seeds: Vec<u64>,
+    /// Variants, comma-separated: inversion, no-inversion, no-smooth, no-scribbles.
+    #[arg(long, value_delimiter = ',', default_value = "inversion,no-inversion,no-scribbles", value_parser = run::ablate::Variant::parse)]
+    variants: Vec<run::ablate::Variant>,
+    /// Folder of the runs and the table; default runs/ablate-<name>. Runs
+    /// already finished there are read, not run again.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Train on CUDA device 0.
+    #[arg(long)]
+    cuda: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -229,6 +258,66 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn ablate(a: AblateArgs) -> Result<()> {
+    use run::ablate;
+    let base = resolve_config(&TrainArgs {
+        preset: a.preset.clone(),
+        config: a.config.clone(),
+        ..Default::default()
+    })?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("ablate-{}", base.name)));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let device = model::select_device(a.cuda)?;
+    let total = a.variants.len() * a.seeds.len();
+    let mut rows = Vec::new();
+    for (i, (v, seed)) in a
+        .variants
+        .iter()
+        .flat_map(|v| a.seeds.iter().map(move |s| (*v, *s)))
+        .enumerate()
+    {
+        let dir = out.join(format!("{}-s{seed}", v.name()));
+        if ablate::finished(&dir) {
+            tracing::info!(
+                "ablation {}/{total}: {} seed {seed}: finished before, read from {}",
+                i + 1,
+                v.name(),
+                dir.display()
+            );
+        } else {
+            tracing::info!(
+                "ablation {}/{total}: {} seed {seed} -> {}",
+                i + 1,
+                v.name(),
+                dir.display()
+            );
+            let cfg = v.config(&base, seed);
+            let resume = dir.join(dir::PROGRESS).is_file();
+            run::run(&cfg, &sources(&a.data), &dir, &[], &device, resume)
+                .with_context(|| format!("ablation run {}", dir.display()))?;
+        }
+        rows.push(ablate::row(v, seed, &dir)?);
+        // the table so far, so an interrupted ablation still leaves one
+        let md = format!(
+            "# Ablation of `{}`\n\nEach cell: mean over seeds [min, max]. Rejection and acceptance at the deployed decision (threshold keeping 99% of the validation digits, f32); near-OOD and counterfeit acceptance are the run's own validation signals, the OOD test sets are reported only.\n\n{}",
+            base.name,
+            ablate::table(&rows)
+        );
+        std::fs::write(out.join("ablation.md"), &md).with_context(|| format!("writing {}", out.display()))?;
+        let json = serde_json::to_string_pretty(&rows)?;
+        std::fs::write(out.join("ablation.json"), json)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!(
+        "{}",
+        std::fs::read_to_string(out.join("ablation.md")).unwrap_or_default()
+    );
+    Ok(())
+}
+
 fn eval(a: EvalArgs) -> Result<()> {
     let run = RunDir::at(&a.run);
     let cfg = run.config().with_context(|| {
@@ -289,6 +378,7 @@ fn main() {
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Fetch(a)) => fetch(a),
+        Some(Command::Ablate(a)) => ablate(a),
         Some(Command::Export { run, data }) => package::export(&run, &sources(&data), &model::Device::Cpu)
             .map(|s| println!("{}", s.markdown))
             .with_context(|| format!("exporting {}", run.display())),

@@ -23,6 +23,12 @@ pub enum Stream {
     Garbage = 5,
     /// The export's calibration noise.
     Export = 6,
+    /// A collapsed generator's fresh weights (epoch = the epoch it restarted in).
+    Restart = 7,
+    /// The counterfeit-acceptance check's fresh generator, its steps and samples.
+    Counterfeit = 8,
+    /// The synthetic near-OOD validation sets.
+    NearOod = 9,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

@@ -367,6 +367,28 @@ impl Classifier {
             .collect()
     }
 
+    /// Eval-mode penultimate features (fc1 before its ReLU, what the
+    /// inversion's feature terms see) of raw 28x28 images, row-major
+    /// `[n, hidden]`, in batches.
+    pub fn features(&self, pixels: &[u8], batch: usize) -> Result<Vec<f32>> {
+        if self.uses_cpu_path() {
+            let w = self.cpu_weights()?;
+            let (mut scratch, threads) = self.cpu_scratch();
+            return Ok(cpu::forward(&w, &mut scratch, &super::normalized(pixels), threads).1);
+        }
+        let mut out = Vec::with_capacity(pixels.len() / IMG_PIXELS * self.config.hidden);
+        for chunk in pixels.chunks(batch.max(1) * IMG_PIXELS) {
+            let x = super::images_to_tensor(chunk, &self.device)?;
+            let (_, f) = self.forward(&x, None).op("classifier forward")?;
+            out.extend(
+                f.to_dtype(DType::F32)
+                    .and_then(|f| f.flatten_all()?.to_vec1::<f32>())
+                    .op("read features")?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Eval-mode logits of raw 28x28 images (row-major bytes), in batches.
     pub fn logits(&self, pixels: &[u8], batch: usize) -> Result<Vec<[f32; NUM_CLASSES]>> {
         if self.uses_cpu_path() {

@@ -6,6 +6,14 @@
 //! (`i != j`) of the classifier's penultimate features, and
 //! `L_ortho = ||G - I||_F^2 / N^2` with `G` the Gram matrix of the
 //! L2-normalised features. Each term is a batch mean.
+//!
+//! With `mode_seeking > 0` a fifth term keeps the generator from collapsing
+//! (MSGAN, Mao et al. 2019): the batch is drawn in pairs that share their
+//! condition and differ in their latent, and
+//! `L_ms = mean over pairs of 1 / (d(x1, x2) / d(z1, z2) + eps)` with `d` the
+//! mean absolute difference (pixels on the `[0, 1]` scale, latents as drawn).
+//! A generator that ignores its latent has `d(x1, x2) ~ 0`, where this term
+//! and its gradient are largest.
 
 use super::generator::{to_model_space, Generator};
 use super::{cpu, Classifier};
@@ -28,6 +36,8 @@ pub struct LossWeights {
     pub gamma: f64,
     /// Feature orthogonality.
     pub delta: f64,
+    /// Mode seeking over pairs of latents under one condition (0: off, the seed).
+    pub mode_seeking: f64,
 }
 
 /// The value of each term (unweighted) and the weighted total.
@@ -41,6 +51,9 @@ pub struct LossParts {
     pub cos: f64,
     /// ||G - I||^2 / N^2.
     pub ortho: f64,
+    /// The mode-seeking term (0 when off).
+    #[serde(default)]
+    pub ms: f64,
     /// Weighted sum.
     pub total: f64,
 }
@@ -49,6 +62,32 @@ pub struct LossParts {
 const P_FLOOR: f64 = 1e-12;
 /// Added to feature norms so all-zero (dead ReLU) rows stay finite.
 const NORM_EPS: f64 = 1e-8;
+/// MSGAN's `eps` in `1 / (ratio + eps)`.
+const MS_EPS: f64 = 1e-5;
+
+/// Rows of a batch of `n` that form mode-seeking pairs: row `i` and row
+/// `pair_offset(n) + i` for `i < n / 2` (an odd last row has no partner).
+pub fn pair_offset(n: usize) -> usize {
+    n - n / 2
+}
+
+/// The mode-seeking term of a paired batch: pixels `[n, ...]` (any shape
+/// after the first dimension) and latents `[n, latent]`, pairs as in
+/// [`pair_offset`]. `0` for fewer than two rows.
+pub fn mode_seeking_term(px: &Tensor, z: &Tensor) -> candle_core::Result<Tensor> {
+    let n = px.dim(0)?;
+    let h = n / 2;
+    if h == 0 {
+        return Tensor::zeros((), px.dtype(), px.device());
+    }
+    let o = pair_offset(n);
+    let x = px.flatten_from(1)?;
+    let mean_abs = |t: &Tensor| -> candle_core::Result<Tensor> {
+        (t.narrow(0, 0, h)? - t.narrow(0, o, h)?)?.abs()?.mean(1)
+    };
+    let ratio = (mean_abs(&x)? / mean_abs(&z.to_dtype(px.dtype())?)?)?; // [h]
+    (ratio + MS_EPS)?.recip()?.mean_all()
+}
 
 /// The Gram matrix of L2-normalised rows of `feats` `[n, d]` -> `[n, n]`.
 fn gram(feats: &Tensor) -> candle_core::Result<Tensor> {
@@ -94,9 +133,42 @@ pub fn inversion_loss(
         ce: v(&ce)?,
         cos: v(&cos)?,
         ortho: v(&ortho)?,
+        ms: 0.0,
         total: v(&total)?,
     };
     Ok((total, parts))
+}
+
+/// Adds the weighted mode-seeking term of `(px, z)` to `(loss, parts)` when
+/// its weight is on.
+fn with_mode_seeking(
+    (loss, mut parts): (Tensor, LossParts),
+    px: &Tensor,
+    z: &Tensor,
+    w: &LossWeights,
+) -> candle_core::Result<(Tensor, LossParts)> {
+    if w.mode_seeking == 0.0 {
+        return Ok((loss, parts));
+    }
+    let ms = mode_seeking_term(px, z)?;
+    let loss = (loss + (&ms * w.mode_seeking)?.to_dtype(px.dtype())?)?;
+    parts.ms = ms.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    parts.total += w.mode_seeking * parts.ms;
+    Ok((loss, parts))
+}
+
+/// [`sample_conditions`] for a generator batch: with `paired`, the rows from
+/// [`pair_offset`] on repeat the first rows' conditions, so each pair differs
+/// only in its latent (drawn afterwards for all `n` rows).
+pub fn batch_conditions(n: usize, paired: bool, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
+    if !paired {
+        return sample_conditions(n, rng);
+    }
+    let (mut p, mut y) = sample_conditions(pair_offset(n), rng);
+    let h = n / 2;
+    p.extend_from_within(..h * NUM_CLASSES);
+    y.extend_from_within(..h);
+    (p, y)
 }
 
 /// Samples `n` conditioning distributions over the 11 classes and their
@@ -128,8 +200,14 @@ pub fn sample_latent(n: usize, latent: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n * latent).map(|_| StandardNormal.sample(rng)).collect()
 }
 
-fn cond_tensors(n: usize, latent: usize, rng: &mut StdRng, dev: &Device) -> Result<(Tensor, Tensor, Tensor)> {
-    let (p, y) = sample_conditions(n, rng);
+fn cond_tensors(
+    n: usize,
+    latent: usize,
+    paired: bool,
+    rng: &mut StdRng,
+    dev: &Device,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (p, y) = batch_conditions(n, paired, rng);
     let z = Tensor::from_vec(sample_latent(n, latent, rng), (n, latent), dev).op("latent")?;
     let p = Tensor::from_vec(p, (n, NUM_CLASSES), dev).op("conditions")?;
     let y = Tensor::from_vec(y, n, dev).op("labels")?;
@@ -151,11 +229,14 @@ pub fn generator_step(
         return Ok(parts);
     }
     let dev = gen.device().clone();
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, rng, &dev)?;
+    let paired = w.mode_seeking > 0.0;
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, paired, rng, &dev)?;
     let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
     let x = to_model_space(&px).op("normalise generated")?;
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
-    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w).op("inversion loss")?;
+    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
+        .and_then(|lp| with_mode_seeking(lp, &px, &z, w))
+        .op("inversion loss")?;
     let grads = loss.backward().op("inversion backward")?;
     gen.optimizer().step_grads(&grads).op("generator update")?;
     Ok(parts)
@@ -173,7 +254,7 @@ fn cpu_generator_grads(
     rng: &mut StdRng,
 ) -> Result<(LossParts, cpu::Grads)> {
     let dev = Device::Cpu;
-    let (p, y) = sample_conditions(batch, rng);
+    let (p, y) = batch_conditions(batch, w.mode_seeking > 0.0, rng);
     let z = sample_latent(batch, gen.config.latent, rng);
     let masks = gen.dropout_masks(batch, rng);
     let masks = cpu::generator::GenMasks {
@@ -191,8 +272,12 @@ fn cpu_generator_grads(
     let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (loss, parts) =
-        inversion_loss(logits.as_tensor(), feats.as_tensor(), &p, &y, w).op("inversion loss")?;
+    // the mode-seeking term acts on the pixels: a leaf of its own
+    let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
+    let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
+    let (loss, parts) = inversion_loss(logits.as_tensor(), feats.as_tensor(), &p, &y, w)
+        .and_then(|lp| with_mode_seeking(lp, px_var.as_tensor(), &z_t, w))
+        .op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
     let grad = |v: &Var| -> Result<Vec<f32>> {
         match g.get(v.as_tensor()) {
@@ -204,8 +289,9 @@ fn cpu_generator_grads(
         }
     };
     let dx = cpu::input_grad(&cw, &mut cls_scratch, &grad(&logits)?, &grad(&feats)?, threads);
-    // x = (px - MEAN) / STD
-    let dpx: Vec<f32> = dx.iter().map(|&d| d / input::STD).collect();
+    // x = (px - MEAN) / STD, plus the pixels' own term
+    let dms = grad(&px_var)?;
+    let dpx: Vec<f32> = dx.iter().zip(&dms).map(|(&d, &m)| d / input::STD + m).collect();
     let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, threads);
     Ok((parts, grads))
 }
@@ -219,7 +305,7 @@ pub fn generate(gen: &Generator, n: usize, batch: usize, rng: &mut StdRng) -> Re
     let mut left = n;
     while left > 0 {
         let b = left.min(batch.max(1));
-        let (z, p, y) = cond_tensors(b, gen.config.latent, rng, &dev)?;
+        let (z, p, y) = cond_tensors(b, gen.config.latent, false, rng, &dev)?;
         let px = gen.forward(&z, &p, Some(rng)).op("generate")?;
         let v = px
             .flatten_all()
@@ -287,6 +373,7 @@ mod tests {
             beta: 500.0,
             gamma: 6000.0,
             delta: 10.0,
+            mode_seeking: 0.0,
         };
         let (_, parts) = inversion_loss(&logits, &f, &p, &y, &w)?;
         let expect = 500.0 * parts.kl + 500.0 * parts.ce + 6000.0 * parts.cos + 10.0 * parts.ortho;
@@ -306,6 +393,7 @@ mod tests {
             beta: 2.0,
             gamma: 3.0,
             delta: 4.0,
+            mode_seeking: 0.0,
         };
         let lv = Var::from_vec(l0.clone(), (3, 3), &dev)?;
         let fv = Var::from_vec(f0.clone(), (3, 4), &dev)?;
@@ -348,22 +436,28 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(12);
         let mut cls = Classifier::new(&crate::model::ClassifierConfig::default(), &mut rng, &dev)?;
         let cfg = crate::model::generator::GeneratorConfig::default();
-        for every in [true, false] {
+        for (every, ms) in [(true, 0.0), (false, 0.0), (true, 20.0)] {
             let cfg = crate::model::generator::GeneratorConfig {
                 latent_every_layer: every,
                 ..cfg.clone()
             };
             let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
-            let w = crate::config::InversionConfig::default().weights();
-            let batch = 23; // a short last shard
+            let w = LossWeights {
+                mode_seeking: ms,
+                ..crate::config::InversionConfig::default().weights()
+            };
+            let batch = 23; // a short last shard, and an odd row without a pair
             let (parts, got) = cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
             // the graph, with the same draws
             cls.set_native_ops(true);
             let mut r = StdRng::seed_from_u64(3);
-            let (z, p, y) = cond_tensors(batch, cfg.latent, &mut r, &dev)?;
+            let (z, p, y) = cond_tensors(batch, cfg.latent, ms > 0.0, &mut r, &dev)?;
             let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
             let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
-            let (loss, want_parts) = inversion_loss(&logits, &feats, &p, &y, &w).op("loss")?;
+            let (loss, want_parts) = inversion_loss(&logits, &feats, &p, &y, &w)
+                .and_then(|lp| with_mode_seeking(lp, &px, &z, &w))
+                .op("loss")?;
+            assert_eq!(want_parts.ms > 0.0, ms > 0.0, "{want_parts:?}");
             let g = loss.backward().op("backward")?;
             cls.set_native_ops(false);
             assert!(
@@ -383,11 +477,68 @@ mod tests {
                 let worst = got.iter().zip(&want).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
                 assert!(
                     scale > 0.0 && worst < 1e-3 * scale,
-                    "every {every}: {name} differs by {worst} (scale {scale})"
+                    "every {every}, ms {ms}: {name} differs by {worst} (scale {scale})"
                 );
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn mode_seeking_by_hand_and_by_finite_differences() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // 5 rows: pairs (0, 3), (1, 4); row 2 has no partner
+        let x0: Vec<f64> = vec![0.1, 0.5, 0.9, 0.3, 0.2, 0.8, 0.6, 0.4, 0.7, 0.05];
+        let z = t(&[1.0, 0.0, 5.0, 5.0, 2.0, 2.0, 0.0, 2.0, 4.0, 6.0], (5, 2));
+        let term = |x: &[f64]| -> candle_core::Result<f64> {
+            mode_seeking_term(&t(x, (5, 2)), &z)?.to_scalar::<f64>()
+        };
+        // pair (0, 3): d_x = (|0.1-0.6| + |0.5-0.4|)/2 = 0.3, d_z = (1 + 2)/2 = 1.5
+        // pair (1, 4): d_x = (|0.9-0.7| + |0.3-0.05|)/2 = 0.225, d_z = (1 + 1)/2 = 1
+        let want = (1.0 / (0.3 / 1.5 + MS_EPS) + 1.0 / (0.225 + MS_EPS)) / 2.0;
+        assert!((term(&x0)? - want).abs() < TOL, "{} vs {want}", term(&x0)?);
+        // identical pairs give the largest value, spread-out ones a smaller one
+        let same = [0.5; 10];
+        assert!(term(&same)? > 1e4);
+        let xv = Var::from_vec(x0.clone(), (5, 2), &dev)?;
+        let g = mode_seeking_term(xv.as_tensor(), &z)?.backward()?;
+        let g = g
+            .get(xv.as_tensor())
+            .expect("grad")
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        assert_eq!(&g[4..6], &[0.0, 0.0], "the unpaired row gets no gradient");
+        for i in 0..x0.len() {
+            let (mut a, mut b) = (x0.clone(), x0.clone());
+            a[i] += 1e-6;
+            b[i] -= 1e-6;
+            let num = (term(&a)? - term(&b)?) / 2e-6;
+            assert!(
+                (num - g[i]).abs() < 1e-4 * num.abs().max(1.0),
+                "d/dx[{i}]: {} vs {num}",
+                g[i]
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn paired_conditions_repeat_the_first_half() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (p, y) = batch_conditions(7, true, &mut rng);
+        assert_eq!((p.len(), y.len()), (7 * NUM_CLASSES, 7));
+        let o = pair_offset(7);
+        assert_eq!(o, 4);
+        for i in 0..3 {
+            assert_eq!(y[i], y[o + i]);
+            assert_eq!(
+                p[i * NUM_CLASSES..(i + 1) * NUM_CLASSES],
+                p[(o + i) * NUM_CLASSES..(o + i + 1) * NUM_CLASSES]
+            );
+        }
+        // unpaired: the seed's draws, row for row
+        let (q, _) = batch_conditions(7, false, &mut StdRng::seed_from_u64(4));
+        assert_eq!(q, sample_conditions(7, &mut StdRng::seed_from_u64(4)).0);
     }
 
     #[test]
@@ -421,6 +572,7 @@ mod tests {
             beta: 1.0,
             gamma: 0.0,
             delta: 0.0,
+            mode_seeking: 0.0,
         };
         let first = generator_step(&mut gen, &cls, 32, &w, &mut rng)?;
         let mut last = first;

@@ -26,6 +26,7 @@ impl Report {
             s.push_str(&self.before_after_table(before));
         }
         s.push_str(&epoch_table(&self.epochs));
+        s.push_str(&diversity_table(&self.epochs));
         s.push_str("## Final model\n\n");
         if let Some(b) = self.after.offset {
             s.push_str(&format!(
@@ -34,6 +35,9 @@ impl Report {
             ));
         }
         s.push_str(&self.after.with_offset.to_markdown());
+        if let Some(d) = &self.deployed {
+            s.push_str(&deployed_section(d));
+        }
         if !self.not_evaluated.is_empty() {
             s.push_str("\n## Not evaluated\n\nThese standard sets could not be found, so their rows are missing above:\n\n");
             for n in &self.not_evaluated {
@@ -151,6 +155,58 @@ fn epoch_table(epochs: &[EpochLog]) -> String {
             }
         }
         s.push('\n');
+    }
+    s.push('\n');
+    s
+}
+
+/// The deployed decision on every set: the validation signals first.
+fn deployed_section(d: &super::Deployed) -> String {
+    let mut s = format!(
+        "\n## Deployed decision (f32)\n\nReject when the arg-max is the garbage class, else when 1 - U(x) is below {:.4}, the threshold keeping {:.0}% of the held-out validation digits (the export's default; `export.md` measures the int8 file).\n\n",
+        d.threshold,
+        100.0 * d.keep
+    );
+    s.push_str("Validation signals (may guide choices): the synthetic near-OOD families made from validation digits and pen strokes (`ood_data::nearood`; a few of their images can still read as a digit, so they show a trend, not a ground truth), and counterfeit acceptance: a fresh generator trained from scratch to invert this classifier, and the share of its samples accepted as digits (lower is better).\n\n");
+    let mut val = d.near_ood.clone();
+    val.extend(d.counterfeits.iter().cloned());
+    s.push_str(&crate::eval::VerdictShares::markdown(&val));
+    s.push_str(&format!(
+        "\nMean near-OOD rejection: {:.2}%.\n\nMNIST test and the OOD test sets (reported only, never used to choose):\n\n",
+        100.0 * d.near_ood_rejected()
+    ));
+    let mut rep = vec![d.mnist.clone()];
+    rep.extend(d.ood.iter().cloned());
+    s.push_str(&crate::eval::VerdictShares::markdown(&rep));
+    s
+}
+
+/// Per inversion epoch: the generated samples' diversity against real
+/// digits of the same class (ratios; 1 = as varied as real digits).
+fn diversity_table(epochs: &[EpochLog]) -> String {
+    let rows: Vec<(usize, &super::InversionLog)> = epochs
+        .iter()
+        .filter_map(|e| e.inversion.as_ref())
+        .enumerate()
+        .filter(|(_, i)| i.diversity.is_some())
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("## Diversity of the generated samples\n\nPer conditioning digit, the mean pairwise distance of the epoch's samples (pixels: Euclidean on the 0-1 scale; features: cosine distance of the classifier's penultimate features), divided by the same measure on real MNIST validation digits of that digit. 1 = as varied as real digits, 0 = one image repeated.\n\n| epoch | pixels, mean | pixels, least diverse digit | features, mean | features, least diverse digit | real pixel distance (mean) | restarted |\n|---|---|---|---|---|---|---|\n");
+    for (k, i) in rows {
+        let Some(d) = &i.diversity else { continue };
+        let (m, digit) = d.min_pixel_ratio();
+        s.push_str(&format!(
+            "| {} | {:.2} | {:.2} (digit {digit}) | {:.2} | {:.2} | {:.2} | {} |\n",
+            k + 1,
+            d.mean_pixel_ratio(),
+            m,
+            d.mean_feature_ratio(),
+            d.min_feature_ratio(),
+            d.real_pixel.iter().sum::<f64>() / d.real_pixel.len().max(1) as f64,
+            if i.restarted { "yes" } else { "" }
+        ));
     }
     s.push('\n');
     s

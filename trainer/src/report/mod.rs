@@ -8,6 +8,8 @@ pub mod plots;
 
 use crate::eval::Evaluation;
 use crate::model::inversion::LossParts;
+pub use crate::run::deployed::Deployed;
+pub use crate::run::diversity::ClassDiversity;
 use serde::{Deserialize, Serialize};
 
 /// What one classifier epoch did.
@@ -73,6 +75,14 @@ pub struct InversionLog {
     pub new_samples_diversity: f64,
     /// Generated images in the garbage class after adding the new ones.
     pub garbage_size: usize,
+    /// Per-digit pixel and feature diversity of the new samples, with real
+    /// MNIST validation digits for scale (absent in runs made before it).
+    #[serde(default)]
+    pub diversity: Option<ClassDiversity>,
+    /// Whether the generator was restarted from fresh weights this epoch
+    /// because its samples had collapsed.
+    #[serde(default)]
+    pub restarted: bool,
 }
 
 /// A whole run's report (`report.json` / `report.md`).
@@ -96,4 +106,9 @@ pub struct Report {
     /// get it (they are "not evaluated" in the report).
     #[serde(default)]
     pub not_evaluated: Vec<String>,
+    /// The deployed decision (threshold keeping 99% of the validation
+    /// digits) on every set, the near-OOD validation families and a fresh
+    /// generator's counterfeits (absent in runs made before it).
+    #[serde(default)]
+    pub deployed: Option<Deployed>,
 }

@@ -118,6 +118,29 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
                 .collect(),
         ),
     ];
+    type Measure = fn(&crate::report::ClassDiversity) -> f64;
+    let measures: [(&str, Measure); 3] = [
+        ("generated/real pixel diversity, mean over digits", |d| {
+            d.mean_pixel_ratio()
+        }),
+        ("generated/real pixel diversity, least diverse digit", |d| {
+            d.min_pixel_ratio().0
+        }),
+        (
+            "generated/real feature diversity, mean over digits (clipped at 2)",
+            |d| d.mean_feature_ratio(),
+        ),
+    ];
+    for (name, f) in measures {
+        let pts: Vec<(f64, f64)> = inv
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| e.inversion.as_ref()?.diversity.as_ref().map(|d| (x(k), f(d))))
+            .collect();
+        if !pts.is_empty() {
+            series.push((name.to_string(), pts));
+        }
+    }
     if let Some(q) = &inv[0].quick_eval {
         for (j, r) in q.with_offset.ood.iter().enumerate() {
             series.push((
@@ -136,14 +159,27 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
             ));
         }
     }
+    // diversity ratios above 1 (more varied than real digits) matter less
+    // than the shares in [0, 1]: the axis stops at 2, higher points are clipped
+    const TOP: f64 = 2.0;
+    let top = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|v| v.1))
+        .fold(1.02f64, |a, v| if v.is_finite() { a.max(v + 0.02) } else { a })
+        .min(TOP);
+    for (_, pts) in &mut series {
+        for p in pts.iter_mut() {
+            p.1 = p.1.min(top);
+        }
+    }
     line_chart(
         path,
         SeriesLabelPosition::MiddleRight,
         &format!("{}: per inversion epoch", report.name),
         "inversion epoch",
-        "share / accuracy / U",
+        "share / accuracy / U / diversity ratio",
         (1.0, inv.len().max(2) as f64),
-        (0.0, 1.02),
+        (0.0, top),
         &series,
     )
 }

@@ -22,12 +22,18 @@ pub struct TrainingData {
     pub noise: Dataset,
     /// Garbage seeds: smooth multi-scale noise and blobs.
     pub smooth: Dataset,
+    /// Garbage seeds: pen scribbles.
+    pub scribbles: Dataset,
     /// MNIST test and the OOD sets (reported only).
     pub sets: EvalSets,
     /// The first `eval.per_epoch` images of MNIST test, for per-epoch curves.
     pub quick_id: Dataset,
     /// The first `eval.per_epoch` images of each OOD set.
     pub quick_ood: Vec<Dataset>,
+    /// Synthetic near-OOD validation sets made from the validation digits
+    /// and pen strokes (`ood_data::nearood`): never trained on, used for
+    /// choices where the OOD test sets must not be.
+    pub near_ood: Vec<Dataset>,
 }
 
 impl TrainingData {
@@ -48,16 +54,20 @@ impl TrainingData {
             &mut data_rng,
         );
         let smooth = synth::smooth("garbage-smooth", d.smooth_noise_count, &mut data_rng);
+        let scribbles = ood_data::pen::scribbles("garbage-scribbles", d.scribble_count, &mut data_rng);
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
+        let near_ood = near_ood_sets(cfg, &val);
         let data = Self {
             digits,
             val,
             noise,
             smooth,
+            scribbles,
             sets,
             quick_id,
             quick_ood,
+            near_ood,
         };
         data.log(cfg);
         Ok(data)
@@ -78,7 +88,7 @@ impl TrainingData {
         tracing::info!(
             "train: {} digits + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
             self.digits.len(),
-            self.noise.len() + self.smooth.len(),
+            self.noise.len() + self.smooth.len() + self.scribbles.len(),
             self.val.len(),
             ood.join(", ")
         );
@@ -100,6 +110,13 @@ pub fn eval_sets(
         Some((cfg.eval.noise_sets, &mut rng)),
         extra,
     )?)
+}
+
+/// The synthetic near-OOD validation sets of a run with `cfg`, made from
+/// its validation digits `val` (from the run's own stream).
+pub fn near_ood_sets(cfg: &TrainConfig, val: &Dataset) -> Vec<Dataset> {
+    let mut rng = Stream::NearOod.rng(cfg.seed, 0);
+    ood_data::nearood::near_ood_sets("val", val, cfg.eval.near_ood, &mut rng)
 }
 
 /// Loads every `--ood NAME=PATH` set (any error is fatal).

@@ -3,7 +3,7 @@
 //! garbage bias. It is evaluated once on every set (those logits feed the
 //! report and the plots), saved, reported, and its provenance written.
 
-use super::{calibrate, dir, eval_bar, provenance, Run, RunInfo, RunOutput, SELECTION};
+use super::{calibrate, deployed, dir, eval_bar, provenance, Run, RunInfo, RunOutput, SELECTION};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval;
@@ -44,6 +44,9 @@ impl Run<'_> {
         bar.finish_and_clear();
         let evaluation = eval::evaluate_logits(&sets.id, &zid, &sets.ood, &zood);
         model.save(&self.dir.file(dir::CLASSIFIER))?;
+        tracing::info!("deployed decision: near-OOD validation sets and a fresh generator's counterfeits");
+        let deployed = deployed::measure(model, cfg, &self.data, (&zid, &zood), &self.device)?;
+        log_deployed(&deployed);
         let report = Report {
             name: cfg.name.clone(),
             selection: SELECTION.into(),
@@ -56,6 +59,7 @@ impl Run<'_> {
                 without_offset,
             },
             not_evaluated: sets.skipped.clone(),
+            deployed: Some(deployed),
         };
         self.dir.write_json(dir::REPORT_JSON, &report)?;
         self.dir.write(dir::REPORT_MD, report.to_markdown())?;
@@ -83,7 +87,10 @@ impl Run<'_> {
         let weights = self.dir.file(dir::CLASSIFIER);
         let bytes = std::fs::read(&weights).map_err(|e| crate::Error::io(&weights, e))?;
         let mut counts = self.data.digits.counts(NUM_CLASSES);
-        counts[GARBAGE] = self.data.noise.len() + self.data.smooth.len() + self.garbage.set.len();
+        counts[GARBAGE] = self.data.noise.len()
+            + self.data.smooth.len()
+            + self.data.scribbles.len()
+            + self.garbage.set.len();
         Ok(RunInfo {
             name: cfg.name.clone(),
             seed: cfg.seed,
@@ -96,5 +103,29 @@ impl Run<'_> {
             train_class_counts: counts,
             skipped_sets: self.data.sets.skipped.clone(),
         })
+    }
+}
+
+/// One line per set of the deployed decision, for the log.
+fn log_deployed(d: &deployed::Deployed) {
+    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    tracing::info!(
+        "deployed decision (threshold {:.4}, keeps {:.0}% of validation digits): MNIST test accepted and correct {}",
+        d.threshold,
+        100.0 * d.keep,
+        pct(d.mnist.accepted_correct)
+    );
+    let rejected: Vec<String> = d
+        .ood
+        .iter()
+        .chain(&d.near_ood)
+        .map(|s| format!("{} {}", s.name, pct(1.0 - s.accepted)))
+        .collect();
+    tracing::info!("rejected: {}", rejected.join(", "));
+    if let Some(c) = &d.counterfeits {
+        tracing::info!(
+            "a fresh generator's counterfeits accepted as digits: {}",
+            pct(c.accepted)
+        );
     }
 }

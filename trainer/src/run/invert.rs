@@ -10,6 +10,7 @@ use crate::model::generator::Generator;
 use crate::model::inversion::{self, LossParts};
 use crate::model::Classifier;
 use crate::report::InversionLog;
+use crate::run::diversity::{self, ClassDiversity};
 use crate::seeds::Stream;
 use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS};
 use rand::rngs::StdRng;
@@ -48,6 +49,7 @@ fn train_generator(
         sum.ce += p.ce;
         sum.cos += p.cos;
         sum.ortho += p.ortho;
+        sum.ms += p.ms;
         sum.total += p.total;
         bar.inc(1);
     }
@@ -58,31 +60,76 @@ fn train_generator(
         ce: sum.ce / k,
         cos: sum.cos / k,
         ortho: sum.ortho / k,
+        ms: sum.ms / k,
         total: sum.total / k,
     };
     Ok((mean, t0.elapsed().as_secs_f64()))
 }
 
-/// Inverts the frozen `model` for epoch `e` (0-based over the run; `seed`
-/// is the run's): trains the generator, generates `samples_per_epoch`
-/// counterfeits, scores them with `model` (logits in batches of `batch`) and
-/// adds them to `garbage`. Returns the log and the new counterfeits
-/// (labelled with their conditioning digit).
-pub fn invert(
+/// Trains `g` for the epoch's steps and draws its samples: (loss, seconds,
+/// samples labelled with their conditioning digit).
+pub(crate) fn train_and_generate(
     g: &mut Generator,
     model: &Classifier,
     inv: &InversionConfig,
-    (seed, e, batch): (u64, usize, usize),
-    garbage: &mut GarbageReservoir,
-) -> Result<(InversionLog, Dataset)> {
-    let mut rng = Stream::Invert.rng(seed, e);
-    let (loss, generator_seconds) = train_generator(g, model, inv, &mut rng)?;
-    let (images, cond) = inversion::generate(g, inv.samples_per_epoch, inv.batch_size.max(64), &mut rng)?;
+    e: usize,
+    rng: &mut StdRng,
+) -> Result<(LossParts, f64, Dataset)> {
+    let (loss, seconds) = train_generator(g, model, inv, rng)?;
+    let (images, cond) = inversion::generate(g, inv.samples_per_epoch, inv.batch_size.max(64), rng)?;
     let new = Dataset {
         name: format!("generated-{}", e + 1),
         images,
         labels: cond,
     };
+    Ok((loss, seconds, new))
+}
+
+/// Whether samples of this diversity mean a collapsed generator under
+/// `floor` (0 = never): some digit below `floor` of real same-digit pixel
+/// diversity.
+pub fn collapsed(div: &ClassDiversity, floor: f64) -> bool {
+    floor > 0.0 && div.min_pixel_ratio().0 < floor
+}
+
+/// Inverts the frozen `model` for epoch `e` (0-based over the run; `seed`
+/// is the run's): trains the generator, generates `samples_per_epoch`
+/// counterfeits, measures their diversity against the `real` digits
+/// (restarting a collapsed generator once, from fresh weights), scores them
+/// with `model` (logits in batches of `batch`) and adds them to `garbage`.
+/// Returns the log and the new counterfeits (labelled with their
+/// conditioning digit).
+pub fn invert(
+    g: &mut Generator,
+    model: &Classifier,
+    inv: &InversionConfig,
+    (seed, e, batch): (u64, usize, usize),
+    real: &Dataset,
+    garbage: &mut GarbageReservoir,
+) -> Result<(InversionLog, Dataset)> {
+    let mut rng = Stream::Invert.rng(seed, e);
+    let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, e, &mut rng)?;
+    let mut div = diversity::measure(model, &new, real, batch)?;
+    let mut restarted = false;
+    if collapsed(&div, inv.restart_floor) {
+        let (ratio, digit) = div.min_pixel_ratio();
+        tracing::warn!(
+            "generator collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
+            inv.restart_floor
+        );
+        let device = g.device().clone();
+        *g = Generator::new(
+            &inv.generator,
+            inv.generator_lr,
+            &mut Stream::Restart.rng(seed, e),
+            &device,
+        )?;
+        let (l, s, n) = train_and_generate(g, model, inv, e, &mut rng)?;
+        (loss, new) = (l, n);
+        generator_seconds += s;
+        div = diversity::measure(model, &new, real, batch)?;
+        restarted = true;
+    }
     let z = model.logits(&new.images, batch)?;
     let n = z.len().max(1) as f64;
     let new_u = z
@@ -91,7 +138,6 @@ pub fn invert(
         .sum::<f64>()
         / n;
     let new_g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / n;
-    let diversity = within_class_diversity(&new);
     let mut grng = Stream::Garbage.rng(seed, e);
     reservoir_add(garbage, &new, inv.garbage_cap, &mut grng);
     let log = InversionLog {
@@ -99,8 +145,10 @@ pub fn invert(
         generator_seconds,
         new_samples_mean_u: new_u,
         new_samples_to_garbage: new_g,
-        new_samples_diversity: diversity,
+        new_samples_diversity: within_class_diversity(&new),
         garbage_size: garbage.set.len(),
+        diversity: Some(div),
+        restarted,
     };
     Ok((log, new))
 }
@@ -169,6 +217,20 @@ mod tests {
         let m = v.iter().sum::<f64>() / 5.0;
         let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 5.0).sqrt();
         assert!((within_class_diversity(&ds) - sd).abs() < 1e-9);
+    }
+
+    #[test]
+    fn collapse_is_the_least_diverse_digit_under_the_floor() {
+        let div = ClassDiversity {
+            generated_pixel: vec![5.0, 2.0],
+            real_pixel: vec![10.0, 10.0],
+            generated_feature: vec![0.1, 0.1],
+            real_feature: vec![0.1, 0.1],
+        };
+        assert!(collapsed(&div, 0.3), "digit 1 at 0.2 of real");
+        assert!(!collapsed(&div, 0.2), "at the floor is not under it");
+        assert!(!collapsed(&div, 0.0), "floor 0: never");
+        assert_eq!(div.min_pixel_ratio(), (0.2, 1));
     }
 
     #[test]

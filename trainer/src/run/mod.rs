@@ -18,9 +18,12 @@
 //! `report.md`, `eval.json`, `run.json`, `curves.png`, `roc.png`,
 //! `hist_*.png`, `samples_epochNNN.png`; the export adds its files.
 
+pub mod ablate;
 pub mod calibrate;
 pub mod data;
+pub mod deployed;
 pub mod dir;
+pub mod diversity;
 pub mod finish;
 pub mod invert;
 pub mod provenance;
@@ -238,7 +241,7 @@ impl<'a> Run<'a> {
         let mut rng = Stream::Epoch.rng(self.cfg.seed, e);
         let label = format!("epoch {}/{total}", e + 1);
         let d = &self.data;
-        let mut sources = vec![&d.digits, &d.noise, &d.smooth];
+        let mut sources = vec![&d.digits, &d.noise, &d.smooth, &d.scribbles];
         if with_generated {
             sources.push(&self.garbage.set);
         }
@@ -291,6 +294,7 @@ impl<'a> Run<'a> {
             &self.trainer.model,
             &cfg.inversion,
             (cfg.seed, e, batch),
+            &self.data.val,
             &mut self.garbage,
         )?;
         let k = e + 1 - cfg.train.epochs;
@@ -308,16 +312,19 @@ impl<'a> Run<'a> {
             .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.garbage_share))
             .collect();
         tracing::info!(
-            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity {:.4}, {}",
+            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}, ms {:.2}), new samples U {:.3} / to garbage {:.1}% / diversity vs real digits: pixels {} features {}{}, {}",
             e + 1,
             self.total_epochs(),
             100.0 * c.val_accuracy,
             inv.loss.total,
             inv.loss.ce,
             inv.loss.cos,
+            inv.loss.ms,
             inv.new_samples_mean_u,
             100.0 * inv.new_samples_to_garbage,
-            inv.new_samples_diversity,
+            inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_pixel_ratio(), d.min_pixel_ratio().0)),
+            inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_feature_ratio(), d.min_feature_ratio())),
+            if inv.restarted { ", generator restarted" } else { "" },
             shares.join(", ")
         );
         Ok(EpochLog {

@@ -22,16 +22,21 @@ pub fn tiny_config() -> TrainConfig {
     c.data.validation = 50;
     c.data.noise_count = 60;
     c.data.smooth_noise_count = 20;
+    c.data.scribble_count = 20;
     c.data.augment_shift = 0; // the classes are bars 2 px apart
     c.train.epochs = 6;
     c.train.batch_size = 32;
     c.eval.noise_sets = 40;
     c.eval.per_epoch = 30;
+    c.eval.near_ood = 20;
+    c.eval.counterfeit_steps = 5;
     c.inversion.epochs = 2;
     c.inversion.batch_size = 16;
     c.inversion.generator_steps = 5;
     c.inversion.samples_per_epoch = 30;
     c.inversion.garbage_cap = 40;
+    c.inversion.mode_seeking = 50.0;
+    c.inversion.restart_floor = 0.3;
     c.inversion.generator.hidden1 = 32;
     c.inversion.generator.hidden2 = 64;
     c
@@ -89,11 +94,40 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert_eq!(inv[1].garbage_size, 40, "reservoir capped at garbage_cap");
     assert!(inv.iter().all(|i| (0.0..=1.0).contains(&i.new_samples_mean_u)));
     assert!(a.before.is_some());
+    for i in &inv {
+        let d = i.diversity.as_ref().expect("diversity measured every epoch");
+        assert_eq!((d.generated_pixel.len(), d.real_pixel.len()), (10, 10));
+        assert!(d.real_pixel.iter().all(|&v| v > 0.0), "real digits vary: {d:?}");
+    }
     let md = std::fs::read_to_string(a.dir.join("report.md")).expect("report");
     assert!(
-        md.contains("before inversion") && md.contains("avg U of inverted"),
+        md.contains("before inversion")
+            && md.contains("avg U of inverted")
+            && md.contains("Diversity of the generated samples")
+            && md.contains("Deployed decision"),
         "{md}"
     );
+    let report: trainer::report::Report =
+        serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("json"))
+            .expect("report json");
+    let d = report.deployed.expect("deployed decision measured");
+    let fams: Vec<&str> = d.near_ood.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        fams,
+        [
+            "val-stitched",
+            "val-overlaid",
+            "val-fragments",
+            "val-strokes",
+            "val-symbols"
+        ]
+    );
+    assert!(d.near_ood.iter().all(|s| s.n == 20));
+    let c = d.counterfeits.expect("counterfeit check on");
+    assert_eq!(c.n, 30, "one epoch's worth of samples");
+    assert!((0.0..=1.0).contains(&c.accepted));
+    // the threshold keeps 99% of the validation digits
+    assert!(d.mnist.accepted > 0.8, "{:?}", d.mnist);
     // bars at distinct columns are easy: the tiny net must learn them
     assert!(a.eval.id.accuracy > 0.8, "accuracy {}", a.eval.id.accuracy);
     let names: Vec<&str> = a.eval.ood.iter().map(|r| r.name.as_str()).collect();
@@ -103,7 +137,7 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         2,
         "fashion-mnist and cifar10 are absent here"
     );
-    assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 20 + 40);
+    assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 20 + 20 + 40);
     let weights = std::fs::read(a.dir.join("classifier.safetensors")).expect("weights");
     assert_eq!(a.info.weights_sha256, trainer::data::fetch::sha256_hex(&weights));
     let cfg_back = TrainConfig::from_toml(

@@ -1,0 +1,362 @@
+//! Synthetic near-OOD validation sets, made from MNIST digits and pen
+//! strokes, for choosing what the OOD test sets must never choose.
+//!
+//! They are built from the held-out MNIST *validation* digits (never trained
+//! on) and from strokes drawn at MNIST's stroke width, without looking at any
+//! OOD test set. Every image is labelled garbage. Five families:
+//!
+//! - `stitched`: one half of a digit (top or left) joined to the other half
+//!   of a digit of another class;
+//! - `overlaid`: two digits of different classes on top of each other
+//!   (pixel-wise maximum), the second shifted by up to 3 pixels;
+//! - `fragments`: a 14x14 window of a digit holding a good part of its ink,
+//!   scaled to MNIST's 20x20 box and centred;
+//! - `strokes`: 2-4 random pen curves (quadratic Beziers) in the 20x20 box;
+//! - `symbols`: hand-drawn-like non-digit symbols (`+ x = # < > ^` triangle,
+//!   square, star, arrows and letters that no digit resembles: A E F H K M N
+//!   R T W X Y), each template jittered, scaled, sheared and rotated.
+//!
+//! A few images of the first three families can still read as a digit (a
+//! left half of a 0 joined to a right half of a 6); the sets measure a trend
+//! between models, not a ground truth, and the report says so.
+
+use super::pen::draw;
+use super::Dataset;
+use ood_core::{GARBAGE, IMG_PIXELS, IMG_SIDE};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// The names of the families, in the order [`near_ood_sets`] returns them.
+pub const FAMILIES: [&str; 5] = ["stitched", "overlaid", "fragments", "strokes", "symbols"];
+
+/// `n` images of each family, from `digits` (labels = digits; needs two
+/// classes at least for the first two families). Set names are
+/// `{prefix}-{family}`.
+pub fn near_ood_sets(prefix: &str, digits: &Dataset, n: usize, rng: &mut StdRng) -> Vec<Dataset> {
+    let mut out = Vec::new();
+    for family in FAMILIES {
+        let mut ds = Dataset {
+            name: format!("{prefix}-{family}"),
+            ..Default::default()
+        };
+        for _ in 0..n {
+            let img = match family {
+                "stitched" => stitched(digits, rng),
+                "overlaid" => overlaid(digits, rng),
+                "fragments" => fragment(digits, rng),
+                "strokes" => strokes(rng),
+                _ => symbol(rng),
+            };
+            ds.push(&img, GARBAGE as u8);
+        }
+        out.push(ds);
+    }
+    out
+}
+
+/// Two images of different classes (the same one twice if `digits` has one class).
+fn two_classes<'a>(digits: &'a Dataset, rng: &mut StdRng) -> (&'a [u8], &'a [u8]) {
+    let n = digits.len();
+    if n == 0 {
+        return (&[0; IMG_PIXELS], &[0; IMG_PIXELS]);
+    }
+    let a = rng.random_range(0..n);
+    let mut b = rng.random_range(0..n);
+    for _ in 0..100 {
+        if digits.labels[b] != digits.labels[a] {
+            break;
+        }
+        b = rng.random_range(0..n);
+    }
+    (digits.image(a), digits.image(b))
+}
+
+fn stitched(digits: &Dataset, rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    let (a, b) = two_classes(digits, rng);
+    let vertical = rng.random_bool(0.5);
+    let mut out = [0u8; IMG_PIXELS];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (y, x) = (i / IMG_SIDE, i % IMG_SIDE);
+        let first = if vertical {
+            x < IMG_SIDE / 2
+        } else {
+            y < IMG_SIDE / 2
+        };
+        *o = if first { a[i] } else { b[i] };
+    }
+    out
+}
+
+fn overlaid(digits: &Dataset, rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    let (a, b) = two_classes(digits, rng);
+    let (dy, dx) = (rng.random_range(-3i32..=3), rng.random_range(-3i32..=3));
+    let mut out = [0u8; IMG_PIXELS];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (y, x) = ((i / IMG_SIDE) as i32, (i % IMG_SIDE) as i32);
+        let (sy, sx) = (y - dy, x - dx);
+        let other = if (0..IMG_SIDE as i32).contains(&sy) && (0..IMG_SIDE as i32).contains(&sx) {
+            b[sy as usize * IMG_SIDE + sx as usize]
+        } else {
+            0
+        };
+        *o = a[i].max(other);
+    }
+    out
+}
+
+fn ink(img: &[u8], y0: usize, x0: usize, s: usize) -> u32 {
+    (y0..y0 + s)
+        .flat_map(|y| (x0..x0 + s).map(move |x| (y, x)))
+        .map(|(y, x)| u32::from(img[y * IMG_SIDE + x]))
+        .sum()
+}
+
+/// Places `src` (`h x w`, values 0-1) scaled into MNIST's 20x20 box, centred.
+fn into_box(src: &[f32], h: usize, w: usize) -> [u8; IMG_PIXELS] {
+    let scale = 20.0 / h.max(w) as f32;
+    let (oh, ow) = (h as f32 * scale, w as f32 * scale);
+    let (top, left) = ((IMG_SIDE as f32 - oh) / 2.0, (IMG_SIDE as f32 - ow) / 2.0);
+    let mut out = [0u8; IMG_PIXELS];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (y, x) = ((i / IMG_SIDE) as f32 + 0.5, (i % IMG_SIDE) as f32 + 0.5);
+        let (sy, sx) = ((y - top) / scale - 0.5, (x - left) / scale - 0.5);
+        if sy < -0.5 || sx < -0.5 || sy > h as f32 - 0.5 || sx > w as f32 - 0.5 {
+            continue;
+        }
+        let (y0, x0) = (sy.floor().max(0.0) as usize, sx.floor().max(0.0) as usize);
+        let (y1, x1) = ((y0 + 1).min(h - 1), (x0 + 1).min(w - 1));
+        let (fy, fx) = ((sy - y0 as f32).clamp(0.0, 1.0), (sx - x0 as f32).clamp(0.0, 1.0));
+        let v = src[y0 * w + x0] * (1.0 - fy) * (1.0 - fx)
+            + src[y0 * w + x1] * (1.0 - fy) * fx
+            + src[y1 * w + x0] * fy * (1.0 - fx)
+            + src[y1 * w + x1] * fy * fx;
+        *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+    out
+}
+
+fn fragment(digits: &Dataset, rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    const S: usize = 14;
+    if digits.is_empty() {
+        return [0; IMG_PIXELS];
+    }
+    let img = digits.image(rng.random_range(0..digits.len()));
+    let total = ink(img, 0, 0, IMG_SIDE).max(1);
+    // the window with a share of the ink between 25% and 70%: a piece, not the digit
+    let mut best = (0, 0);
+    for _ in 0..50 {
+        let (y0, x0) = (
+            rng.random_range(0..=IMG_SIDE - S),
+            rng.random_range(0..=IMG_SIDE - S),
+        );
+        best = (y0, x0);
+        let share = ink(img, y0, x0, S) as f32 / total as f32;
+        if (0.25..=0.7).contains(&share) {
+            break;
+        }
+    }
+    let src: Vec<f32> = (0..S * S)
+        .map(|i| f32::from(img[(best.0 + i / S) * IMG_SIDE + best.1 + i % S]) / 255.0)
+        .collect();
+    into_box(&src, S, S)
+}
+
+/// A point of the 20x20 box (pixel coordinates).
+fn box_point(rng: &mut StdRng) -> (f32, f32) {
+    (rng.random_range(4.0..24.0), rng.random_range(4.0..24.0))
+}
+
+fn strokes(rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    let k = rng.random_range(2..=4);
+    let lines: Vec<Vec<(f32, f32)>> = (0..k)
+        .map(|_| {
+            let (a, c, b) = (box_point(rng), box_point(rng), box_point(rng));
+            (0..=16)
+                .map(|i| {
+                    let t = i as f32 / 16.0;
+                    let u = 1.0 - t;
+                    (
+                        u * u * a.0 + 2.0 * u * t * c.0 + t * t * b.0,
+                        u * u * a.1 + 2.0 * u * t * c.1 + t * t * b.1,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    draw(&lines)
+}
+
+/// Symbol templates: strokes of points in a unit box (x right, y down).
+type Template = &'static [&'static [(f32, f32)]];
+const SYMBOLS: [Template; 26] = [
+    &[&[(0.5, 0.0), (0.5, 1.0)], &[(0.0, 0.5), (1.0, 0.5)]], // +
+    &[&[(0.0, 0.0), (1.0, 1.0)], &[(1.0, 0.0), (0.0, 1.0)]], // x
+    &[&[(0.0, 0.35), (1.0, 0.35)], &[(0.0, 0.65), (1.0, 0.65)]], // =
+    &[
+        &[(0.35, 0.0), (0.25, 1.0)],
+        &[(0.75, 0.0), (0.65, 1.0)],
+        &[(0.0, 0.33), (1.0, 0.33)],
+        &[(0.0, 0.67), (1.0, 0.67)],
+    ], // #
+    &[&[(1.0, 0.0), (0.0, 0.5), (1.0, 1.0)]],                // <
+    &[&[(0.0, 0.0), (1.0, 0.5), (0.0, 1.0)]],                // >
+    &[&[(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)]],                // ^ (wide V upside down)
+    &[&[(0.5, 0.0), (1.0, 1.0), (0.0, 1.0), (0.5, 0.0)]],    // triangle
+    &[&[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]], // square
+    &[
+        &[(0.5, 0.0), (0.5, 1.0)],
+        &[(0.0, 0.25), (1.0, 0.75)],
+        &[(1.0, 0.25), (0.0, 0.75)],
+    ], // asterisk
+    &[&[(0.0, 0.5), (1.0, 0.5)], &[(0.6, 0.1), (1.0, 0.5), (0.6, 0.9)]], // arrow right
+    &[&[(0.5, 1.0), (0.5, 0.0)], &[(0.1, 0.4), (0.5, 0.0), (0.9, 0.4)]], // arrow up
+    &[
+        &[(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)],
+        &[(0.25, 0.55), (0.75, 0.55)],
+    ], // A
+    &[
+        &[(1.0, 0.0), (0.0, 0.0), (0.0, 1.0), (1.0, 1.0)],
+        &[(0.0, 0.5), (0.7, 0.5)],
+    ], // E
+    &[&[(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)], &[(0.0, 0.5), (0.7, 0.5)]], // F
+    &[
+        &[(0.0, 0.0), (0.0, 1.0)],
+        &[(1.0, 0.0), (1.0, 1.0)],
+        &[(0.0, 0.5), (1.0, 0.5)],
+    ], // H
+    &[&[(0.0, 0.0), (0.0, 1.0)], &[(1.0, 0.0), (0.0, 0.55), (1.0, 1.0)]], // K
+    &[&[(0.0, 1.0), (0.0, 0.0), (0.5, 0.6), (1.0, 0.0), (1.0, 1.0)]], // M
+    &[&[(0.0, 1.0), (0.0, 0.0), (1.0, 1.0), (1.0, 0.0)]],    // N
+    &[&[
+        (0.0, 1.0),
+        (0.0, 0.0),
+        (0.8, 0.05),
+        (0.9, 0.3),
+        (0.8, 0.5),
+        (0.0, 0.5),
+        (1.0, 1.0),
+    ]], // R
+    &[&[(0.0, 0.0), (1.0, 0.0)], &[(0.5, 0.0), (0.5, 1.0)]], // T
+    &[&[(0.0, 0.0), (0.25, 1.0), (0.5, 0.4), (0.75, 1.0), (1.0, 0.0)]], // W
+    &[&[(0.0, 0.0), (0.5, 0.5), (1.0, 0.0)], &[(0.5, 0.5), (0.5, 1.0)]], // Y
+    &[
+        &[(0.0, 0.0), (1.0, 0.0)],
+        &[(0.0, 1.0), (1.0, 1.0)],
+        &[(0.5, 0.0), (0.5, 1.0)],
+    ], // I-beam
+    &[
+        &[(0.0, 0.0), (1.0, 1.0)],
+        &[(1.0, 0.0), (0.0, 1.0)],
+        &[(0.0, 0.5), (1.0, 0.5)],
+    ], // crossed x
+    &[
+        &[
+            (0.0, 0.3),
+            (0.2, 0.1),
+            (0.4, 0.3),
+            (0.6, 0.1),
+            (0.8, 0.3),
+            (1.0, 0.1),
+        ],
+        &[
+            (0.0, 0.8),
+            (0.2, 0.6),
+            (0.4, 0.8),
+            (0.6, 0.6),
+            (0.8, 0.8),
+            (1.0, 0.6),
+        ],
+    ], // two zigzags
+];
+
+fn symbol(rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    let t = SYMBOLS[rng.random_range(0..SYMBOLS.len())];
+    let (sx, sy) = (rng.random_range(12.0..20.0f32), rng.random_range(14.0..20.0f32));
+    let (rot, shear) = (rng.random_range(-0.25..0.25f32), rng.random_range(-0.25..0.25f32));
+    let (c, s) = (rot.cos(), rot.sin());
+    let half = IMG_SIDE as f32 / 2.0;
+    let lines: Vec<Vec<(f32, f32)>> = t
+        .iter()
+        .map(|stroke| {
+            stroke
+                .iter()
+                .map(|&(x, y)| {
+                    let (x, y) = (
+                        x + rng.random_range(-0.06..0.06),
+                        y + rng.random_range(-0.06..0.06),
+                    );
+                    let (x, y) = ((x - 0.5) * sx, (y - 0.5) * sy);
+                    let x = x + shear * y;
+                    (half + c * x - s * y, half + s * x + c * y)
+                })
+                .collect()
+        })
+        .collect();
+    draw(&lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn digits() -> Dataset {
+        let mut ds = Dataset::default();
+        for d in 0..3u8 {
+            let mut img = [0u8; IMG_PIXELS];
+            // class d: a filled band in rows 6d..6d+10
+            for y in 4 + 4 * d as usize..14 + 4 * d as usize {
+                img[y * IMG_SIDE + 8..y * IMG_SIDE + 20].fill(200);
+            }
+            ds.push(&img, d);
+        }
+        ds
+    }
+
+    #[test]
+    fn every_family_is_garbage_with_ink_and_named() {
+        let sets = near_ood_sets("val", &digits(), 20, &mut StdRng::seed_from_u64(1));
+        assert_eq!(sets.len(), FAMILIES.len());
+        for (ds, f) in sets.iter().zip(FAMILIES) {
+            assert_eq!(ds.name, format!("val-{f}"));
+            assert_eq!(ds.len(), 20);
+            assert!(ds.labels.iter().all(|&l| l == GARBAGE as u8));
+            for i in 0..ds.len() {
+                let lit = ds.image(i).iter().filter(|&&p| p > 128).count();
+                assert!(lit >= 10, "{f} image {i} has {lit} inked pixels");
+            }
+        }
+        // the same seed draws the same sets
+        let again = near_ood_sets("val", &digits(), 20, &mut StdRng::seed_from_u64(1));
+        assert_eq!(sets, again);
+    }
+
+    #[test]
+    fn stitched_halves_come_from_two_classes() {
+        let ds = digits();
+        let mut rng = StdRng::seed_from_u64(2);
+        for _ in 0..20 {
+            let img = stitched(&ds, &mut rng);
+            let pieces: Vec<&[u8]> = (0..ds.len()).map(|i| ds.image(i)).collect();
+            // every pixel comes from one of the inputs, and not all from one
+            assert!(img
+                .iter()
+                .enumerate()
+                .all(|(i, p)| pieces.iter().any(|d| d[i] == *p)));
+            assert!(
+                !pieces.iter().any(|d| d[..] == img[..]),
+                "a stitched image equals an input digit"
+            );
+        }
+    }
+
+    #[test]
+    fn pen_strokes_have_mnist_width() {
+        // a horizontal line across the middle: about 3 pixels lit per column
+        let img = draw(&[vec![(4.0, 14.0), (24.0, 14.0)]]);
+        let col: Vec<u8> = (0..IMG_SIDE).map(|y| img[y * IMG_SIDE + 14]).collect();
+        let full = col.iter().filter(|&&v| v == 255).count();
+        let any = col.iter().filter(|&&v| v > 0).count();
+        assert!((2..=3).contains(&full) && any <= 4, "{col:?}");
+    }
+}

@@ -1,0 +1,126 @@
+//! A round pen at MNIST's stroke width, and the `scribbles` garbage source
+//! drawn with it.
+//!
+//! Scribbles are pen paths whose direction wanders (a random walk of the
+//! heading), 1-3 per image, in MNIST's 20x20 box: generic handwriting-like
+//! strokes that are not digits by construction only in the statistical
+//! sense (a short straight scribble can look like a 1). They seed the
+//! garbage class next to the noise families so that "ink in strokes" alone
+//! is not evidence of a digit. Designed without looking at any OOD test set;
+//! the near-OOD validation families (`nearood`) use other generators
+//! (Bezier curves, symbol templates) so that they stay held out.
+
+use super::Dataset;
+use ood_core::{GARBAGE, IMG_PIXELS, IMG_SIDE};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// Pen radius in pixels: strokes about 2.5-3 pixels wide with soft edges,
+/// like MNIST's.
+pub const PEN: f32 = 1.1;
+
+/// Draws polylines (points in pixel coordinates) with a round pen.
+pub fn draw(lines: &[Vec<(f32, f32)>]) -> [u8; IMG_PIXELS] {
+    let mut out = [0u8; IMG_PIXELS];
+    for (i, o) in out.iter_mut().enumerate() {
+        let p = ((i % IMG_SIDE) as f32 + 0.5, (i / IMG_SIDE) as f32 + 0.5);
+        let mut d = f32::MAX;
+        for line in lines {
+            for w in line.windows(2) {
+                d = d.min(segment_distance(p, w[0], w[1]));
+            }
+        }
+        let v = (PEN + 0.5 - d).clamp(0.0, 1.0);
+        *o = (v * 255.0).round() as u8;
+    }
+    out
+}
+
+/// Distance from `p` to the segment `a`-`b`.
+pub fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+    let (abx, aby) = (b.0 - a.0, b.1 - a.1);
+    let len2 = abx * abx + aby * aby;
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * abx + (p.1 - a.1) * aby) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (cx, cy) = (a.0 + t * abx - p.0, a.1 + t * aby - p.1);
+    (cx * cx + cy * cy).sqrt()
+}
+
+/// One scribble path: `steps` segments of `step` pixels from a random start
+/// in the box, the heading turning by a random-walk curvature.
+fn path(rng: &mut StdRng) -> Vec<(f32, f32)> {
+    let mut p = (rng.random_range(6.0..22.0f32), rng.random_range(6.0..22.0f32));
+    let mut heading = rng.random_range(0.0..std::f32::consts::TAU);
+    let mut turn = rng.random_range(-0.4..0.4f32);
+    let steps = rng.random_range(6..=24);
+    let mut pts = vec![p];
+    for _ in 0..steps {
+        turn = (turn + rng.random_range(-0.25..0.25f32)).clamp(-0.7, 0.7);
+        heading += turn;
+        p = (
+            (p.0 + 1.5 * heading.cos()).clamp(4.0, 24.0),
+            (p.1 + 1.5 * heading.sin()).clamp(4.0, 24.0),
+        );
+        pts.push(p);
+    }
+    pts
+}
+
+/// `n` scribble images (1-3 wandering pen paths each), labelled garbage.
+pub fn scribbles(name: &str, n: usize, rng: &mut StdRng) -> Dataset {
+    let mut ds = Dataset {
+        name: name.into(),
+        images: Vec::with_capacity(n * IMG_PIXELS),
+        labels: vec![GARBAGE as u8; n],
+    };
+    for _ in 0..n {
+        let k = rng.random_range(1..=3);
+        let lines: Vec<Vec<(f32, f32)>> = (0..k).map(|_| path(rng)).collect();
+        ds.images.extend_from_slice(&draw(&lines));
+    }
+    ds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn distances_to_segments() {
+        assert!((segment_distance((0.0, 1.0), (0.0, 0.0), (2.0, 0.0)) - 1.0).abs() < 1e-6);
+        assert!((segment_distance((3.0, 0.0), (0.0, 0.0), (2.0, 0.0)) - 1.0).abs() < 1e-6);
+        assert!((segment_distance((1.0, 1.0), (1.0, 1.0), (1.0, 1.0))).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scribbles_are_inked_garbage_in_the_box() {
+        let ds = scribbles("s", 50, &mut StdRng::seed_from_u64(3));
+        assert_eq!((ds.len(), ds.name.as_str()), (50, "s"));
+        assert!(ds.labels.iter().all(|&l| l == GARBAGE as u8));
+        let mut total = 0;
+        for i in 0..ds.len() {
+            let img = ds.image(i);
+            // a path can run into a corner of the box and stop there: at
+            // least a pen dot, and long strokes on average
+            let lit = img.iter().filter(|&&p| p > 128).count();
+            assert!(lit >= 4, "image {i} blank");
+            total += lit;
+            // nothing in the outer 2-pixel frame: the pen stays in the 20x20 box
+            for y in 0..IMG_SIDE {
+                for x in [0, 1, IMG_SIDE - 2, IMG_SIDE - 1] {
+                    assert_eq!(img[y * IMG_SIDE + x], 0);
+                    assert_eq!(img[x * IMG_SIDE + y], 0);
+                }
+            }
+        }
+        assert!(
+            total >= 30 * ds.len(),
+            "{} inked pixels per image",
+            total / ds.len()
+        );
+    }
+}

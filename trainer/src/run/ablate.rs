@@ -1,0 +1,246 @@
+//! `trainer ablate`: the same config with and without inversion (and
+//! without each extra garbage source) over several seeds, at equal
+//! classifier epochs, in one table with each figure's range over seeds.
+//!
+//! Each (variant, seed) is an ordinary run folder `OUT/<variant>-s<seed>`;
+//! one that already holds a finished report is read, not run again, so an
+//! interrupted ablation continues where it stopped.
+
+use super::{deployed::Deployed, dir, dir::RunDir, RunInfo};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::report::Report;
+use ood_core::Score;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a variant changes in the base config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// The base config as it is.
+    Inversion,
+    /// No inversion; its epochs become classifier epochs (same total), the
+    /// other garbage sources unchanged.
+    NoInversion,
+    /// The base config without the smooth-noise garbage source.
+    NoSmooth,
+    /// The base config without the scribble garbage source.
+    NoScribbles,
+}
+
+impl Variant {
+    /// Every variant, in table order.
+    pub const ALL: [Variant; 4] = [
+        Variant::Inversion,
+        Variant::NoInversion,
+        Variant::NoSmooth,
+        Variant::NoScribbles,
+    ];
+
+    /// The name used in folders, tables and `--variants`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Inversion => "inversion",
+            Variant::NoInversion => "no-inversion",
+            Variant::NoSmooth => "no-smooth",
+            Variant::NoScribbles => "no-scribbles",
+        }
+    }
+
+    /// Parses a name of [`Variant::name`].
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles)")
+        })
+    }
+
+    /// `base` changed as this variant says, with `seed`.
+    pub fn config(self, base: &TrainConfig, seed: u64) -> TrainConfig {
+        let mut c = base.clone();
+        c.seed = seed;
+        c.name = format!("{}-{}", base.name, self.name());
+        match self {
+            Variant::Inversion => {}
+            Variant::NoInversion => {
+                c.train.epochs += c.inversion.epochs;
+                c.inversion.epochs = 0;
+            }
+            Variant::NoSmooth => c.data.smooth_noise_count = 0,
+            Variant::NoScribbles => c.data.scribble_count = 0,
+        }
+        c
+    }
+}
+
+/// One finished run's figures (shares in `[0, 1]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Variant name.
+    pub variant: String,
+    /// Seed.
+    pub seed: u64,
+    /// (figure, value) in table order.
+    pub figures: Vec<(String, f64)>,
+}
+
+/// The figures of a finished run folder.
+pub fn row(variant: Variant, seed: u64, dir: &Path) -> Result<Row> {
+    let run = RunDir::at(dir);
+    let report: Report = run.read_json(dir::REPORT_JSON)?;
+    let info: RunInfo = run.read_json(dir::RUN_JSON)?;
+    let d: &Deployed = report.deployed.as_ref().ok_or_else(|| {
+        Error::Config(format!(
+            "{} has no deployed-decision measurements (made by an older trainer); delete it to run it again",
+            dir.display()
+        ))
+    })?;
+    let after = &report.after.with_offset;
+    let mut f = vec![
+        ("MNIST test accuracy".to_string(), after.id.accuracy),
+        ("MNIST accepted and correct".into(), d.mnist.accepted_correct),
+    ];
+    for (s, r) in d.ood.iter().zip(&after.ood) {
+        f.push((format!("{} rejected", s.name), 1.0 - s.accepted));
+        // the garbage probability: the score the decision's first tier acts
+        // on (U(x) ranks garbage-confident inputs as confident: see README)
+        if let Some(m) = r.scores.iter().find(|m| m.score == Score::GarbageProb.name()) {
+            f.push((format!("{} AUROC (garbage_prob)", s.name), m.auroc));
+            f.push((format!("{} FPR95 (garbage_prob)", s.name), m.fpr95));
+        }
+    }
+    for s in &d.near_ood {
+        f.push((format!("{} rejected", s.name), 1.0 - s.accepted));
+    }
+    f.push(("near-OOD rejected, mean".into(), d.near_ood_rejected()));
+    if let Some(c) = &d.counterfeits {
+        f.push(("counterfeit acceptance".into(), c.accepted));
+    }
+    f.push(("wall time, s".into(), info.wall_seconds));
+    Ok(Row {
+        variant: variant.name().into(),
+        seed,
+        figures: f,
+    })
+}
+
+fn fmt(name: &str, v: f64) -> String {
+    if name.ends_with(", s") {
+        format!("{v:.0}")
+    } else if name.contains("AUROC") {
+        format!("{v:.4}")
+    } else {
+        format!("{:.2}%", 100.0 * v)
+    }
+}
+
+/// The table: one row per figure, one column per variant, each cell the
+/// mean over seeds with its `[min, max]`.
+pub fn table(rows: &[Row]) -> String {
+    let mut variants: Vec<&str> = Vec::new();
+    for r in rows {
+        if !variants.contains(&r.variant.as_str()) {
+            variants.push(&r.variant);
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        for (n, _) in &r.figures {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let mut s = String::from("| figure |");
+    for v in &variants {
+        let seeds: Vec<String> = rows
+            .iter()
+            .filter(|r| r.variant == *v)
+            .map(|r| r.seed.to_string())
+            .collect();
+        s.push_str(&format!(" {v} (seeds {}) |", seeds.join(", ")));
+    }
+    s.push_str(&format!("\n|---|{}\n", "---|".repeat(variants.len())));
+    for n in names {
+        s.push_str(&format!("| {n} |"));
+        for v in &variants {
+            let vals: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.variant == *v)
+                .filter_map(|r| r.figures.iter().find(|(m, _)| m == n).map(|p| p.1))
+                .collect();
+            if vals.is_empty() {
+                s.push_str(" - |");
+                continue;
+            }
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            s.push_str(&format!(" {} [{}, {}] |", fmt(n, mean), fmt(n, lo), fmt(n, hi)));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Whether `dir` holds a finished run (its report and provenance).
+pub fn finished(dir: &Path) -> bool {
+    dir.join(dir::REPORT_JSON).is_file() && dir.join(dir::RUN_JSON).is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_change_only_what_they_name() {
+        let base = TrainConfig::default();
+        let same = Variant::Inversion.config(&base, 7);
+        assert_eq!((same.seed, &same.inversion), (7, &base.inversion));
+        let off = Variant::NoInversion.config(&base, 7);
+        assert_eq!(off.inversion.epochs, 0);
+        assert_eq!(
+            off.train.epochs + off.inversion.epochs,
+            base.train.epochs + base.inversion.epochs,
+            "equal classifier epochs"
+        );
+        assert_eq!(off.data, base.data);
+        let ns = Variant::NoSmooth.config(&base, 7);
+        assert_eq!(ns.data.smooth_noise_count, 0);
+        assert_eq!(ns.inversion, base.inversion);
+        let nk = Variant::NoScribbles.config(&base, 7);
+        assert_eq!(
+            (nk.data.scribble_count, nk.data.smooth_noise_count),
+            (0, base.data.smooth_noise_count)
+        );
+        assert_eq!(Variant::parse("no-inversion"), Ok(Variant::NoInversion));
+        assert!(Variant::parse("nope").is_err());
+    }
+
+    #[test]
+    fn table_shows_mean_and_range_per_variant() {
+        let r = |v: &str, seed, a: f64, t: f64| Row {
+            variant: v.into(),
+            seed,
+            figures: vec![("x rejected".into(), a), ("wall time, s".into(), t)],
+        };
+        let rows = [
+            r("inversion", 1, 0.5, 100.0),
+            r("inversion", 2, 0.7, 120.0),
+            r("no-inversion", 1, 0.2, 90.0),
+        ];
+        let t = table(&rows);
+        assert!(
+            t.contains("| figure | inversion (seeds 1, 2) | no-inversion (seeds 1) |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| x rejected | 60.00% [50.00%, 70.00%] | 20.00% [20.00%, 20.00%] |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| wall time, s | 110 [100, 120] | 90 [90, 90] |"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The deployed decision, measured in the trainer on the final f32 model:
+//! reject when the arg-max is the garbage class, else when `1 - U(x)` is
+//! below the threshold that keeps 99% of the held-out validation digits
+//! (the export's default threshold, there measured on the int8 file).
+//!
+//! Besides MNIST test and the OOD test sets (reported only), it measures the
+//! run's own validation signals, which may guide choices:
+//! - the synthetic near-OOD families ([`ood_data::nearood`]);
+//! - counterfeit acceptance: a *fresh* generator, trained from scratch to
+//!   invert the final classifier for `eval.counterfeit_steps` steps with the
+//!   run's inversion loss, and the share of its samples the decision accepts
+//!   as digits (the method's own robustness test; lower is better).
+
+use super::{data::TrainingData, invert};
+use crate::config::{InversionConfig, TrainConfig};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::eval::VerdictShares;
+use crate::model::generator::Generator;
+use crate::model::{Classifier, Device};
+use crate::seeds::Stream;
+use ood_core::{calibrate, Policy, Score, NUM_CLASSES};
+use serde::{Deserialize, Serialize};
+
+/// Share of validation digits the deployed threshold keeps (the export's default).
+pub const KEEP: f32 = 0.99;
+
+/// What the deployed decision does to every set of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// Share of validation digits the threshold keeps.
+    pub keep: f32,
+    /// The threshold on `1 - U(x)`.
+    pub threshold: f32,
+    /// MNIST test.
+    pub mnist: VerdictShares,
+    /// The OOD test sets (reported only).
+    pub ood: Vec<VerdictShares>,
+    /// The synthetic near-OOD validation families.
+    pub near_ood: Vec<VerdictShares>,
+    /// The fresh generator's counterfeits (absent when the check is off).
+    pub counterfeits: Option<VerdictShares>,
+}
+
+impl Deployed {
+    /// Mean rejection over the near-OOD families.
+    pub fn near_ood_rejected(&self) -> f64 {
+        let n = self.near_ood.len().max(1) as f64;
+        self.near_ood.iter().map(|s| 1.0 - s.accepted).sum::<f64>() / n
+    }
+}
+
+/// A fresh generator's samples after `eval.counterfeit_steps` steps against
+/// `model` (`None` when the check is off).
+pub fn counterfeits(model: &Classifier, cfg: &TrainConfig, device: &Device) -> Result<Option<Dataset>> {
+    let steps = cfg.eval.counterfeit_steps;
+    if steps == 0 {
+        return Ok(None);
+    }
+    let inv = InversionConfig {
+        generator_steps: steps,
+        ..cfg.inversion.clone()
+    };
+    let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
+    let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
+    let (_, _, mut ds) = invert::train_and_generate(&mut g, model, &inv, 0, &mut rng)?;
+    ds.name = "counterfeits".into();
+    Ok(Some(ds))
+}
+
+fn shares(policy: &Policy, set: &Dataset, z: &[[f32; NUM_CLASSES]], digits: bool) -> VerdictShares {
+    let verdicts: Vec<_> = z.iter().map(|l| policy.decide(l)).collect();
+    VerdictShares::of(set, &verdicts, digits)
+}
+
+/// The deployed decision of `model` (the final one, offset folded in) on
+/// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets.
+pub fn measure(
+    model: &Classifier,
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    (zid, zood): (&[[f32; NUM_CLASSES]], &[Vec<[f32; NUM_CLASSES]>]),
+    device: &Device,
+) -> Result<Deployed> {
+    let batch = cfg.eval.batch_size;
+    let mut s: Vec<f32> = model
+        .logits(&data.val.images, batch)?
+        .iter()
+        .map(|z| Score::Uncertainty.id_score(z))
+        .collect();
+    let threshold = calibrate(&mut s, KEEP).ok_or(crate::Error::Config(
+        "no validation digits to set the deployed threshold on".into(),
+    ))?;
+    let policy = Policy {
+        score: Score::Uncertainty,
+        threshold,
+    };
+    let ood = data
+        .sets
+        .ood
+        .iter()
+        .zip(zood)
+        .map(|(set, z)| shares(&policy, set, z, false))
+        .collect();
+    let mut near_ood = Vec::new();
+    for set in &data.near_ood {
+        near_ood.push(shares(&policy, set, &model.logits(&set.images, batch)?, false));
+    }
+    let counterfeits = match counterfeits(model, cfg, device)? {
+        Some(set) => Some(shares(&policy, &set, &model.logits(&set.images, batch)?, false)),
+        None => None,
+    };
+    Ok(Deployed {
+        keep: KEEP,
+        threshold,
+        mnist: shares(&policy, &data.sets.id, zid, true),
+        ood,
+        near_ood,
+        counterfeits,
+    })
+}
