@@ -40,6 +40,14 @@ pub struct LossWeights {
     pub mode_seeking: f64,
 }
 
+impl LossWeights {
+    /// Whether generator batches are drawn in condition-sharing pairs (the
+    /// mode-seeking term is on).
+    pub fn paired(&self) -> bool {
+        self.mode_seeking > 0.0
+    }
+}
+
 /// The value of each term (unweighted) and the weighted total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossParts {
@@ -147,7 +155,7 @@ fn with_mode_seeking(
     z: &Tensor,
     w: &LossWeights,
 ) -> candle_core::Result<(Tensor, LossParts)> {
-    if w.mode_seeking == 0.0 {
+    if !w.paired() {
         return Ok((loss, parts));
     }
     let ms = mode_seeking_term(px, z)?;
@@ -229,8 +237,7 @@ pub fn generator_step(
         return Ok(parts);
     }
     let dev = gen.device().clone();
-    let paired = w.mode_seeking > 0.0;
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, paired, rng, &dev)?;
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), rng, &dev)?;
     let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
     let x = to_model_space(&px).op("normalise generated")?;
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
@@ -254,7 +261,7 @@ fn cpu_generator_grads(
     rng: &mut StdRng,
 ) -> Result<(LossParts, cpu::Grads)> {
     let dev = Device::Cpu;
-    let (p, y) = batch_conditions(batch, w.mode_seeking > 0.0, rng);
+    let (p, y) = batch_conditions(batch, w.paired(), rng);
     let z = sample_latent(batch, gen.config.latent, rng);
     let masks = gen.dropout_masks(batch, rng);
     let masks = cpu::generator::GenMasks {
@@ -451,7 +458,7 @@ mod tests {
             // the graph, with the same draws
             cls.set_native_ops(true);
             let mut r = StdRng::seed_from_u64(3);
-            let (z, p, y) = cond_tensors(batch, cfg.latent, ms > 0.0, &mut r, &dev)?;
+            let (z, p, y) = cond_tensors(batch, cfg.latent, w.paired(), &mut r, &dev)?;
             let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
             let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
             let (loss, want_parts) = inversion_loss(&logits, &feats, &p, &y, &w)

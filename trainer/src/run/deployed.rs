@@ -18,12 +18,14 @@ use crate::error::Result;
 use crate::eval::VerdictShares;
 use crate::model::generator::Generator;
 use crate::model::{Classifier, Device};
+use crate::package::{DECISION_SCORE, KEEPS};
 use crate::seeds::Stream;
-use ood_core::{calibrate, Policy, Score, NUM_CLASSES};
+use ood_core::{calibrate, Policy, NUM_CLASSES};
 use serde::{Deserialize, Serialize};
 
-/// Share of validation digits the deployed threshold keeps (the export's default).
-pub const KEEP: f32 = 0.99;
+/// Share of validation digits the deployed threshold keeps: the export's
+/// default, the last of its [`KEEPS`].
+pub const KEEP: f32 = KEEPS[KEEPS.len() - 1];
 
 /// What the deployed decision does to every set of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,13 +88,13 @@ pub fn measure(
     let mut s: Vec<f32> = model
         .logits(&data.val.images, batch)?
         .iter()
-        .map(|z| Score::Uncertainty.id_score(z))
+        .map(|z| DECISION_SCORE.id_score(z))
         .collect();
     let threshold = calibrate(&mut s, KEEP).ok_or(crate::Error::Config(
         "no validation digits to set the deployed threshold on".into(),
     ))?;
     let policy = Policy {
-        score: Score::Uncertainty,
+        score: DECISION_SCORE,
         threshold,
     };
     let ood = data
