@@ -32,7 +32,8 @@ pub struct DataConfig {
     /// its presets `exp1`..`exp4` set 0).
     pub smooth_noise_count: usize,
     /// Initial garbage images of pen scribbles at MNIST's stroke width
-    /// (`data::pen::scribbles`; default 0; 6000 in the `diverse` preset).
+    /// (`data::pen::scribbles`; default 6000, as in the `diverse` preset;
+    /// 0 in `exp2-smooth` and the seed's presets).
     pub scribble_count: usize,
 }
 
@@ -45,7 +46,7 @@ impl Default for DataConfig {
             noise_std: 0.3,
             augment_shift: 2,
             smooth_noise_count: 6000,
-            scribble_count: 0,
+            scribble_count: 6000,
         }
     }
 }
@@ -70,6 +71,11 @@ pub struct OptimConfig {
     /// (`"pooled"`, the seed's, or `"per-source"`, the default; see
     /// [`GarbageBalance`]).
     pub garbage_balance: GarbageBalance,
+    /// With `"per-source"`: the share of the garbage class's weight carried
+    /// by the generated set in inversion epochs, the rest split equally over
+    /// the other garbage sources (default 0 = an equal share for every
+    /// source, the generated set included).
+    pub generated_share: f64,
 }
 
 /// How the class-weighted cross-entropy treats the garbage class, which is a
@@ -100,6 +106,7 @@ impl Default for OptimConfig {
             lr_min: 5e-5,
             weight_decay: 0.0,
             garbage_balance: GarbageBalance::PerSource,
+            generated_share: 0.0,
         }
     }
 }
@@ -121,12 +128,12 @@ pub struct InversionConfig {
     /// Weight of the feature orthogonality term (seed: 10).
     pub delta: f64,
     /// Weight of the mode-seeking term over pairs of latents that share a
-    /// condition (MSGAN; `model::inversion`; default 0 = off, as in the
-    /// seed; 500 in the `diverse` preset).
+    /// condition (MSGAN; `model::inversion`; default 500, as in the
+    /// `diverse` preset; 0 = off, as in the seed and `exp2-smooth`).
     pub mode_seeking: f64,
     /// Restart the generator (fresh weights, logged) when an epoch's samples
     /// fall below this share of real MNIST's same-class pixel diversity in
-    /// some digit (default 0 = never; 0.3 in the `diverse` preset).
+    /// some digit (default 0.3, as in the `diverse` preset; 0 = never).
     pub restart_floor: f64,
     /// Generator batch size (seed: 64).
     pub batch_size: usize,
@@ -151,8 +158,8 @@ impl Default for InversionConfig {
             beta: 500.0,
             gamma: 6000.0,
             delta: 10.0,
-            mode_seeking: 0.0,
-            restart_floor: 0.0,
+            mode_seeking: 500.0,
+            restart_floor: 0.3,
             batch_size: 64,
             generator_steps: 250,
             samples_per_epoch: 1000,
@@ -231,7 +238,7 @@ impl Default for CalibrationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Name used for the run folder (default "exp2-smooth").
+    /// Name used for the run folder (default "diverse").
     pub name: String,
     /// Seed of every random choice (default 42).
     pub seed: u64,
@@ -252,7 +259,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            name: "exp2-smooth".into(),
+            name: "diverse".into(),
             seed: 42,
             model: ClassifierConfig::default(),
             data: DataConfig::default(),
@@ -266,8 +273,8 @@ impl Default for TrainConfig {
 
 /// The presets shipped in `configs/`, by name.
 pub const PRESETS: [(&str, &str); 7] = [
-    ("exp2-smooth", include_str!("../../configs/exp2-smooth.toml")),
     ("diverse", include_str!("../../configs/diverse.toml")),
+    ("exp2-smooth", include_str!("../../configs/exp2-smooth.toml")),
     ("exp2", include_str!("../../configs/exp2.toml")),
     ("exp1", include_str!("../../configs/exp1.toml")),
     ("exp3", include_str!("../../configs/exp3.toml")),
@@ -276,7 +283,7 @@ pub const PRESETS: [(&str, &str); 7] = [
 ];
 
 /// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "exp2-smooth";
+pub const DEFAULT_PRESET: &str = "diverse";
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
@@ -394,6 +401,12 @@ impl TrainConfig {
                 self.train.weight_decay
             )));
         }
+        if !(0.0..1.0).contains(&self.train.generated_share) {
+            return Err(Error::Config(format!(
+                "train.generated_share must be in [0, 1) (0 = an equal share per garbage source), got {}",
+                self.train.generated_share
+            )));
+        }
         let budget = self.calibration.garbage_budget;
         if !(0.0..=0.1).contains(&budget) {
             return Err(Error::Config(format!(
@@ -441,6 +454,8 @@ mod tests {
         assert!(e.to_string().contains("inversion.gamma"), "{e}");
         let e = TrainConfig::from_toml("[train]\nlr = -1.0\n", "x.toml").expect_err("negative lr");
         assert!(e.to_string().contains("train.lr"), "{e}");
+        let e = TrainConfig::from_toml("[train]\ngenerated_share = 1.0\n", "x.toml").expect_err("share 1");
+        assert!(e.to_string().contains("train.generated_share"), "{e}");
         let e = TrainConfig::from_toml("[train]\nepoch = 3\n", "x.toml").expect_err("unknown key");
         let msg = e.to_string();
         assert!(

@@ -280,7 +280,8 @@ fn ablate(a: AblateArgs) -> Result<()> {
         .enumerate()
     {
         let dir = out.join(format!("{}-s{seed}", v.name()));
-        if ablate::finished(&dir) {
+        let cfg = v.config(&base, seed);
+        if ablate::finished(&dir, &cfg)? {
             tracing::info!(
                 "ablation {}/{total}: {} seed {seed}: finished before, read from {}",
                 i + 1,
@@ -294,7 +295,6 @@ fn ablate(a: AblateArgs) -> Result<()> {
                 v.name(),
                 dir.display()
             );
-            let cfg = v.config(&base, seed);
             let resume = dir.join(dir::PROGRESS).is_file();
             run::run(&cfg, &sources(&a.data), &dir, &[], &device, resume)
                 .with_context(|| format!("ablation run {}", dir.display()))?;

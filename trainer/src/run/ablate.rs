@@ -183,14 +183,43 @@ pub fn table(rows: &[Row]) -> String {
     s
 }
 
-/// Whether `dir` holds a finished run (its report and provenance).
-pub fn finished(dir: &Path) -> bool {
-    dir.join(dir::REPORT_JSON).is_file() && dir.join(dir::RUN_JSON).is_file()
+/// Whether `dir` holds a finished run (its report and provenance) of `cfg`.
+/// A finished run of another config is an error, never a silent reuse (the
+/// preset changed since, or `--out` names another ablation's folder).
+pub fn finished(dir: &Path, cfg: &TrainConfig) -> Result<bool> {
+    if !(dir.join(dir::REPORT_JSON).is_file() && dir.join(dir::RUN_JSON).is_file()) {
+        return Ok(false);
+    }
+    if RunDir::at(dir).config()? != *cfg {
+        return Err(Error::Config(format!(
+            "{} holds a finished run of another config than this ablation's (compare its config.toml with `trainer presets`); remove the folder or pick another --out",
+            dir.display()
+        )));
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_run_of_another_config_is_refused_not_reused() -> Result<()> {
+        let tmp = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let cfg = Variant::NoInversion.config(&TrainConfig::default(), 5);
+        let run = RunDir::at(tmp.path());
+        assert!(!finished(tmp.path(), &cfg)?, "empty folder");
+        run.write(dir::CONFIG, cfg.to_toml())?;
+        run.write(dir::REPORT_JSON, "{}")?;
+        assert!(!finished(tmp.path(), &cfg)?, "no run.json yet: not finished");
+        run.write(dir::RUN_JSON, "{}")?;
+        assert!(finished(tmp.path(), &cfg)?);
+        let mut other = cfg.clone();
+        other.train.generated_share = 0.5;
+        let e = finished(tmp.path(), &other).expect_err("another config");
+        assert!(e.to_string().contains("another config"), "{e}");
+        Ok(())
+    }
 
     #[test]
     fn variants_change_only_what_they_name() {

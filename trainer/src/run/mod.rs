@@ -246,9 +246,11 @@ impl<'a> Run<'a> {
             sources.push(&self.garbage.set);
         }
         let cfg = self.cfg;
+        let generated = with_generated.then(|| sources.len() - 1);
         train::train_epoch(
             &mut self.trainer,
             &sources,
+            generated,
             &d.val,
             cfg,
             e,

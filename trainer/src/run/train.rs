@@ -35,21 +35,38 @@ pub fn class_weights(counts: &[usize]) -> [f32; NUM_CLASSES] {
 /// of the `S` sources holding garbage images carries `1 / S` of the garbage
 /// class's total weight (`w_s = w_g * n_g / (S * n_s)`). `counts[s][c]` is the
 /// number of images of class `c` in source `s`.
-pub fn source_weights(counts: &[Vec<usize>], balance: GarbageBalance) -> Vec<[f32; NUM_CLASSES]> {
+///
+/// `generated = Some((i, share))` with `share > 0` (per-source only): source
+/// `i` carries `share` of the garbage weight and the other garbage sources
+/// split the rest equally (`train.generated_share`).
+pub fn source_weights(
+    counts: &[Vec<usize>],
+    balance: GarbageBalance,
+    generated: Option<(usize, f64)>,
+) -> Vec<[f32; NUM_CLASSES]> {
     let total = total_counts(counts);
     let w = class_weights(&total);
-    let garbage_sources = counts
-        .iter()
-        .filter(|c| c.get(GARBAGE).copied().unwrap_or(0) > 0)
-        .count();
+    let garbage_of = |c: &Vec<usize>| c.get(GARBAGE).copied().unwrap_or(0);
+    let garbage_sources = counts.iter().filter(|c| garbage_of(c) > 0).count();
+    // the generated source's share, when it has images and is not alone
+    let special = generated.filter(|&(i, share)| {
+        share > 0.0 && counts.get(i).is_some_and(|c| garbage_of(c) > 0) && garbage_sources > 1
+    });
     counts
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(s, c)| {
             let mut ws = w;
-            let n_s = c.get(GARBAGE).copied().unwrap_or(0);
+            let n_s = garbage_of(c);
             if balance == GarbageBalance::PerSource && n_s > 0 {
-                ws[GARBAGE] = (f64::from(w[GARBAGE]) * total[GARBAGE] as f64
-                    / (garbage_sources as f64 * n_s as f64)) as f32;
+                let mass = f64::from(w[GARBAGE]) * total[GARBAGE] as f64;
+                ws[GARBAGE] = match special {
+                    None => (mass / (garbage_sources as f64 * n_s as f64)) as f32,
+                    Some((i, share)) if i == s => (mass * share / n_s as f64) as f32,
+                    Some((_, share)) => {
+                        (mass * (1.0 - share) / ((garbage_sources - 1) as f64 * n_s as f64)) as f32
+                    }
+                };
             }
             ws
         })
@@ -104,11 +121,14 @@ pub fn accuracy(trainer: &ClassifierTrainer, ds: &Dataset, batch: usize) -> Resu
 ///
 /// `epoch` is the 0-based index among `total_epochs` classifier epochs of the
 /// run: the learning rate follows one cosine decay over all of them. Class
-/// weights are recomputed from the current counts.
+/// weights are recomputed from the current counts; `generated` is the index
+/// in `sources` of the generated garbage set, if present
+/// (`train.generated_share`).
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     trainer: &mut ClassifierTrainer,
     sources: &[&Dataset],
+    generated: Option<usize>,
     val: &Dataset,
     cfg: &TrainConfig,
     epoch: usize,
@@ -126,7 +146,11 @@ pub fn train_epoch(
     let steps = n.div_ceil(bs);
     let per_source: Vec<Vec<usize>> = sources.iter().map(|d| d.counts(NUM_CLASSES)).collect();
     let counts = total_counts(&per_source);
-    let weights = source_weights(&per_source, cfg.train.garbage_balance);
+    let weights = source_weights(
+        &per_source,
+        cfg.train.garbage_balance,
+        generated.map(|i| (i, cfg.train.generated_share)),
+    );
     let shift = cfg.data.augment_shift as i32;
     let bar = indicatif::ProgressBar::new(steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -206,13 +230,13 @@ mod tests {
                 .collect()
         };
         let counts = vec![digits, garbage(300), garbage(100), garbage(800)];
-        let pooled = source_weights(&counts, GarbageBalance::Pooled);
+        let pooled = source_weights(&counts, GarbageBalance::Pooled, None);
         // N = 2200, K = 11: digits 2, garbage 2200 / (11 * 1200)
         for w in &pooled {
             assert!((w[0] - 2.0).abs() < TOL);
             assert!((w[GARBAGE] - 2200.0 / 13200.0).abs() < TOL);
         }
-        let per = source_weights(&counts, GarbageBalance::PerSource);
+        let per = source_weights(&counts, GarbageBalance::PerSource, None);
         // each garbage source carries a third of the class mass (200 = N / K)
         let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
             .iter()
@@ -224,8 +248,33 @@ mod tests {
         }
         assert!((per[0][3] - 2.0).abs() < TOL);
         // one garbage source: the same as pooled
-        let one = source_weights(&counts[..2], GarbageBalance::PerSource);
-        assert_eq!(one, source_weights(&counts[..2], GarbageBalance::Pooled));
+        let one = source_weights(&counts[..2], GarbageBalance::PerSource, None);
+        assert_eq!(one, source_weights(&counts[..2], GarbageBalance::Pooled, None));
+        // a generated share of 0.5: the generated set carries half the mass
+        // (100), the two noise sources a quarter each; share 0 = equal split
+        let half = source_weights(&counts, GarbageBalance::PerSource, Some((3, 0.5)));
+        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
+            .iter()
+            .zip(&half[1..])
+            .map(|(n, w)| n * w[GARBAGE])
+            .collect();
+        for (m, want) in mass.iter().zip([50.0f32, 50.0, 100.0]) {
+            assert!((m - want).abs() < 1e-3, "{mass:?}");
+        }
+        assert_eq!(half[0], per[0], "digit weights unchanged");
+        assert_eq!(
+            source_weights(&counts, GarbageBalance::PerSource, Some((3, 0.0))),
+            per
+        );
+        // pooled ignores it, and a generated set that is the only garbage source takes all
+        assert_eq!(
+            source_weights(&counts, GarbageBalance::Pooled, Some((3, 0.5))),
+            pooled
+        );
+        assert_eq!(
+            source_weights(&counts[..2], GarbageBalance::PerSource, Some((1, 0.5))),
+            one
+        );
     }
 
     #[test]
