@@ -63,14 +63,15 @@ def main():
         path = f"{args.model_dir}/{m['file']}"
         data = open(path, "rb").read()
         assert hashlib.sha256(data).hexdigest() == m["sha256"], f"{path}: sha256 differs from the manifest"
-        onnx.checker.check_model(onnx.load(path), full_check=True)
+        model = onnx.load(path)
+        onnx.checker.check_model(model, full_check=True)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         opts.intra_op_num_threads = 1
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         z = sess.run([m["output_name"]], {m["input_name"]: x})[0]
         key, tol = ("int8_logits", INT8_TOL) if m["precision"] == "int8" else ("f32_logits", F32_TOL)
-        step = output_quant_step(onnx.load(path), m["output_name"])
+        step = output_quant_step(model, m["output_name"])
         if step is not None:
             # quantised logits (QLinear) sit up to a step or two from the QDQ
             # file's float logits that golden.json holds

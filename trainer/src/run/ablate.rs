@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_finished_run_of_another_config_is_refused_not_reused() -> Result<()> {
-        let tmp = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let tmp = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let cfg = Variant::NoInversion.config(&TrainConfig::default(), 5);
         let run = RunDir::at(tmp.path());
         assert!(!finished(tmp.path(), &cfg)?, "empty folder");

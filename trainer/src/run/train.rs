@@ -52,6 +52,7 @@ pub fn source_weights(
     let special = generated.filter(|&(i, share)| {
         share > 0.0 && counts.get(i).is_some_and(|c| garbage_of(c) > 0) && garbage_sources > 1
     });
+    let mass = f64::from(w[GARBAGE]) * total[GARBAGE] as f64;
     counts
         .iter()
         .enumerate()
@@ -59,7 +60,6 @@ pub fn source_weights(
             let mut ws = w;
             let n_s = garbage_of(c);
             if balance == GarbageBalance::PerSource && n_s > 0 {
-                let mass = f64::from(w[GARBAGE]) * total[GARBAGE] as f64;
                 ws[GARBAGE] = match special {
                     None => (mass / (garbage_sources as f64 * n_s as f64)) as f32,
                     Some((i, share)) if i == s => (mass * share / n_s as f64) as f32,
