@@ -42,6 +42,10 @@ rustup target add thumbv7em-none-eabihf >/dev/null
 rustup target add aarch64-unknown-linux-gnu >/dev/null ||
   echo "setup: WARNING: could not add the aarch64-unknown-linux-gnu target; the Pi build will be skipped" >&2
 
+if [ "${SETUP_SKIP_DATA:-0}" = 1 ]; then
+  echo "setup: SETUP_SKIP_DATA=1: datasets not fetched (run \`cargo run -p trainer --release -- fetch\`)"
+  exit 0
+fi
 echo "setup: fetching and verifying datasets"
 cargo run -q -p trainer --release -- fetch
 echo "setup: done"

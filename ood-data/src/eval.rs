@@ -254,6 +254,14 @@ impl Evaluation {
 
     /// The report as Markdown tables.
     pub fn to_markdown(&self) -> String {
+        self.to_markdown_with_missing(&[])
+    }
+
+    /// The report as Markdown tables, with a "not evaluated" row in each
+    /// table for every set in `missing` (entries `name` or `name: reason`,
+    /// as [`crate::sets::EvalSets::skipped`] lists them), so that a set that
+    /// could not be found reads as missing where its numbers would be.
+    pub fn to_markdown_with_missing(&self, missing: &[String]) -> String {
         let mut s = String::new();
         s.push_str(&format!(
             "**{}**: accuracy {:.2}% on {} images, {:.2}% sent to garbage, mean U {:.4}\n\n",
@@ -278,6 +286,9 @@ impl Evaluation {
                 best.map_or("-".into(), |m| format!("{:.4} ({})", m.auroc, m.score))
             ));
         }
+        for name in missing.iter().map(|m| crate::sets::skipped_name(m)) {
+            s.push_str(&format!("| {name} | - | not evaluated | - | - |\n"));
+        }
         s.push_str("\n| OOD set | score | AUROC | AUPR | FPR95 |\n|---|---|---|---|---|\n");
         for r in &self.ood {
             for m in &r.scores {
@@ -286,6 +297,9 @@ impl Evaluation {
                     r.name, m.score, m.auroc, m.aupr, m.fpr95
                 ));
             }
+        }
+        for name in missing.iter().map(|m| crate::sets::skipped_name(m)) {
+            s.push_str(&format!("| {name} | - | not evaluated | - | - |\n"));
         }
         s.push_str("\nConfusion matrix (rows: true class, columns: predicted; 10 = garbage)\n\n|   |");
         for c in 0..NUM_CLASSES {
@@ -354,6 +368,15 @@ mod tests {
         let md = e.to_markdown();
         assert!(md.contains("| ood | 4 | 100.00% |"), "{md}");
         assert!(md.contains("| ood | energy | 1.0000 | 1.0000 | 0.0000 |"), "{md}");
+        assert!(!md.contains("not evaluated"), "{md}");
+        // a set that could not be found reads as such in both OOD tables
+        let md = e.to_markdown_with_missing(&["fashion-mnist: not found in /x".into()]);
+        assert_eq!(
+            md.matches("| fashion-mnist | - | not evaluated | - | - |")
+                .count(),
+            2,
+            "{md}"
+        );
         Ok(())
     }
 }

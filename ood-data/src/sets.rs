@@ -68,6 +68,11 @@ impl EvalSets {
     }
 }
 
+/// The set's name in an [`EvalSets::skipped`] entry (`name: reason`).
+pub fn skipped_name(entry: &str) -> &str {
+    entry.split_once(':').map_or(entry, |(name, _)| name).trim()
+}
+
 /// The two evaluation noise sets, `n` images each. They differ from the
 /// training garbage noise (N(0.5, 0.3)): uniform pixels, and darker,
 /// lower-contrast Gaussian pixels N(0.3, 0.15).

@@ -252,8 +252,19 @@ fn train(a: TrainArgs) -> Result<()> {
         r.info.wall_seconds,
         r.epochs.len()
     );
-    for s in &r.info.skipped_sets {
-        println!("NOT EVALUATED: {s}");
+    if !r.info.skipped_sets.is_empty() {
+        println!(
+            "\nNOT EVALUATED: {} (report.md marks their rows \"not evaluated\"):",
+            r.info
+                .skipped_sets
+                .iter()
+                .map(|s| trainer::data::sets::skipped_name(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for s in &r.info.skipped_sets {
+            println!("  - {s}");
+        }
     }
     Ok(())
 }

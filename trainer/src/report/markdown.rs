@@ -34,12 +34,17 @@ impl Report {
                 100.0 * self.calibration_budget
             ));
         }
-        s.push_str(&self.after.with_offset.to_markdown());
+        s.push_str(
+            &self
+                .after
+                .with_offset
+                .to_markdown_with_missing(&self.not_evaluated),
+        );
         if let Some(d) = &self.deployed {
             s.push_str(&deployed_section(d));
         }
         if !self.not_evaluated.is_empty() {
-            s.push_str("\n## Not evaluated\n\nThese standard sets could not be found, so their rows are missing above:\n\n");
+            s.push_str("\n## Not evaluated\n\nThese standard sets could not be found, so their rows above read \"not evaluated\"; each line says how to get the set:\n\n");
             for n in &self.not_evaluated {
                 s.push_str(&format!("- {n}\n"));
             }
@@ -76,6 +81,13 @@ impl Report {
                     pct(share(before.without_offset.as_ref(), &r.name)),
                     pct(share(after.without_offset.as_ref(), &r.name))
                 ));
+            }
+            s.push('\n');
+        }
+        for name in self.not_evaluated.iter().map(|n| ood_data::sets::skipped_name(n)) {
+            s.push_str(&format!("| {name} | not evaluated | not evaluated |"));
+            if calibrated {
+                s.push_str(" not evaluated | not evaluated |");
             }
             s.push('\n');
         }

@@ -137,6 +137,16 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         2,
         "fashion-mnist and cifar10 are absent here"
     );
+    // the absent headline sets read "not evaluated" where their numbers
+    // would be, and the report says how to get each
+    for name in ["fashion-mnist", "cifar10"] {
+        assert!(
+            md.contains(&format!("| {name} | not evaluated |"))
+                && md.contains(&format!("| {name} | - | not evaluated |")),
+            "{name}: {md}"
+        );
+    }
+    assert!(md.contains("apt-get install dataset-fashion-mnist"), "{md}");
     assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 20 + 20 + 40);
     let weights = std::fs::read(a.dir.join("classifier.safetensors")).expect("weights");
     assert_eq!(a.info.weights_sha256, trainer::data::fetch::sha256_hex(&weights));
