@@ -262,6 +262,14 @@ impl Evaluation {
     /// as [`crate::sets::EvalSets::skipped`] lists them), so that a set that
     /// could not be found reads as missing where its numbers would be.
     pub fn to_markdown_with_missing(&self, missing: &[String]) -> String {
+        // both OOD tables have five columns: the same rows close each
+        let missing_rows: String = missing
+            .iter()
+            .map(|m| {
+                let name = crate::sets::skipped_name(m);
+                format!("| {name} | - | not evaluated | - | - |\n")
+            })
+            .collect();
         let mut s = String::new();
         s.push_str(&format!(
             "**{}**: accuracy {:.2}% on {} images, {:.2}% sent to garbage, mean U {:.4}\n\n",
@@ -286,9 +294,7 @@ impl Evaluation {
                 best.map_or("-".into(), |m| format!("{:.4} ({})", m.auroc, m.score))
             ));
         }
-        for name in missing.iter().map(|m| crate::sets::skipped_name(m)) {
-            s.push_str(&format!("| {name} | - | not evaluated | - | - |\n"));
-        }
+        s.push_str(&missing_rows);
         s.push_str("\n| OOD set | score | AUROC | AUPR | FPR95 |\n|---|---|---|---|---|\n");
         for r in &self.ood {
             for m in &r.scores {
@@ -298,9 +304,7 @@ impl Evaluation {
                 ));
             }
         }
-        for name in missing.iter().map(|m| crate::sets::skipped_name(m)) {
-            s.push_str(&format!("| {name} | - | not evaluated | - | - |\n"));
-        }
+        s.push_str(&missing_rows);
         s.push_str("\nConfusion matrix (rows: true class, columns: predicted; 10 = garbage)\n\n|   |");
         for c in 0..NUM_CLASSES {
             s.push_str(&format!(" {c} |"));
