@@ -8,7 +8,7 @@
 //! queued: memory stays at two frames whatever the camera's rate.
 
 use crate::error::{Error, Result};
-use image::GrayImage;
+use crate::preprocess::GrayView;
 use std::io::Read;
 use std::sync::{Condvar, Mutex};
 
@@ -71,8 +71,8 @@ impl FrameSpec {
         }
     }
 
-    /// The luma image of one frame's bytes.
-    pub fn luma(&self, frame: &[u8]) -> Result<GrayImage> {
+    /// The luma plane of one frame's bytes, borrowed (no copy).
+    pub fn luma<'a>(&self, frame: &'a [u8]) -> Result<GrayView<'a>> {
         if frame.len() != self.frame_len() {
             return Err(Error::Frame(format!(
                 "frame of {} bytes, expected {} for {}x{} {:?}",
@@ -83,9 +83,11 @@ impl FrameSpec {
                 self.format
             )));
         }
-        let y = frame[..(self.width * self.height) as usize].to_vec();
-        GrayImage::from_raw(self.width, self.height, y)
-            .ok_or_else(|| Error::Frame("frame buffer does not match its size".into()))
+        GrayView::new(
+            &frame[..(self.width * self.height) as usize],
+            self.width,
+            self.height,
+        )
     }
 }
 
@@ -179,7 +181,7 @@ mod tests {
         let mut r = &data[..];
         let mut buf = Vec::new();
         assert!(read_frame(&mut r, &g, &mut buf)?.is_some());
-        assert_eq!(g.luma(&buf)?.get_pixel(1, 1)[0], 5);
+        assert_eq!(g.luma(&buf)?.pixel(1, 1), 5);
         assert!(read_frame(&mut r, &g, &mut buf)?.is_some());
         let err = read_frame(&mut r, &g, &mut buf).expect_err("partial frame");
         assert!(err.to_string().contains("4 bytes into a frame of 8"), "{err}");

@@ -290,7 +290,7 @@ fn run_frames<R: std::io::Read + Send + 'static>(
         let t = Instant::now();
         let r = spec
             .luma(&buf)
-            .and_then(|img| preprocess::to_input(&img, roi))
+            .and_then(|img| preprocess::view_to_input(img, roi))
             .and_then(|x| Ok((x, model.classify(&x)?[0])));
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match r {
@@ -409,12 +409,37 @@ fn time_us(iters: u32, mut f: impl FnMut() -> edge::Result<()>) -> Result<f64> {
     Ok(rounds[2])
 }
 
+/// The 28x28 inputs of `dir/golden.json`; one blank image when it has none.
+fn golden_inputs(dir: &std::path::Path) -> Vec<[u8; ood_core::IMG_PIXELS]> {
+    let text = std::fs::read_to_string(dir.join("golden.json")).unwrap_or_default();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut out: Vec<[u8; ood_core::IMG_PIXELS]> = golden["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let hex = c["pixels_hex"].as_str()?;
+            let mut px = [0u8; ood_core::IMG_PIXELS];
+            for (i, p) in px.iter_mut().enumerate() {
+                *p = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            Some(px)
+        })
+        .collect();
+    if out.is_empty() {
+        out.push([0u8; ood_core::IMG_PIXELS]);
+    }
+    out
+}
+
 fn bench(m: ModelArgs, iters: u32) -> Result<()> {
     let dir = model_dir(m.model.clone());
     let base = load(m)?;
-    // a real digit from the golden file, and a synthetic 640x480 camera frame
-    // (dark stroke on paper) for the frame-to-verdict time
-    let x = [0u8; ood_core::IMG_PIXELS];
+    // the golden file's inputs in turn (real digits and OOD images, as
+    // scripts/check_onnx.py feeds onnxruntime), and a synthetic 640x480
+    // camera frame (dark stroke on paper) for the frame-to-verdict time
+    let inputs = golden_inputs(&dir);
+    let mut turn = 0usize;
     let frame = image::GrayImage::from_fn(640, 480, |px, py| {
         let on = (300..340).contains(&px) && (120..360).contains(&py);
         image::Luma([if on { 30 } else { 220 }])
@@ -422,7 +447,10 @@ fn bench(m: ModelArgs, iters: u32) -> Result<()> {
     let mut per_file = serde_json::Map::new();
     for f in &base.manifest.models {
         let model = Model::load(&dir, Some(&f.file), None)?;
-        let us = time_us(iters, || model.classify(&x).map(|_| ()))?;
+        let us = time_us(iters, || {
+            turn = (turn + 1) % inputs.len();
+            model.classify(&inputs[turn]).map(|_| ())
+        })?;
         per_file.insert(f.file.clone(), us.into());
     }
     let frame_us = time_us(iters / 20 + 1, || {

@@ -61,21 +61,28 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, PathBuf)> {
             "cannot read it ({e}); a model folder holds manifest.json and the ONNX files written by `cargo run -p trainer --release -- export`"
         ),
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Manifest {
+    // the version first: a manifest of another schema names it, not a field
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let bad = |what: String| Error::Manifest {
         path: path.clone(),
-        what: format!("not a valid manifest: {e}"),
-    })?;
-    manifest.check_version().map_err(|e| Error::Manifest {
-        path: path.clone(),
-        what: e.to_string(),
-    })?;
+        what,
+    };
+    let v: Versioned = serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
+    ood_core::manifest::check_version(v.version).map_err(|e| bad(e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
     Ok((manifest, path))
 }
 
 impl Model {
-    /// Loads the model in folder `dir`: its default file, or `file` (a file
-    /// name listed in the manifest); the threshold that keeps `keep` of the
-    /// validation digits (the manifest's default when `None`).
+    /// Loads the model in folder `dir`: `file` (a file name listed in the
+    /// manifest), or when `None` the file the manifest names for this CPU
+    /// architecture ([`Manifest::file_for`]: f32 on x86-64, the int8 default
+    /// elsewhere, for the shipped model); that file's threshold keeping
+    /// `keep` of the validation digits (the manifest's default when `None`).
     pub fn load(dir: &Path, file: Option<&str>, keep: Option<f32>) -> Result<Self> {
         let (manifest, mpath) = read_manifest(dir)?;
         let base = mpath.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -83,7 +90,10 @@ impl Model {
             path: mpath.clone(),
             what,
         };
-        let name = file.unwrap_or(&manifest.default_model).to_string();
+        // the file measured fastest on this CPU architecture, else the default
+        let name = file
+            .unwrap_or_else(|| manifest.file_for(std::env::consts::ARCH))
+            .to_string();
         let entry = manifest.model(&name).cloned().ok_or_else(|| {
             let listed: Vec<&str> = manifest.models.iter().map(|m| m.file.as_str()).collect();
             bad(format!(
@@ -91,15 +101,10 @@ impl Model {
                 listed.join(", ")
             ))
         })?;
-        let policy = manifest.decision.policy(keep).ok_or_else(|| {
-            let keeps: Vec<String> = manifest
-                .decision
-                .thresholds
-                .iter()
-                .map(|t| t.keep.to_string())
-                .collect();
+        let policy = manifest.decision.policy(&entry, keep).ok_or_else(|| {
+            let keeps: Vec<String> = entry.thresholds.iter().map(|t| t.keep.to_string()).collect();
             bad(format!(
-                "has no threshold calibrated for keep = {} (available: {})",
+                "has no threshold calibrated for {name} at keep = {} (available: {})",
                 keep.unwrap_or(manifest.decision.default_keep),
                 keeps.join(", ")
             ))

@@ -13,7 +13,10 @@ use std::string::String;
 use std::vec::Vec;
 
 /// The manifest version this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+///
+/// 2 (2026-12-03): thresholds per model file (each calibrated on its own
+/// logits) and a per-architecture choice of the file to run (`targets`).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// One exported ONNX file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +40,22 @@ pub struct ModelFile {
     pub input_name: String,
     /// Output tensor name.
     pub output_name: String,
+    /// Rejection thresholds per `keep` share, calibrated on this file's
+    /// logits through the edge runtime (files differ in their last digits).
+    pub thresholds: Vec<Threshold>,
+}
+
+/// The file to run on one CPU architecture, and the measurement behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// CPU architecture as Rust names it (`std::env::consts::ARCH`:
+    /// `"x86_64"`, `"aarch64"`, ...).
+    pub arch: String,
+    /// [`ModelFile::file`] to run there.
+    pub file: String,
+    /// Why, in words (what was measured, where).
+    pub why: String,
 }
 
 /// A rejection threshold calibrated to keep a share of validation digits.
@@ -55,20 +74,18 @@ pub struct Threshold {
 pub struct Decision {
     /// The acceptance score.
     pub score: Score,
-    /// Thresholds per `keep` share, calibrated on the MNIST validation split.
-    pub thresholds: Vec<Threshold>,
-    /// The `keep` share used by default.
+    /// The `keep` share used by default (each file lists its thresholds).
     pub default_keep: f32,
     /// Where the thresholds come from, in words.
     pub calibration: String,
 }
 
 impl Decision {
-    /// The policy at a `keep` share (the default when `None`); `None` when no
-    /// threshold was calibrated for it.
-    pub fn policy(&self, keep: Option<f32>) -> Option<Policy> {
+    /// The policy of `file` at a `keep` share (the default when `None`);
+    /// `None` when no threshold was calibrated for it.
+    pub fn policy(&self, file: &ModelFile, keep: Option<f32>) -> Option<Policy> {
         let keep = keep.unwrap_or(self.default_keep);
-        self.thresholds
+        file.thresholds
             .iter()
             .find(|t| (t.keep - keep).abs() < 1e-6)
             .map(|t| Policy {
@@ -142,8 +159,12 @@ pub struct Manifest {
     pub decision: Decision,
     /// Exported files; `default_model` names the one to run.
     pub models: Vec<ModelFile>,
-    /// [`ModelFile::file`] of the model to run by default.
+    /// [`ModelFile::file`] of the model to run by default (the portable
+    /// choice, on architectures `targets` does not list).
     pub default_model: String,
+    /// The file to run per CPU architecture, where measurement chose one
+    /// other than `default_model` ([`Manifest::file_for`]).
+    pub targets: Vec<Target>,
     /// What made it.
     pub provenance: Provenance,
     /// Measured metrics of each exported file.
@@ -175,14 +196,28 @@ impl core::fmt::Display for VersionMismatch {
     }
 }
 
+/// `Ok` when this build reads manifests of `version` (check it before
+/// parsing the rest: other versions have other fields).
+pub fn check_version(version: u32) -> Result<(), VersionMismatch> {
+    if version == MANIFEST_VERSION {
+        Ok(())
+    } else {
+        Err(VersionMismatch { found: version })
+    }
+}
+
 impl Manifest {
     /// `Ok` when this build reads this version.
     pub fn check_version(&self) -> Result<(), VersionMismatch> {
-        if self.version == MANIFEST_VERSION {
-            Ok(())
-        } else {
-            Err(VersionMismatch { found: self.version })
-        }
+        check_version(self.version)
+    }
+
+    /// The file to run on CPU architecture `arch` (see `targets`).
+    pub fn file_for(&self, arch: &str) -> &str {
+        self.targets
+            .iter()
+            .find(|t| t.arch == arch)
+            .map_or(&self.default_model, |t| &t.file)
     }
 
     /// The entry of `file`, if listed.
@@ -196,30 +231,74 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
+    fn file(name: &str, thresholds: Vec<Threshold>) -> ModelFile {
+        ModelFile {
+            file: name.into(),
+            precision: "int8".into(),
+            format: "qdq".into(),
+            sha256: String::new(),
+            bytes: 0,
+            input_shape: std::vec![-1, 1, 28, 28],
+            output_shape: std::vec![-1, 11],
+            input_name: "input".into(),
+            output_name: "logits".into(),
+            thresholds,
+        }
+    }
+
     #[test]
     fn decision_finds_thresholds_and_versions_are_checked() {
         let d = Decision {
             score: Score::Uncertainty,
-            thresholds: std::vec![
-                Threshold {
-                    keep: 0.95,
-                    value: 0.9
-                },
-                Threshold {
-                    keep: 0.99,
-                    value: 0.5
-                },
-            ],
             default_keep: 0.99,
             calibration: "test".into(),
         };
-        assert_eq!(d.policy(None).map(|p| p.threshold), Some(0.5));
-        assert_eq!(d.policy(Some(0.95)).map(|p| p.threshold), Some(0.9));
-        assert_eq!(d.policy(Some(0.5)), None);
+        let t = |keep, value| Threshold { keep, value };
+        let f = file("a.onnx", std::vec![t(0.95, 0.9), t(0.99, 0.5)]);
+        assert_eq!(d.policy(&f, None).map(|p| p.threshold), Some(0.5));
+        assert_eq!(d.policy(&f, Some(0.95)).map(|p| p.threshold), Some(0.9));
+        assert_eq!(d.policy(&f, Some(0.5)), None);
+        // each file decides with its own thresholds
+        let g = file("b.onnx", std::vec![t(0.99, 0.25)]);
+        assert_eq!(d.policy(&g, None).map(|p| p.threshold), Some(0.25));
         let newer = VersionMismatch {
             found: MANIFEST_VERSION + 1,
         }
         .to_string();
         assert!(newer.contains("newer") && newer.contains("update"), "{newer}");
+    }
+
+    #[test]
+    fn the_file_to_run_follows_the_architecture() {
+        let m = Manifest {
+            version: MANIFEST_VERSION,
+            name: "t".into(),
+            input: InputContract::default(),
+            labels: Vec::new(),
+            garbage_index: 10,
+            decision: Decision {
+                score: Score::Uncertainty,
+                default_keep: 0.99,
+                calibration: String::new(),
+            },
+            models: std::vec![file("f32.onnx", Vec::new()), file("int8.onnx", Vec::new())],
+            default_model: "int8.onnx".into(),
+            targets: std::vec![Target {
+                arch: "x86_64".into(),
+                file: "f32.onnx".into(),
+                why: "measured".into(),
+            }],
+            provenance: Provenance {
+                tool: String::new(),
+                git_revision: String::new(),
+                run_name: String::new(),
+                seed: 0,
+                config_toml: String::new(),
+            },
+            metrics: Vec::new(),
+        };
+        assert_eq!(m.file_for("x86_64"), "f32.onnx");
+        assert_eq!(m.file_for("aarch64"), "int8.onnx");
+        assert!(m.model(m.file_for("riscv64")).is_some());
     }
 }

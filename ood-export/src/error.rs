@@ -28,6 +28,9 @@ pub enum Error {
     /// A calibration set was empty, so no threshold can be set.
     #[error("cannot calibrate thresholds on an empty {0}")]
     EmptyCalibration(&'static str),
+    /// A file the export writes was not among those written (a bug).
+    #[error("the export wrote no {0}")]
+    NotWritten(&'static str),
 }
 
 /// The export's result type.

@@ -29,6 +29,8 @@ pub struct GoldenCase {
     pub int8_logits: Vec<f32>,
     /// Verdict of the int8 file at the default threshold.
     pub int8_verdict: ood_core::Verdict,
+    /// The f32 file's verdict at the default `keep` (its own thresholds).
+    pub f32_verdict: ood_core::Verdict,
 }
 
 impl GoldenCase {
@@ -62,6 +64,10 @@ mod tests {
             f32_logits: vec![],
             int8_logits: vec![],
             int8_verdict: ood_core::Verdict::Reject {
+                reason: ood_core::RejectReason::Garbage,
+                uncertainty: 0.0,
+            },
+            f32_verdict: ood_core::Verdict::Reject {
                 reason: ood_core::RejectReason::Garbage,
                 uncertainty: 0.0,
             },

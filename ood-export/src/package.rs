@@ -6,8 +6,10 @@
 //! and `export.md`.
 //!
 //! - The rejection thresholds are calibrated on the held-out MNIST
-//!   validation digits, on the logits of the int8 file through tract: the
+//!   validation digits, for each file on its own logits through tract: the
 //!   very model and engine that run on the device. Never on an OOD set.
+//! - The manifest names the file to run per CPU architecture ([`TARGETS`]):
+//!   f32 on x86-64, where tract runs it fastest; the int8 QDQ file elsewhere.
 //! - Every file is then loaded back through the edge runtime (sha256 and
 //!   shape checks included) and measured on MNIST test and the real OOD
 //!   sets; those numbers are reported in the manifest, never used to choose.
@@ -22,7 +24,7 @@ use edge::report::EdgeReport;
 use edge::runtime::Network;
 use ood_core::labels::CLASS_NAMES;
 use ood_core::manifest::{
-    Decision, Manifest, ModelFile, ModelMetrics, Provenance, SetMetrics, Threshold, MANIFEST_VERSION,
+    Decision, Manifest, ModelFile, ModelMetrics, Provenance, SetMetrics, Target, Threshold, MANIFEST_VERSION,
 };
 use ood_core::{calibrate, input, Score, GARBAGE, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
 use ood_data::eval::LogitsFn;
@@ -55,6 +57,13 @@ pub const FILES: [&str; 7] = [
 ];
 /// Shares of validation digits the thresholds keep; the last is the default.
 pub const KEEPS: [f32; 2] = [0.95, 0.99];
+/// The file the edge runs per CPU architecture where measurement chose one
+/// other than the default ([`INT8_FILE`]): `(arch, file, why)`.
+pub const TARGETS: [(&str, &str, &str); 1] = [(
+    "x86_64",
+    F32_FILE,
+    "tract runs the QDQ file's convolutions in f32 and adds its quantize/dequantize steps: 1.4-1.9x the f32 file's batch-1 time on x86-64 (scripts/latency.sh, 2026-12-03); no Raspberry Pi was measured, so aarch64 keeps the 4x smaller int8 file",
+)];
 /// The acceptance score of the shipped decision (the product's `U(x)`).
 pub const DECISION_SCORE: Score = Score::Uncertainty;
 
@@ -94,7 +103,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-fn model_file(name: &str, precision: Precision, bytes: &[u8]) -> ModelFile {
+fn model_file(name: &str, precision: Precision, bytes: &[u8], thresholds: Vec<Threshold>) -> ModelFile {
     ModelFile {
         file: name.into(),
         precision: precision.precision_name().into(),
@@ -105,6 +114,7 @@ fn model_file(name: &str, precision: Precision, bytes: &[u8]) -> ModelFile {
         output_shape: vec![-1, NUM_CLASSES as i64],
         input_name: onnx::INPUT_NAME.into(),
         output_name: onnx::OUTPUT_NAME.into(),
+        thresholds,
     }
 }
 
@@ -153,10 +163,10 @@ fn write_models(input: &ExportInput) -> Result<Written> {
     Ok(files)
 }
 
-/// The thresholds keeping each of [`KEEPS`] of the validation digits, on the
-/// int8 file's logits through tract.
-fn thresholds(int8: &Network, val: &Dataset) -> Result<Vec<Threshold>> {
-    let zval = tract_logits(int8, val)?;
+/// The thresholds keeping each of [`KEEPS`] of the validation digits, on a
+/// file's logits through tract.
+fn thresholds(net: &Network, val: &Dataset) -> Result<Vec<Threshold>> {
+    let zval = tract_logits(net, val)?;
     KEEPS
         .iter()
         .map(|&keep| {
@@ -167,7 +177,8 @@ fn thresholds(int8: &Network, val: &Dataset) -> Result<Vec<Threshold>> {
         .collect()
 }
 
-fn manifest(input: &ExportInput, files: &Written, thresholds: Vec<Threshold>) -> Manifest {
+/// The manifest of the written `files`, each with its thresholds, in order.
+fn manifest(input: &ExportInput, files: &Written, thresholds: Vec<Vec<Threshold>>) -> Manifest {
     Manifest {
         version: MANIFEST_VERSION,
         name: input.provenance.run_name.clone(),
@@ -176,19 +187,27 @@ fn manifest(input: &ExportInput, files: &Written, thresholds: Vec<Threshold>) ->
         garbage_index: GARBAGE,
         decision: Decision {
             score: DECISION_SCORE,
-            thresholds,
             default_keep: KEEPS[KEEPS.len() - 1],
             calibration: format!(
-                "Reject if the arg-max is the garbage class, else reject if 1 - U(x) is below the threshold. Thresholds keep {} of the {} held-out MNIST validation digits (never trained on), measured on {INT8_FILE} through tract. No OOD set was used.",
+                "Reject if the arg-max is the garbage class, else reject if 1 - U(x) is below the threshold. Thresholds keep {} of the {} held-out MNIST validation digits (never trained on), measured for each file on its own logits through tract. No OOD set was used.",
                 KEEPS.map(|k| format!("{:.0}%", 100.0 * k)).join(" / "),
                 input.validation.len()
             ),
         },
         models: files
             .iter()
-            .map(|(name, precision, bytes)| model_file(name, *precision, bytes))
+            .zip(thresholds)
+            .map(|((name, precision, bytes), t)| model_file(name, *precision, bytes, t))
             .collect(),
         default_model: INT8_FILE.into(),
+        targets: TARGETS
+            .iter()
+            .map(|(arch, file, why)| Target {
+                arch: arch.to_string(),
+                file: file.to_string(),
+                why: why.to_string(),
+            })
+            .collect(),
         provenance: input.provenance.clone(),
         metrics: Vec::new(),
     }
@@ -256,10 +275,13 @@ fn measure(dir: &Path, sets: &EvalSets, files: &Written) -> Result<(Vec<EdgeRepo
 /// Golden inputs: the first ten MNIST test digits and the first three images
 /// of each OOD set, with every backend's logits and the int8 verdict.
 fn golden(input: &ExportInput, manifest: &Manifest, f32_net: &Network, int8_net: &Network) -> Result<Golden> {
-    let policy = manifest
-        .decision
-        .policy(None)
-        .ok_or(Error::EmptyCalibration("threshold list"))?;
+    let policy = |file: &str| {
+        manifest
+            .model(file)
+            .and_then(|f| manifest.decision.policy(f, None))
+            .ok_or(Error::EmptyCalibration("threshold list"))
+    };
+    let (policy, f32_policy) = (policy(INT8_FILE)?, policy(F32_FILE)?);
     let sets = input.sets;
     let mut picks: Vec<(String, Vec<u8>)> = (0..10.min(sets.id.len()))
         .map(|i| (format!("{} #{i}", sets.id.name), sets.id.image(i).to_vec()))
@@ -279,11 +301,12 @@ fn golden(input: &ExportInput, manifest: &Manifest, f32_net: &Network, int8_net:
             f32_logits: f.to_vec(),
             int8_logits: q.to_vec(),
             int8_verdict: policy.decide(&q),
+            f32_verdict: f32_policy.decide(&f),
         });
     }
     Ok(Golden {
         about: format!(
-            "Inputs with the logits of candle, of {F32_FILE} and of {INT8_FILE} (tract) and the int8 verdict at keep = {}; written by `trainer export` only.",
+            "Inputs with the logits of candle, of {F32_FILE} and of {INT8_FILE} (tract) and both files' verdicts at keep = {}; written by `trainer export` only.",
             manifest.decision.default_keep
         ),
         cases,
@@ -294,16 +317,30 @@ fn golden(input: &ExportInput, manifest: &Manifest, f32_net: &Network, int8_net:
 pub fn package(input: &ExportInput) -> Result<ExportSummary> {
     let dir = input.dir;
     let files = write_models(input)?;
-    let int8_net = Network::load(bytes_of(&files, INT8_FILE), &dir.join(INT8_FILE))?;
-    let mut manifest = manifest(input, &files, thresholds(&int8_net, input.validation)?);
+    let mut nets = Vec::new();
+    for (name, _, bytes) in &files {
+        nets.push(Network::load(bytes, &dir.join(name))?);
+    }
+    let calibrated = nets
+        .iter()
+        .map(|net| thresholds(net, input.validation))
+        .collect::<Result<Vec<_>>>()?;
+    let mut manifest = manifest(input, &files, calibrated);
     write(dir, MANIFEST_FILE, json(&manifest))?;
 
     let (reports, markdown) = measure(dir, input.sets, &files)?;
     manifest.metrics = reports.iter().map(|r| metrics(r, &reports[0])).collect();
     write(dir, MANIFEST_FILE, json(&manifest))?;
 
-    let f32_net = Network::load(bytes_of(&files, F32_FILE), &dir.join(F32_FILE))?;
-    let golden = golden(input, &manifest, &f32_net, &int8_net)?;
+    let net = |name: &'static str| {
+        files
+            .iter()
+            .zip(&nets)
+            .find(|((n, _, _), _)| *n == name)
+            .map(|(_, net)| net)
+            .ok_or(Error::NotWritten(name))
+    };
+    let golden = golden(input, &manifest, net(F32_FILE)?, net(INT8_FILE)?)?;
     write(dir, GOLDEN_FILE, json(&golden))?;
     write(dir, EXPORT_MD, &markdown)?;
     Ok(ExportSummary { manifest, markdown })

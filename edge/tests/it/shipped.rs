@@ -5,6 +5,11 @@ use crate::support::shipped_dir;
 use edge::model::Model;
 use ood_core::Verdict;
 
+/// The int8 (QDQ) file: the default on architectures without a measured choice.
+const INT8: &str = "classifier.int8.onnx";
+/// The f32 file: what the manifest names for x86-64.
+const F32: &str = "classifier.onnx";
+
 /// tract f32 vs the logits the exporter recorded with tract on x86: the same
 /// f32 graph, summed in a possibly different order on another CPU (aarch64
 /// under qemu): ~1e-5; 1e-3 keeps a wide margin and still catches real
@@ -28,6 +33,7 @@ struct Case {
     f32_logits: Vec<f32>,
     int8_logits: Vec<f32>,
     int8_verdict: Verdict,
+    f32_verdict: Verdict,
 }
 
 fn golden() -> Golden {
@@ -44,8 +50,8 @@ fn pixels(hex: &str) -> Vec<u8> {
 
 #[test]
 fn shipped_models_reproduce_the_golden_outputs() {
-    let f32_model = Model::load(&shipped_dir(), Some("classifier.onnx"), None).expect("load f32");
-    let int8_model = Model::load(&shipped_dir(), None, None).expect("load int8");
+    let f32_model = Model::load(&shipped_dir(), Some(F32), None).expect("load f32");
+    let int8_model = Model::load(&shipped_dir(), Some(INT8), None).expect("load int8");
     assert_eq!(int8_model.file.precision, "int8");
     let g = golden();
     assert!(g.cases.len() >= 10);
@@ -56,10 +62,16 @@ fn shipped_models_reproduce_the_golden_outputs() {
         for (a, b) in c.candle_logits.iter().zip(&c.f32_logits) {
             assert!((a - b).abs() < F32_TOL, "{}: candle {a} vs tract {b}", c.source);
         }
-        let z = f32_model.classify(&px).expect("f32")[0].logits;
-        for (a, b) in z.iter().zip(&c.f32_logits) {
+        let f = f32_model.classify(&px).expect("f32")[0];
+        for (a, b) in f.logits.iter().zip(&c.f32_logits) {
             assert!((a - b).abs() < F32_TOL, "{}: f32 {a} vs golden {b}", c.source);
         }
+        assert_eq!(
+            std::mem::discriminant(&f.verdict),
+            std::mem::discriminant(&c.f32_verdict),
+            "{}",
+            c.source
+        );
         let q = int8_model.classify(&px).expect("int8")[0];
         for (a, b) in q.logits.iter().zip(&c.int8_logits) {
             assert!((a - b).abs() < INT8_TOL, "{}: int8 {a} vs golden {b}", c.source);
@@ -74,8 +86,22 @@ fn shipped_models_reproduce_the_golden_outputs() {
 }
 
 #[test]
-fn shipped_int8_model_is_small_and_agrees_with_f32_per_its_manifest() {
+fn the_file_that_runs_by_default_follows_the_architecture() {
     let m = Model::load(&shipped_dir(), None, None).expect("load");
+    assert_eq!(m.file.file, m.manifest.file_for(std::env::consts::ARCH));
+    // measured: f32 on x86-64 (tract runs QDQ as f32 plus (de)quantize
+    // steps), the int8 default where nothing was measured
+    assert_eq!(m.manifest.file_for("x86_64"), F32);
+    assert_eq!(m.manifest.file_for("aarch64"), INT8);
+    assert_eq!(m.manifest.default_model, INT8);
+    // each file has its own thresholds, and the one that runs decides with its own
+    let want = m.manifest.decision.policy(&m.file, None).expect("threshold");
+    assert_eq!(m.policy, want);
+}
+
+#[test]
+fn shipped_int8_model_is_small_and_agrees_with_f32_per_its_manifest() {
+    let m = Model::load(&shipped_dir(), Some(INT8), None).expect("load");
     assert!(m.file.bytes <= 100 * 1024, "int8 file {} bytes", m.file.bytes);
     let metrics = m
         .manifest
@@ -101,8 +127,8 @@ fn int8_agrees_with_f32_on_real_test_sets_and_matches_the_manifest() {
     .offline();
     let (_, mnist) = src.mnist().expect("MNIST (run scripts/setup.sh)");
     let fashion = src.fashion_test().expect("Fashion-MNIST (run scripts/setup.sh)");
-    let f32_model = Model::load(&shipped_dir(), Some("classifier.onnx"), None).expect("f32");
-    let int8_model = Model::load(&shipped_dir(), None, None).expect("int8");
+    let f32_model = Model::load(&shipped_dir(), Some(F32), None).expect("f32");
+    let int8_model = Model::load(&shipped_dir(), Some(INT8), None).expect("int8");
     let bar = indicatif::ProgressBar::hidden();
     for set in [&mnist, &fashion] {
         let one = std::slice::from_ref(set);
@@ -156,7 +182,10 @@ fn mnist_test_and_shipped_int8() -> (ood_data::Dataset, Model) {
     ))
     .offline();
     let (_, mnist) = src.mnist().expect("MNIST (run scripts/setup.sh)");
-    (mnist, Model::load(&shipped_dir(), None, None).expect("int8"))
+    (
+        mnist,
+        Model::load(&shipped_dir(), Some(INT8), None).expect("int8"),
+    )
 }
 
 /// The camera path (MNIST-style preprocessing of a 640x480 photo) on real

@@ -1,29 +1,24 @@
 //! The f32 graph, and the QDQ int8 graph that shares its shape.
 
-use super::{attr_int, attr_ints, tensor_f32, Graph, INPUT_NAME, OUTPUT_NAME};
+use super::{attr_int, tensor_f32, Graph, INPUT_NAME, OUTPUT_NAME};
 use crate::quant::ActivationQuant;
 use crate::weights::{Layer, Weights};
+use ood_core::IMG_SIDE;
 
 /// f32 or QDQ: float Conv/Gemm, with QuantizeLinear -> DequantizeLinear
 /// pairs on their inputs and dequantised int8 weights for QDQ.
 pub(crate) fn float_or_qdq_graph(g: &mut Graph, weights: &Weights, quant: &ActivationQuant) {
-    let kernel = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
     // conv blocks
     let mut x = g.activation(INPUT_NAME, quant.input);
+    let mut side = IMG_SIDE;
     for (block, layer, q_next) in [(1, &weights.conv1, quant.pool1), (2, &weights.conv2, quant.pool2)] {
         let (wd, bn) = (&layer.weight.shape, &layer.bias.name);
         let wt = g.weight(&layer.weight.name, wd, &layer.weight.values);
         g.inits
             .push(tensor_f32(bn, &layer.bias.shape, &layer.bias.values));
-        let conv = format!("conv{block}");
-        g.node(
-            "Conv",
-            &[&x, &wt, bn],
-            &conv,
-            vec![attr_ints("kernel_shape", &[wd[2] as i64, wd[3] as i64])],
-        );
+        // conv -> max-pool 2x2
         let pool = format!("pool{block}");
-        g.node("MaxPool", &[&conv], &pool, kernel.clone());
+        side = g.conv_pool("Conv", &x, &[&wt, bn], wd[2], side, &pool);
         let relu = format!("relu{block}");
         g.node("Relu", &[&pool], &relu, vec![]);
         x = if block == 1 {

@@ -76,26 +76,20 @@ pub(crate) fn qlinear_graph(g: &mut Graph, weights: &Weights, quant: &Activation
             g.node("Reshape", &[&x, "fc_shape"], "flatten_quantized", vec![]);
             x = "flatten_quantized".into();
         }
+        let (xs, xz) = (format!("{xq_name}_scale"), format!("{xq_name}_zero_point"));
+        let (ws, wz) = (format!("{wn}_scale"), format!("{wn}_zero_point"));
+        let (ys, yz) = (format!("{name}_scale"), format!("{name}_zero_point"));
+        let (wqn, bn) = (format!("{wn}_quantized"), format!("{name}_bias_int32"));
+        let rest = [xs.as_str(), &xz, &wqn, &ws, &wz, &ys, &yz, &bn];
         let out = format!("{name}_quantized");
+        let mut inputs = vec![x.as_str()];
+        inputs.extend_from_slice(&rest);
         let attrs = vec![attr_ints("kernel_shape", &[dims4[2] as i64, dims4[3] as i64])];
-        g.node(
-            "QLinearConv",
-            &[
-                &x,
-                &format!("{xq_name}_scale"),
-                &format!("{xq_name}_zero_point"),
-                &format!("{wn}_quantized"),
-                &format!("{wn}_scale"),
-                &format!("{wn}_zero_point"),
-                &format!("{name}_scale"),
-                &format!("{name}_zero_point"),
-                &format!("{name}_bias_int32"),
-            ],
-            &out,
-            attrs,
-        );
+        g.node("QLinearConv", &inputs, &out, attrs);
         x = out;
         if let Some(block) = name.strip_prefix("conv") {
+            // a MaxPool, not Graph::conv_pool's Max: onnxruntime has no
+            // uint8 Max (1.20: "Could not find an implementation for Max(13)")
             let pooled = format!("pool{block}_quantized");
             g.node("MaxPool", &[&x], &pooled, kernel.clone());
             x = pooled;

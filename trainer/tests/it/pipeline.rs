@@ -186,9 +186,13 @@ fn export_writes_verified_onnx_files_that_match_candle() {
     let m = &summary.manifest;
     assert_eq!(m.version, ood_core::manifest::MANIFEST_VERSION);
     assert_eq!(m.default_model, trainer::package::INT8_FILE);
-    assert_eq!(m.decision.thresholds.len(), 2);
-    assert!(m.decision.policy(Some(0.95)).is_some() && m.decision.policy(None).is_some());
+    // f32 runs on x86-64 (measured), the int8 default elsewhere
+    assert_eq!(m.file_for("x86_64"), trainer::package::F32_FILE);
+    assert_eq!(m.file_for("aarch64"), trainer::package::INT8_FILE);
     for f in &m.models {
+        // each file calibrated on its own logits
+        assert_eq!(f.thresholds.len(), 2, "{}", f.file);
+        assert!(m.decision.policy(f, Some(0.95)).is_some() && m.decision.policy(f, None).is_some());
         let bytes = std::fs::read(run.dir.join(&f.file)).expect("onnx");
         assert_eq!(edge::model::sha256_hex(&bytes), f.sha256);
         assert_eq!(bytes.len() as u64, f.bytes);
@@ -204,7 +208,8 @@ fn export_writes_verified_onnx_files_that_match_candle() {
     assert!(golden.cases.len() >= 10);
     let f32_model =
         edge::model::Model::load(&run.dir, Some(trainer::package::F32_FILE), None).expect("load f32");
-    let int8_model = edge::model::Model::load(&run.dir, None, None).expect("load int8");
+    let int8_model =
+        edge::model::Model::load(&run.dir, Some(trainer::package::INT8_FILE), None).expect("load int8");
     let integer_model = edge::model::Model::load(&run.dir, Some(trainer::package::INT8_INTEGER_FILE), None)
         .expect("load integer");
     for case in &golden.cases {
@@ -230,6 +235,8 @@ fn export_writes_verified_onnx_files_that_match_candle() {
         }
         assert_eq!(q.logits.to_vec(), case.int8_logits, "{}", case.source);
         assert_eq!(q.verdict, case.int8_verdict);
+        let f = f32_model.classify(&px).expect("classify")[0];
+        assert_eq!(f.verdict, case.f32_verdict, "{}", case.source);
     }
     // a tampered model file is refused by the edge with the file named
     let int8_path = run.dir.join(trainer::package::INT8_FILE);
@@ -237,7 +244,8 @@ fn export_writes_verified_onnx_files_that_match_candle() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&int8_path, bytes).expect("write");
-    let err = edge::model::Model::load(&run.dir, None, None).expect_err("tampered");
+    let err =
+        edge::model::Model::load(&run.dir, Some(trainer::package::INT8_FILE), None).expect_err("tampered");
     assert!(
         err.to_string().contains("sha256") && err.to_string().contains("classifier.int8.onnx"),
         "{err}"
