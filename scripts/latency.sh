@@ -32,22 +32,29 @@ def stat(xs):
 def fmt(xs):
     m, lo, hi = stat(xs)
     return f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-print(f"{platform.machine()}, one thread, {n} alternating rounds; median [min, max] us per image, batch 1")
+print(f"{platform.machine()}, one thread, {n} alternating rounds; median [min, max] over rounds, us per image, batch 1")
 print()
 print("| file | bytes | tract | onnxruntime default (ALL) | onnxruntime basic | tract / ort default | tract / ort basic | tract / tract f32 |")
 print("|---|---|---|---|---|---|---|---|")
 f32 = [t["tract_us_per_image_batch1"]["classifier.onnx"] for t in tr]
+arch = platform.machine()
+runs_here = next((t["file"] for t in manifest.get("targets", []) if t["arch"] == arch), manifest["default_model"])
 for m in manifest["models"]:
     f = m["file"]
     t = [x["tract_us_per_image_batch1"][f] for x in tr]
     a = [x["onnxruntime_default_us"][f] for x in on]
     b = [x["onnxruntime_basic_us"][f] for x in on]
-    # ratios per round (the engines ran back to back), then their median
-    ra = stat([x / y for x, y in zip(t, a)])[0]
-    rb = stat([x / y for x, y in zip(t, b)])[0]
-    rf = stat([x / y for x, y in zip(t, f32)])[0]
-    shipped = " (default)" if f == manifest["default_model"] else ""
-    print(f"| `{f}`{shipped} | {m['bytes']:,} | {fmt(t)} | {fmt(a)} | {fmt(b)} | {ra:.2f} | {rb:.2f} | {rf:.2f} |")
+    # ratios per round (the engines ran back to back): median [min, max]
+    def ratio(xs, ys):
+        m, lo, hi = stat([x / y for x, y in zip(xs, ys)])
+        return f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
+    notes = []
+    if f == runs_here:
+        notes.append(f"runs on {arch}")
+    if f == manifest["default_model"]:
+        notes.append("default")
+    note = f" ({', '.join(notes)})" if notes else ""
+    print(f"| `{f}`{note} | {m['bytes']:,} | {fmt(t)} | {fmt(a)} | {fmt(b)} | {ratio(t, a)} | {ratio(t, b)} | {ratio(t, f32)} |")
 fr = [x["frame_640x480_to_verdict_us"] for x in tr]
 print()
 print(f"640x480 gray frame -> verdict ({tr[0]['frame_model']}, tract): {fmt(fr)} us")

@@ -27,7 +27,7 @@ struct ModelArgs {
     /// Model folder (manifest.json + ONNX files); default: models/default.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Which file of the manifest to run (default: the manifest's default, int8).
+    /// Which file of the manifest to run (default: the one the manifest names for this CPU architecture, else its default).
     #[arg(long)]
     file: Option<String>,
     /// Threshold: share of validation digits kept (a calibrated value, e.g. 0.99 or 0.95).

@@ -271,12 +271,22 @@ pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIX
     let crop = GrayImage::from_fn(bw, bh, |x, y| {
         image::Luma([stretch[img.row(y0 + y)[(x0 + x) as usize] as usize]])
     });
+    Ok(fit_and_centre(&crop))
+}
+
+/// The ink's crop (contrast stretched) fitted into [`FIT`] x [`FIT`] keeping
+/// its aspect ratio and pasted into 28x28 with its centre of mass at the
+/// centre.
+fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
+    let side = IMG_SIDE as u32;
+    let (bw, bh) = crop.dimensions();
+    let mut out = [0u8; IMG_PIXELS];
     let scale = FIT as f32 / bw.max(bh) as f32;
     let (nw, nh) = (
         ((bw as f32 * scale).round() as u32).clamp(1, FIT),
         ((bh as f32 * scale).round() as u32).clamp(1, FIT),
     );
-    let small = imageops::resize(&crop, nw, nh, imageops::FilterType::Triangle);
+    let small = imageops::resize(crop, nw, nh, imageops::FilterType::Triangle);
     // centre of mass
     let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
     for (x, y, p) in small.enumerate_pixels() {
@@ -297,7 +307,7 @@ pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIX
         let (tx, ty) = (ox as usize + x as usize, oy as usize + y as usize);
         out[ty * IMG_SIDE + tx] = p[0];
     }
-    Ok(out)
+    out
 }
 
 /// Reads and preprocesses one image file.
@@ -381,33 +391,7 @@ mod tests {
         }
         let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
         let crop = imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
-        let scale = FIT as f32 / bw.max(bh) as f32;
-        let (nw, nh) = (
-            ((bw as f32 * scale).round() as u32).clamp(1, FIT),
-            ((bh as f32 * scale).round() as u32).clamp(1, FIT),
-        );
-        let small = imageops::resize(&crop, nw, nh, imageops::FilterType::Triangle);
-        // centre of mass
-        let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
-        for (x, y, p) in small.enumerate_pixels() {
-            let v = f64::from(p[0]);
-            m += v;
-            mx += v * f64::from(x);
-            my += v * f64::from(y);
-        }
-        let (cx, cy) = if m > 0.0 {
-            (mx / m, my / m)
-        } else {
-            (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
-        };
-        let half = f64::from(side) / 2.0;
-        let ox = ((half - 0.5 - cx).round() as i64).clamp(0, i64::from(side - nw));
-        let oy = ((half - 0.5 - cy).round() as i64).clamp(0, i64::from(side - nh));
-        for (x, y, p) in small.enumerate_pixels() {
-            let (tx, ty) = (ox as usize + x as usize, oy as usize + y as usize);
-            out[ty * IMG_SIDE + tx] = p[0];
-        }
-        Ok(out)
+        Ok(fit_and_centre(&crop))
     }
 
     proptest::proptest! {

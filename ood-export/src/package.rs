@@ -62,7 +62,7 @@ pub const KEEPS: [f32; 2] = [0.95, 0.99];
 pub const TARGETS: [(&str, &str, &str); 1] = [(
     "x86_64",
     F32_FILE,
-    "tract runs the QDQ file's convolutions in f32 and adds its quantize/dequantize steps: 1.4-1.9x the f32 file's batch-1 time on x86-64 (scripts/latency.sh, 2026-12-03); no Raspberry Pi was measured, so aarch64 keeps the 4x smaller int8 file",
+    "tract runs the QDQ file's convolutions in f32 and adds its quantize/dequantize steps: 1.35-1.67x the f32 file's batch-1 time on x86-64 (median 1.43, scripts/latency.sh, 2026-12-03); no Raspberry Pi was measured, so aarch64 keeps the 4x smaller int8 file",
 )];
 /// The acceptance score of the shipped decision (the product's `U(x)`).
 pub const DECISION_SCORE: Score = Score::Uncertainty;

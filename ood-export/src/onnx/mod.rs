@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Each "Conv -> MaxPool 2x2" is written in the form tract runs fastest
-//! ([`Graph::conv_pool`]): four stride-2 convolutions of the input shifted by
+//! (`Graph::conv_pool`): four stride-2 convolutions of the input shifted by
 //! (0 or 1, 0 or 1) pixels, sharing one weight tensor, and the elementwise
 //! `Max` of the four. It computes the same numbers (each pooled value is the
 //! maximum of the same four convolution outputs) and the file is the same
