@@ -9,10 +9,12 @@
 //! - one with the file's free batch dimension for batches (`edge eval`, the
 //!   export's calibration), its state reused too.
 //!
-//! Measured on the shipped files (`edge bench`, 2026-12-03, x86, one thread):
-//! the single-image plan with a reused state took 112-140 us per image where
-//! the free-batch plan with a new state per call (the way this module ran
-//! before) took 173-208 us.
+//! Measured on the shipped files (2026-12-03, x86, one thread, side by side
+//! in one run): the single-image plan with a reused state took 112-140 us per
+//! image where the free-batch plan with a new state per call (the way this
+//! module ran before) took 173-208 us; with the graph form the export now
+//! writes (no `MaxPool`, see `ood_export::onnx`) the f32 file takes 82-102 us
+//! (`scripts/latency.sh`).
 
 use crate::error::{Error, Result};
 use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
@@ -46,7 +48,12 @@ impl Runner {
             Some(s) => s,
             None => slot.insert(self.plan.spawn()?),
         };
-        state.run(tvec!(input.into()))
+        let out = state.run(tvec!(input.into()));
+        if out.is_err() {
+            // a run that failed half-way may leave values behind: start afresh
+            *slot = None;
+        }
+        out
     }
 }
 

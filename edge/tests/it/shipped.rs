@@ -85,6 +85,42 @@ fn shipped_models_reproduce_the_golden_outputs() {
     }
 }
 
+/// The runtime's two plans (one image, with its state reused; a free
+/// batch) give the same logits and verdicts, and a reused state carries
+/// nothing from one call to the next.
+#[test]
+fn one_image_and_batch_plans_agree_and_calls_are_independent() {
+    let g = golden();
+    let all: Vec<u8> = g.cases.iter().flat_map(|c| pixels(&c.pixels_hex)).collect();
+    for (file, tol) in [(F32, F32_TOL), (INT8, INT8_TOL)] {
+        let m = Model::load(&shipped_dir(), Some(file), None).expect("load");
+        let batch = m.classify(&all).expect("batch");
+        assert_eq!(batch.len(), g.cases.len());
+        for (c, b) in g.cases.iter().zip(&batch) {
+            let px = pixels(&c.pixels_hex);
+            let one = m.classify(&px).expect("one")[0];
+            for (a, z) in one.logits.iter().zip(&b.logits) {
+                assert!((a - z).abs() < tol, "{file} {}: one {a} vs batch {z}", c.source);
+            }
+            assert_eq!(
+                std::mem::discriminant(&one.verdict),
+                std::mem::discriminant(&b.verdict),
+                "{file} {}",
+                c.source
+            );
+            // the same image again, after another one ran on the same state
+            assert_eq!(m.classify(&px).expect("again")[0], one, "{file} {}", c.source);
+        }
+        // a clone has its own state and the same answers
+        let twin = m.clone();
+        let px = pixels(&g.cases[0].pixels_hex);
+        assert_eq!(
+            twin.classify(&px).expect("twin"),
+            m.classify(&px).expect("original")
+        );
+    }
+}
+
 #[test]
 fn the_file_that_runs_by_default_follows_the_architecture() {
     let m = Model::load(&shipped_dir(), None, None).expect("load");
