@@ -71,6 +71,17 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         iters: u32,
     },
+    /// Check the model folder on this machine: run its golden inputs
+    /// through the f32 and int8 files and compare logits and verdicts with
+    /// the ones recorded at export (run it after copying a model to a device)
+    Check {
+        /// Model folder (manifest.json + ONNX files + golden.json); default: models/default.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// JSON out instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Classify frames from a V4L2 camera (e.g. a USB camera on /dev/video0),
     /// captured by ffmpeg's v4l2 input; the capture restarts if it stops.
     Camera {
@@ -376,7 +387,7 @@ fn camera(
                 eprintln!("camera: {frames} frames, {dropped} dropped; capture ended ({status})");
             }
             // a torn last frame (camera unplugged mid-frame) is not fatal
-            Err(e) => eprintln!("warning: camera: {e:#}"),
+            Err(e) => eprintln!("warning: camera: {}", message(&e)),
         }
         if status.code() == Some(127) {
             bail!("the capture command was not found (`{cmd}`): install ffmpeg (sudo apt install ffmpeg) or pass --capture");
@@ -432,6 +443,44 @@ fn golden_inputs(dir: &std::path::Path) -> Vec<[u8; ood_core::IMG_PIXELS]> {
     out
 }
 
+fn check(model: Option<PathBuf>, json: bool) -> Result<()> {
+    let dir = model_dir(model);
+    let checks = edge::check::check_dir(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        println!("file\tsame verdict\tmax logit diff (tolerance)");
+        for c in &checks {
+            println!(
+                "{}\t{}/{}\t{:.2e} ({:.0e})",
+                c.file, c.same_verdict, c.cases, c.max_logit_diff, c.tolerance
+            );
+            for d in &c.differences {
+                println!("  {d}");
+            }
+        }
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.file.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{}: {} differ from the golden outputs recorded at export (see above): the files or this build do not compute what was exported",
+            dir.display(),
+            failed.join(", ")
+        );
+    }
+    eprintln!(
+        "{}: every golden case gives the exported verdict and logits ({} files, on {})",
+        dir.display(),
+        checks.len(),
+        std::env::consts::ARCH
+    );
+    Ok(())
+}
+
 fn bench(m: ModelArgs, iters: u32) -> Result<()> {
     let dir = model_dir(m.model.clone());
     let base = load(m)?;
@@ -481,6 +530,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => eval(model, data_dir, json),
         Cmd::Bench { model, iters } => bench(model, iters),
+        Cmd::Check { model, json } => check(model, json),
         Cmd::Camera {
             model,
             device,
@@ -503,9 +553,24 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The error and its causes, each cause once: a library error that already
+/// names its cause in its own message (`path: OS error`) is not followed by
+/// that cause again.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", message(&e));
         std::process::exit(1);
     }
 }

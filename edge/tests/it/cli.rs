@@ -117,6 +117,9 @@ fn bad_images_are_reported_per_file_and_the_others_still_classified() {
     assert!(stdout(&o).contains("digit.png\taccept"), "{}", stdout(&o));
     let o = edge(&["classify", missing.to_str().expect("utf8")]);
     assert_clean_error(&o, &["missing.png"]);
+    // the OS error once, not repeated by the cause chain
+    let e = stderr(&o);
+    assert_eq!(e.matches("os error").count(), 1, "{e}");
 }
 
 #[test]
@@ -297,4 +300,39 @@ fn camera_runs_the_capture_command_and_survives_a_torn_frame() {
     // a capture program that is not installed
     let o = edge(&["camera", "--capture", "no-such-capture-tool-xyz", "--once"]);
     assert_clean_error(&o, &["capture command was not found"]);
+}
+
+#[test]
+fn check_passes_on_the_shipped_model_and_names_a_changed_golden_case() {
+    let o = edge(&["check", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checks: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let files: Vec<&str> = checks
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(files, ["classifier.int8.onnx", "classifier.onnx"], "{checks}");
+    for c in checks.as_array().expect("array") {
+        assert!(c["cases"].as_u64().expect("cases") >= 10, "{c}");
+        assert_eq!(c["same_verdict"], c["cases"], "{c}");
+    }
+    // the exporter recorded another verdict for one case: named, exit 1
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = copy_model(tmp.path());
+    let path = dir.join("golden.json");
+    let mut g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden")).expect("json");
+    let source = g["cases"][0]["source"].as_str().expect("source").to_string();
+    g["cases"][0]["int8_verdict"] = serde_json::json!({"reject": {"reason": "garbage", "uncertainty": 0.5}});
+    std::fs::write(&path, g.to_string()).expect("write");
+    let o = edge(&["check", "--model", dir.to_str().expect("utf8")]);
+    assert_clean_error(&o, &["classifier.int8.onnx differ from the golden outputs"]);
+    let out = stdout(&o);
+    assert!(out.contains(&source), "{out}");
+    assert!(
+        out.contains("classifier.onnx\t"),
+        "the f32 file is still checked: {out}"
+    );
 }

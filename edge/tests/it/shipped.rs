@@ -10,42 +10,10 @@ const INT8: &str = "classifier.int8.onnx";
 /// The f32 file: what the manifest names for x86-64.
 const F32: &str = "classifier.onnx";
 
-/// tract f32 vs the logits the exporter recorded with tract on x86: the same
-/// f32 graph, summed in a possibly different order on another CPU (aarch64
-/// under qemu): ~1e-5; 1e-3 keeps a wide margin and still catches real
-/// errors, which move logits by O(1).
-const F32_TOL: f32 = 1e-3;
-/// int8 (QDQ) logits: a rounding flip in one QuantizeLinear on another CPU
-/// moves a logit by about one activation step times a weight (< 0.1 here);
-/// 0.5 is well below the logit margins that decide the golden verdicts.
-const INT8_TOL: f32 = 0.5;
-
-#[derive(serde::Deserialize)]
-struct Golden {
-    cases: Vec<Case>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    source: String,
-    pixels_hex: String,
-    candle_logits: Vec<f32>,
-    f32_logits: Vec<f32>,
-    int8_logits: Vec<f32>,
-    int8_verdict: Verdict,
-    f32_verdict: Verdict,
-}
+use edge::check::{read_golden, Golden, F32_TOLERANCE as F32_TOL, INT8_TOLERANCE as INT8_TOL};
 
 fn golden() -> Golden {
-    let text =
-        std::fs::read_to_string(shipped_dir().join("golden.json")).expect("models/default/golden.json");
-    serde_json::from_str(&text).expect("golden json")
-}
-
-fn pixels(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
+    read_golden(&shipped_dir()).expect("models/default/golden.json")
 }
 
 #[test]
@@ -56,7 +24,7 @@ fn shipped_models_reproduce_the_golden_outputs() {
     let g = golden();
     assert!(g.cases.len() >= 10);
     for c in &g.cases {
-        let px = pixels(&c.pixels_hex);
+        let px = c.pixels().expect("golden pixels");
         assert_eq!(px.len(), 784, "{}", c.source);
         // the exporter's parity: candle (training) vs tract f32, recorded at export
         for (a, b) in c.candle_logits.iter().zip(&c.f32_logits) {
@@ -91,13 +59,17 @@ fn shipped_models_reproduce_the_golden_outputs() {
 #[test]
 fn one_image_and_batch_plans_agree_and_calls_are_independent() {
     let g = golden();
-    let all: Vec<u8> = g.cases.iter().flat_map(|c| pixels(&c.pixels_hex)).collect();
+    let all: Vec<u8> = g
+        .cases
+        .iter()
+        .flat_map(|c| c.pixels().expect("golden pixels"))
+        .collect();
     for (file, tol) in [(F32, F32_TOL), (INT8, INT8_TOL)] {
         let m = Model::load(&shipped_dir(), Some(file), None).expect("load");
         let batch = m.classify(&all).expect("batch");
         assert_eq!(batch.len(), g.cases.len());
         for (c, b) in g.cases.iter().zip(&batch) {
-            let px = pixels(&c.pixels_hex);
+            let px = c.pixels().expect("golden pixels");
             let one = m.classify(&px).expect("one")[0];
             for (a, z) in one.logits.iter().zip(&b.logits) {
                 assert!((a - z).abs() < tol, "{file} {}: one {a} vs batch {z}", c.source);
@@ -113,7 +85,7 @@ fn one_image_and_batch_plans_agree_and_calls_are_independent() {
         }
         // a clone has its own state and the same answers
         let twin = m.clone();
-        let px = pixels(&g.cases[0].pixels_hex);
+        let px = g.cases[0].pixels().expect("golden pixels");
         assert_eq!(
             twin.classify(&px).expect("twin"),
             m.classify(&px).expect("original")
