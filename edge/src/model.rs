@@ -61,20 +61,24 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, PathBuf)> {
             "cannot read it ({e}); a model folder holds manifest.json and the ONNX files written by `cargo run -p trainer --release -- export`"
         ),
     })?;
-    // the version first: a manifest of another schema names it, not a field
+    Ok((parse_manifest(&text, &path)?, path))
+}
+
+/// Parses manifest text: its version first (a manifest of another schema
+/// is refused by its version, not by a missing field), then the whole.
+/// `path` is only used in error messages.
+pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
     #[derive(serde::Deserialize)]
     struct Versioned {
         version: u32,
     }
     let bad = |what: String| Error::Manifest {
-        path: path.clone(),
+        path: path.to_path_buf(),
         what,
     };
-    let v: Versioned = serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
+    let v: Versioned = serde_json::from_str(text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
     ood_core::manifest::check_version(v.version).map_err(|e| bad(e.to_string()))?;
-    let manifest: Manifest =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
-    Ok((manifest, path))
+    serde_json::from_str(text).map_err(|e| bad(format!("not a valid manifest: {e}")))
 }
 
 impl Model {

@@ -65,13 +65,9 @@ impl std::str::FromStr for Roi {
 /// Decodes an image file (PNG, JPEG) to grayscale, refusing sizes over
 /// [`MAX_SIDE`] before allocating the pixels.
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
-    let bad = |what: String| Error::Image {
-        path: path.into(),
-        what,
-    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
-        return Err(bad("empty file (0 bytes): not an image".into()));
+        return Err(image_error(path, "empty file (0 bytes): not an image".into()));
     }
     // trust the content, not the extension
     let mut head = [0u8; 64];
@@ -80,11 +76,40 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         f.read(&mut head).map_err(|e| Error::io(path, e))?
     };
-    let format = image::guess_format(&head[..n])
+    let format = png_or_jpeg(&head[..n], path)?;
+    let reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    decode_limited(reader, format, path)
+}
+
+/// Decodes image bytes (PNG, JPEG) to grayscale as [`read_gray`] does a
+/// file; `path` is only used in error messages.
+pub fn decode_gray(bytes: &[u8], path: &Path) -> Result<GrayImage> {
+    if bytes.is_empty() {
+        return Err(image_error(path, "empty file (0 bytes): not an image".into()));
+    }
+    let format = png_or_jpeg(&bytes[..bytes.len().min(64)], path)?;
+    decode_limited(ImageReader::new(std::io::Cursor::new(bytes)), format, path)
+}
+
+fn image_error(path: &Path, what: String) -> Error {
+    Error::Image {
+        path: path.into(),
+        what,
+    }
+}
+
+fn png_or_jpeg(head: &[u8], path: &Path) -> Result<image::ImageFormat> {
+    image::guess_format(head)
         .ok()
         .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg))
-        .ok_or_else(|| bad("not a PNG or JPEG image (unrecognised content)".into()))?;
-    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+        .ok_or_else(|| image_error(path, "not a PNG or JPEG image (unrecognised content)".into()))
+}
+
+fn decode_limited<R: std::io::BufRead + std::io::Seek>(
+    mut reader: ImageReader<R>,
+    format: image::ImageFormat,
+    path: &Path,
+) -> Result<GrayImage> {
     reader.set_format(format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -92,10 +117,10 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(l) => bad(format!(
+        image::ImageError::Limits(l) => image_error(path, format!(
             "too large to decode ({l}); images up to {MAX_SIDE}x{MAX_SIDE} are accepted: scale it down or pass a region of interest of a smaller copy"
         )),
-        e => bad(format!("cannot decode: {e}")),
+        e => image_error(path, format!("cannot decode: {e}")),
     })?;
     Ok(img.to_luma8())
 }

@@ -28,10 +28,26 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Decodes one image file to the input contract.
 pub fn read_image(path: &Path) -> Result<Vec<u8>> {
-    let mut reader = image::ImageReader::open(path)
+    let reader = image::ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    decode(reader, path)
+}
+
+/// Decodes image bytes (PNG or JPEG) to the input contract, as
+/// [`read_image`] does a file; `path` is only used in error messages.
+pub fn decode_image(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    decode(reader, path)
+}
+
+fn decode<R: std::io::BufRead + std::io::Seek>(
+    mut reader: image::ImageReader<R>,
+    path: &Path,
+) -> Result<Vec<u8>> {
     match reader.format() {
         Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
         other => {

@@ -24,6 +24,14 @@ pub struct Idx {
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    gunzip_if_gz(raw, path)
+}
+
+/// `raw` gunzipped when it starts with the gzip magic, else `raw` itself;
+/// the output is cut at the largest payload an IDX file may have (so a
+/// decompression bomb stops there and fails to parse). `path` is only used
+/// in error messages.
+pub fn gunzip_if_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])

@@ -216,7 +216,13 @@ pub fn parse_mat(bytes: &[u8], path: &Path) -> Result<Vec<MatArray>> {
 /// Reads an SVHN cropped-digits file as a dataset (labels 0..=9).
 pub fn read_mat(path: &Path) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let arrays = parse_mat(&bytes, path)?;
+    decode_mat(&bytes, path)
+}
+
+/// An SVHN cropped-digits MAT-file's bytes as a dataset, as [`read_mat`]
+/// reads a file; `path` is only used in error messages.
+pub fn decode_mat(bytes: &[u8], path: &Path) -> Result<Dataset> {
+    let arrays = parse_mat(bytes, path)?;
     let get = |n: &str| {
         arrays
             .iter()

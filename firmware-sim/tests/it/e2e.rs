@@ -180,3 +180,85 @@ fn replays_wire_frames_written_by_the_edge() {
     assert_eq!(summary["corrupt_frames"], 0);
     assert!(out.join("screen_00005.png").is_file() && out.join("screen_link_lost.png").is_file());
 }
+
+/// A model folder that is not what its manifest says stops the simulator
+/// before any screen is drawn, with the edge's message and what to do.
+#[test]
+fn a_tampered_or_foreign_model_is_refused_with_what_to_do() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir_all(&imgs).expect("mkdir");
+    write_inputs(&imgs);
+    let copy = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        for f in [
+            "manifest.json",
+            "classifier.onnx",
+            "classifier.int8.onnx",
+            "golden.json",
+        ] {
+            std::fs::copy(shipped().join(f), d.join(f)).expect("copy");
+        }
+        d
+    };
+    let refused = |model: &Path, needles: &[&str]| {
+        let out = tmp.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+            .args([
+                "--images",
+                imgs.to_str().expect("utf8"),
+                "--out",
+                out.to_str().expect("utf8"),
+            ])
+            .args(["--model", model.to_str().expect("utf8")])
+            .output()
+            .expect("run sim");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        for n in needles {
+            assert!(e.contains(n), "stderr lacks {n:?}: {e}");
+        }
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(!out.join("screen_00001.png").exists(), "nothing drawn");
+    };
+    // one flipped byte in each file the manifest lists
+    let flipped = copy("flipped");
+    for f in ["classifier.onnx", "classifier.int8.onnx"] {
+        let mut bytes = std::fs::read(flipped.join(f)).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(flipped.join(f), bytes).expect("write");
+    }
+    refused(&flipped, &["sha256", "does not match the manifest", "re-export"]);
+    // a manifest whose checksum is wrong
+    let wrong = copy("wrong-sha");
+    let edit = |dir: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let p = dir.join("manifest.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).expect("manifest")).expect("json");
+        f(&mut v);
+        std::fs::write(&p, v.to_string()).expect("write");
+    };
+    edit(&wrong, &|v| {
+        for m in v["models"].as_array_mut().expect("models") {
+            m["sha256"] = "0".repeat(64).into();
+        }
+    });
+    refused(&wrong, &["sha256", "re-export"]);
+    // a manifest of another schema version
+    let other = copy("other-version");
+    edit(&other, &|v| v["version"] = 99.into());
+    refused(
+        &other,
+        &["manifest.json", "version 99 is newer", "update the edge"],
+    );
+    // a manifest describing other input shapes than the ONNX files have
+    let shapes = copy("other-shapes");
+    edit(&shapes, &|v| {
+        for m in v["models"].as_array_mut().expect("models") {
+            m["input_shape"] = serde_json::json!([-1, 3, 32, 32]);
+        }
+    });
+    refused(&shapes, &["input", "[-1, 3, 32, 32]"]);
+}

@@ -31,7 +31,7 @@ pub mod train;
 
 use crate::config::TrainConfig;
 use crate::data::{fetch::Sources, Dataset};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::Evaluation;
 use crate::model::generator::Generator;
 use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
@@ -61,6 +61,41 @@ pub struct Progress {
     pub before: Option<Calibrated>,
     /// Wall seconds spent so far, across resumes.
     pub wall_seconds: f64,
+}
+
+impl Progress {
+    /// Parses `progress.json` text of a run of `total_epochs` epochs and
+    /// checks that it can be resumed: no more epochs done than the run has,
+    /// one log entry per epoch done, a finite non-negative wall time. A
+    /// hand-edited or foreign file is refused here, not halfway through a
+    /// resumed epoch. `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path, total_epochs: usize) -> Result<Self> {
+        let bad = |what: String| {
+            Error::format(
+                path,
+                format!("{what}; the run folder is inconsistent: start a new run (`--out` elsewhere) or restore the folder"),
+            )
+        };
+        let p: Progress =
+            serde_json::from_str(text).map_err(|e| bad(format!("corrupt progress.json: {e}")))?;
+        if p.epochs_done > total_epochs {
+            return Err(bad(format!(
+                "{} epochs done, but the run has {total_epochs}",
+                p.epochs_done
+            )));
+        }
+        if p.log.len() != p.epochs_done {
+            return Err(bad(format!(
+                "{} epoch log entries for {} epochs done",
+                p.log.len(),
+                p.epochs_done
+            )));
+        }
+        if !(p.wall_seconds.is_finite() && p.wall_seconds >= 0.0) {
+            return Err(bad(format!("wall_seconds is {}", p.wall_seconds)));
+        }
+        Ok(p)
+    }
 }
 
 /// Everything a finished run produced.
@@ -140,7 +175,9 @@ impl<'a> Run<'a> {
         let out_dir = inputs.out_dir;
         let run_dir = RunDir::resumable(out_dir)?;
         let mut run = Self::prepare(inputs, run_dir)?;
-        run.progress = run.dir.read_json(dir::PROGRESS)?;
+        let path = run.dir.file(dir::PROGRESS);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        run.progress = Progress::parse(&text, &path, run.total_epochs())?;
         if run.progress.epochs_done > 0 {
             let path = run.dir.file(dir::CHECKPOINT);
             run.garbage.set = model::load_checkpoint(&path, &mut run.trainer, run.gen.as_mut())?;
@@ -382,4 +419,40 @@ pub fn run(
         run.epoch()?;
     }
     run.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `progress.json` text with `log` copies of the shipped run's first epoch log.
+    fn text(epochs_done: usize, log: usize, wall: &str) -> String {
+        let report: serde_json::Value =
+            serde_json::from_str(include_str!("../../../models/default/report.json")).expect("report.json");
+        let first: EpochLog = serde_json::from_value(report["epochs"][0].clone()).expect("an epoch log");
+        let log = vec![serde_json::to_value(first).expect("log"); log];
+        format!(
+            r#"{{"epochs_done": {epochs_done}, "generated_seen": 5, "log": {}, "before": null, "wall_seconds": {wall}}}"#,
+            serde_json::Value::Array(log)
+        )
+    }
+
+    #[test]
+    fn progress_is_checked_against_the_run_before_resuming() {
+        let p = Path::new("run/progress.json");
+        let ok = Progress::parse(&text(2, 2, "12.5"), p, 23).expect("a consistent file");
+        assert_eq!((ok.epochs_done, ok.generated_seen, ok.wall_seconds), (2, 5, 12.5));
+        let refused = |t: &str, total: usize, needle: &str| {
+            let e = Progress::parse(t, p, total).expect_err("refused").to_string();
+            assert!(
+                e.contains(needle) && e.contains("progress.json") && e.contains("start a new run"),
+                "{e}"
+            );
+        };
+        refused(&text(24, 24, "1"), 23, "24 epochs done, but the run has 23");
+        refused(&text(3, 2, "1"), 23, "2 epoch log entries for 3 epochs done");
+        refused(&text(1, 1, "-1"), 23, "wall_seconds is -1");
+        refused(&text(1, 1, "1e999"), 23, "corrupt progress.json");
+        refused("{", 23, "corrupt progress.json");
+    }
 }
