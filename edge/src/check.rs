@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use ood_core::golden::Golden;
 use ood_core::{Verdict, IMG_PIXELS};
 
 use crate::error::{Error, Result};
@@ -22,56 +23,6 @@ pub const F32_TOLERANCE: f32 = 1e-3;
 /// moves a logit by about one activation step times a weight (< 0.1 here);
 /// 0.5 is well below the logit margins that decide the golden verdicts.
 pub const INT8_TOLERANCE: f32 = 0.5;
-
-/// One golden case as the exporter wrote it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Case {
-    /// Where the input came from (e.g. `mnist-test #0`).
-    pub source: String,
-    /// The 28x28 input, row-major, hex.
-    pub pixels_hex: String,
-    /// candle's logits at export (training engine).
-    pub candle_logits: Vec<f32>,
-    /// tract's logits on the f32 file.
-    pub f32_logits: Vec<f32>,
-    /// tract's logits on the int8 (QDQ) file.
-    pub int8_logits: Vec<f32>,
-    /// The int8 file's verdict.
-    pub int8_verdict: Verdict,
-    /// The f32 file's verdict.
-    pub f32_verdict: Verdict,
-}
-
-impl Case {
-    /// The 28x28 input.
-    pub fn pixels(&self) -> Result<Vec<u8>> {
-        let hex = self.pixels_hex.as_bytes();
-        let bad = || {
-            Error::Frame(format!(
-                "golden case {}: pixels_hex is not {IMG_PIXELS} hex bytes",
-                self.source
-            ))
-        };
-        if hex.len() != 2 * IMG_PIXELS {
-            return Err(bad());
-        }
-        hex.chunks(2)
-            .map(|p| {
-                std::str::from_utf8(p)
-                    .ok()
-                    .and_then(|s| u8::from_str_radix(s, 16).ok())
-                    .ok_or_else(bad)
-            })
-            .collect()
-    }
-}
-
-/// `golden.json`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Golden {
-    /// The cases, in the exporter's order.
-    pub cases: Vec<Case>,
-}
 
 /// Reads `dir/golden.json`.
 pub fn read_golden(dir: &Path) -> Result<Golden> {
@@ -143,7 +94,19 @@ pub fn check_dir(dir: &Path) -> Result<Vec<FileCheck>> {
             what: "has no cases; re-export the model with `trainer export`".into(),
         });
     }
-    let inputs: Vec<Vec<u8>> = golden.cases.iter().map(Case::pixels).collect::<Result<_>>()?;
+    let inputs: Vec<Vec<u8>> = golden
+        .cases
+        .iter()
+        .map(|c| {
+            c.pixels().ok_or_else(|| Error::Manifest {
+                path: dir.join("golden.json"),
+                what: format!(
+                    "case {}: pixels_hex is not {IMG_PIXELS} hex bytes; re-export the model",
+                    c.source
+                ),
+            })
+        })
+        .collect::<Result<_>>()?;
     let mut out = Vec::new();
     for (file, int8) in covered(dir)? {
         let model = Model::load(dir, Some(&file), None)?;
@@ -229,28 +192,5 @@ mod tests {
         ));
         assert!(!same_decision(&garbage, &unsure));
         assert!(!same_decision(&garbage, &accept(7, 0.99)));
-    }
-
-    #[test]
-    fn pixels_must_be_784_hex_bytes() {
-        let case = |hex: String| Case {
-            source: "t".into(),
-            pixels_hex: hex,
-            candle_logits: vec![],
-            f32_logits: vec![],
-            int8_logits: vec![],
-            int8_verdict: accept(0, 1.0),
-            f32_verdict: accept(0, 1.0),
-        };
-        assert_eq!(
-            case("0a".repeat(IMG_PIXELS)).pixels().expect("valid"),
-            vec![10u8; IMG_PIXELS]
-        );
-        assert!(case("0a".repeat(IMG_PIXELS - 1)).pixels().is_err());
-        assert!(case("zz".repeat(IMG_PIXELS)).pixels().is_err());
-        // multi-byte UTF-8 split across pairs is an error, not a panic
-        assert!(case(format!("a{}a", "é".repeat(IMG_PIXELS - 1)))
-            .pixels()
-            .is_err());
     }
 }

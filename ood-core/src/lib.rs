@@ -15,6 +15,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod golden;
 pub mod input;
 pub mod labels;
 #[cfg(feature = "std")]

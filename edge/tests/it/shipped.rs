@@ -10,7 +10,8 @@ const INT8: &str = "classifier.int8.onnx";
 /// The f32 file: what the manifest names for x86-64.
 const F32: &str = "classifier.onnx";
 
-use edge::check::{read_golden, Golden, F32_TOLERANCE as F32_TOL, INT8_TOLERANCE as INT8_TOL};
+use edge::check::{read_golden, F32_TOLERANCE as F32_TOL, INT8_TOLERANCE as INT8_TOL};
+use ood_core::golden::Golden;
 
 fn golden() -> Golden {
     read_golden(&shipped_dir()).expect("models/default/golden.json")
