@@ -40,6 +40,8 @@ failed=0
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   [[ -d "$seeds/$t" ]] && cp -n "$seeds/$t"/* "fuzz/corpus/$t/" 2>/dev/null || true
+  # inputs that once crashed (each also a test in the normal suite)
+  [[ -d "fuzz/regressions/$t" ]] && cp -n "fuzz/regressions/$t"/* "fuzz/corpus/$t/" 2>/dev/null || true
   log="fuzz/artifacts/$t.log"
   before=$(find "fuzz/artifacts/$t" -type f | wc -l)
   echo "== $t: up to $secs s or 1,000,000 runs"

@@ -99,6 +99,7 @@ model = os.path.join(root, "models", "default")
 for f in ("classifier.onnx", "classifier.int8.onnx", "classifier.int8-integer.onnx", "classifier.int8-qlinear.onnx"):
     copy("onnx", os.path.join(model, f))
 copy("manifest", os.path.join(model, "manifest.json"))
+copy("golden_json", os.path.join(model, "golden.json"))
 
 # wire: the protocol's golden frames (hex), whole and as one stream
 frames = []

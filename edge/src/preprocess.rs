@@ -181,6 +181,12 @@ impl<'a> GrayView<'a> {
 
     /// The region `r`, or an error when it does not lie inside.
     pub fn region(&self, r: Roi) -> Result<Self> {
+        if r.width == 0 || r.height == 0 {
+            return Err(Error::Frame(format!(
+                "region of interest {}x{} at ({}, {}) is empty: width and height must be > 0",
+                r.width, r.height, r.x, r.y
+            )));
+        }
         if r.x.saturating_add(r.width) > self.width || r.y.saturating_add(r.height) > self.height {
             return Err(Error::Frame(format!(
                 "region of interest {}x{} at ({}, {}) lies outside the {}x{} image",
@@ -188,11 +194,7 @@ impl<'a> GrayView<'a> {
             )));
         }
         let start = r.y as usize * self.stride + r.x as usize;
-        let end = if r.height == 0 {
-            start
-        } else {
-            start + (r.height as usize - 1) * self.stride + r.width as usize
-        };
+        let end = start + (r.height as usize - 1) * self.stride + r.width as usize;
         Ok(Self {
             pixels: &self.pixels[start..end],
             width: r.width,
@@ -357,6 +359,9 @@ mod tests {
         let side = IMG_SIDE as u32;
         let img = match roi {
             Some(r) => {
+                if r.width == 0 || r.height == 0 {
+                    return Err(Error::Frame("empty region of interest".into()));
+                }
                 if r.x.saturating_add(r.width) > img.width() || r.y.saturating_add(r.height) > img.height() {
                     return Err(Error::Frame(format!(
                         "region of interest {}x{} at ({}, {}) lies outside the {}x{} image",
@@ -427,7 +432,7 @@ mod tests {
         fn fast_path_matches_the_reference(
             w in 1u32..120, h in 1u32..120, seed in proptest::prelude::any::<u64>(),
             paper in proptest::prelude::any::<bool>(),
-            roi in proptest::option::of((0u32..60, 0u32..60, 1u32..80, 1u32..80)),
+            roi in proptest::option::of((0u32..60, 0u32..60, 0u32..80, 0u32..80)),
         ) {
             let mut state = seed | 1;
             let mut next = move || {
@@ -500,7 +505,7 @@ mod tests {
         #[test]
         fn never_panics_on_arbitrary_images(
             w in 1u32..80, h in 1u32..80, seed in proptest::prelude::any::<u64>(),
-            roi in proptest::option::of((0u32..90, 0u32..90, 1u32..90, 1u32..90)),
+            roi in proptest::option::of((0u32..90, 0u32..90, 0u32..90, 0u32..90)),
         ) {
             let mut state = seed | 1;
             let img = GrayImage::from_fn(w, h, |_, _| {
@@ -512,6 +517,26 @@ mod tests {
             let roi = roi.map(|(x, y, width, height)| Roi { x, y, width, height });
             if let Ok(out) = to_input(&img, roi) {
                 proptest::prop_assert_eq!(out.len(), IMG_PIXELS);
+            }
+        }
+    }
+
+    #[test]
+    /// Found by `scripts/fuzz.sh` (target `frame`, 2026-12-03): an empty
+    /// region of interest at the far corner of a 32x24 YUV frame sliced past
+    /// the end of the Y plane (`range start index 800 out of range for slice
+    /// of length 768`). Empty regions are now an error.
+    fn an_empty_region_at_the_far_corner_is_an_error_not_a_panic() {
+        let spec = crate::frame::FrameSpec::new(32, 24, crate::frame::PixelFormat::Yuv420).expect("spec");
+        let frame = vec![30u8; spec.frame_len()];
+        let view = spec.luma(&frame).expect("luma");
+        for (x, y, width, height) in [(32, 24, 0, 0), (0, 0, 0, 5), (3, 4, 5, 0), (31, 23, 1, 1)] {
+            let got = view_to_input(view, Some(Roi { x, y, width, height }));
+            if width == 0 || height == 0 {
+                let e = got.expect_err("empty region").to_string();
+                assert!(e.contains("is empty"), "{e}");
+            } else {
+                assert!(got.is_ok(), "a 1x1 region in the last corner is fine");
             }
         }
     }
