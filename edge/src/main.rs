@@ -422,20 +422,11 @@ fn time_us(iters: u32, mut f: impl FnMut() -> edge::Result<()>) -> Result<f64> {
 
 /// The 28x28 inputs of `dir/golden.json`; one blank image when it has none.
 fn golden_inputs(dir: &std::path::Path) -> Vec<[u8; ood_core::IMG_PIXELS]> {
-    let text = std::fs::read_to_string(dir.join("golden.json")).unwrap_or_default();
-    let golden: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let mut out: Vec<[u8; ood_core::IMG_PIXELS]> = golden["cases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            let hex = c["pixels_hex"].as_str()?;
-            let mut px = [0u8; ood_core::IMG_PIXELS];
-            for (i, p) in px.iter_mut().enumerate() {
-                *p = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-            }
-            Some(px)
-        })
+    let mut out: Vec<[u8; ood_core::IMG_PIXELS]> = edge::check::read_golden(dir)
+        .map(|g| g.cases)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.pixels()?.try_into().ok())
         .collect();
     if out.is_empty() {
         out.push([0u8; ood_core::IMG_PIXELS]);
