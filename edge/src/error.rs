@@ -14,6 +14,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Writing to the serial link (or its file) failed: the link was cut.
+    #[error("{}: the link to the display was cut ({source}); the verdicts printed before this error stand, and every frame before the failed one was written whole", path.display())]
+    Link {
+        /// The device or file the frames went to.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// `manifest.json` is missing, unreadable or inconsistent.
     #[error("{}: {what}", path.display())]
     Manifest {
@@ -23,7 +31,7 @@ pub enum Error {
         what: String,
     },
     /// A model file is not the one the manifest describes.
-    #[error("{}: sha256 {got} does not match the manifest's {expected}: the file is corrupt or belongs to another model; re-export it with `cargo run -p trainer --release -- export` or restore it from git", path.display())]
+    #[error("{}: sha256 {got} does not match the manifest's {expected}: the file is corrupt, belongs to another model or was replaced while it was read (load it again); re-export it with `cargo run -p trainer --release -- export` or restore it from git", path.display())]
     Checksum {
         /// The model file.
         path: PathBuf,

@@ -7,11 +7,13 @@ use crate::model::{Classified, Model};
 use ood_core::wire::{encode, Message, Thumbnail, MAX_FRAME, PROTOCOL_VERSION};
 use ood_core::{Verdict, IMG_PIXELS};
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Sends wire frames to `out`, counting what it sent.
 #[derive(Debug)]
 pub struct Sender<W: Write> {
     out: W,
+    name: PathBuf,
     frames: u32,
     accepted: u32,
     rejected_garbage: u32,
@@ -31,10 +33,16 @@ pub fn model_id(sha256_hex: &str) -> [u8; 8] {
 }
 
 impl<W: Write> Sender<W> {
-    /// A sender writing to `out`.
+    /// A sender writing to `out` (named "wire" in errors).
     pub fn new(out: W) -> Self {
+        Self::named(out, "wire")
+    }
+
+    /// A sender writing to `out`, the device or file `name` (for errors).
+    pub fn named(out: W, name: impl Into<PathBuf>) -> Self {
         Self {
             out,
+            name: name.into(),
             frames: 0,
             accepted: 0,
             rejected_garbage: 0,
@@ -46,8 +54,11 @@ impl<W: Write> Sender<W> {
     pub fn send(&mut self, m: &Message) -> Result<()> {
         let mut buf = [0u8; MAX_FRAME];
         let n = encode(m, &mut buf).map_err(|e| Error::Frame(format!("cannot encode {m:?}: {e}")))?;
-        self.out.write_all(&buf[..n]).map_err(|e| Error::io("wire", e))?;
-        self.out.flush().map_err(|e| Error::io("wire", e))
+        let sent = self.out.write_all(&buf[..n]).and_then(|()| self.out.flush());
+        sent.map_err(|source| Error::Link {
+            path: self.name.clone(),
+            source,
+        })
     }
 
     /// Who is talking, and the threshold the display marks on its bar.

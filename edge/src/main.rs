@@ -257,7 +257,7 @@ fn open_link(wire: Option<&Path>, model: &Model) -> Result<Option<Link>> {
         .truncate(true)
         .open(p)
         .with_context(|| format!("opening the wire output {}", p.display()))?;
-    let mut s = edge::link::Sender::new(std::io::BufWriter::new(f));
+    let mut s = edge::link::Sender::named(std::io::BufWriter::new(f), p);
     s.hello(model)?;
     Ok(Some(s))
 }
@@ -387,7 +387,7 @@ fn camera(
                 eprintln!("camera: {frames} frames, {dropped} dropped; capture ended ({status})");
             }
             // a torn last frame (camera unplugged mid-frame) is not fatal
-            Err(e) => eprintln!("warning: camera: {}", message(&e)),
+            Err(e) => eprintln!("warning: camera: {}", ood_data::error::one_line(e.as_ref())),
         }
         if status.code() == Some(127) {
             bail!("the capture command was not found (`{cmd}`): install ffmpeg (sudo apt install ffmpeg) or pass --capture");
@@ -544,24 +544,9 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The error and its causes, each cause once: a library error that already
-/// names its cause in its own message (`path: OS error`) is not followed by
-/// that cause again.
-fn message(e: &anyhow::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
-}
-
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {}", message(&e));
+        eprintln!("error: {}", ood_data::error::one_line(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -81,6 +81,25 @@ pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
     serde_json::from_str(text).map_err(|e| bad(format!("not a valid manifest: {e}")))
 }
 
+/// Reads a model file, refusing one larger than [`MAX_MODEL_BYTES`].
+fn read_limited(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(Error::Model {
+            path: path.to_path_buf(),
+            what: format!(
+                "larger than any model this runtime accepts ({MAX_MODEL_BYTES} bytes): not a model file of this project"
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
 impl Model {
     /// Loads the model in folder `dir`: `file` (a file name listed in the
     /// manifest), or when `None` the file the manifest names for this CPU
@@ -121,17 +140,10 @@ impl Model {
             )));
         }
         let path = base.join(&entry.file);
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-        if meta.len() > MAX_MODEL_BYTES {
-            return Err(Error::Model {
-                path,
-                what: format!(
-                    "{} bytes is larger than any model this runtime accepts ({MAX_MODEL_BYTES})",
-                    meta.len()
-                ),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        // read once, at most the limit (the file may grow while it is read);
+        // the checksum and tract then see the same bytes, so a file replaced
+        // after this line changes nothing in the loaded model
+        let bytes = read_limited(&path)?;
         let got = sha256_hex(&bytes);
         if got != entry.sha256 {
             return Err(Error::Checksum {

@@ -229,7 +229,7 @@ impl Screens {
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", ood_data::error::one_line(e.as_ref()));
         std::process::exit(1);
     }
 }
@@ -377,9 +377,18 @@ fn replay(path: &Path, fw: &mut Firmware, screens: &mut Screens) -> Result<()> {
     }
     fw.tick(now.wrapping_add(LINK_TIMEOUT_MS + 1000));
     screens.save(fw, "screen_link_lost.png", true)?;
+    let cut = fw.partial_frame();
+    if cut > 0 {
+        // what a display meets when the cable is pulled: it shows "link
+        // lost"; everything before the cut was decoded and shown
+        eprintln!(
+            "warning: {}: the link was cut in the middle of a frame: the last {cut} bytes were not a whole frame and were dropped; the {verdicts} verdicts before the cut were shown",
+            path.display()
+        );
+    }
     println!(
         "{}",
-        serde_json::json!({ "bytes": bytes.len(), "verdicts_shown": verdicts, "corrupt_frames": fw.screen.corrupt })
+        serde_json::json!({ "bytes": bytes.len(), "verdicts_shown": verdicts, "corrupt_frames": fw.screen.corrupt, "cut_mid_frame_bytes": cut })
     );
     Ok(())
 }

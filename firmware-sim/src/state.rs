@@ -104,6 +104,12 @@ impl Firmware {
         self.screen.now_ms = now_ms;
     }
 
+    /// Bytes of a frame begun but not finished: after the link goes quiet,
+    /// what a cut in the middle of a frame left behind (never shown).
+    pub fn partial_frame(&self) -> usize {
+        self.decoder.pending()
+    }
+
     /// Feeds bytes received at `now_ms`; returns the number of valid frames.
     pub fn feed(&mut self, bytes: &[u8], now_ms: u32) -> usize {
         self.tick(now_ms);

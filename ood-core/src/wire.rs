@@ -301,6 +301,13 @@ impl Decoder {
         }
     }
 
+    /// Bytes received since the last frame delimiter: the start of a frame
+    /// still to come, or, when the link has gone quiet, what was left of a
+    /// frame cut in the middle.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Takes one byte; at a frame delimiter, returns the frame's message or
     /// why it was refused. Never panics, whatever the bytes.
     pub fn push(&mut self, byte: u8) -> Option<Result<Message, WireError>> {
@@ -418,6 +425,22 @@ mod tests {
 
     /// Golden byte vectors: a change to the encoding fails here; rewrite the
     /// file only on purpose, with `UPDATE_GOLDEN=1 cargo test -p ood-core`.
+    #[test]
+    fn pending_counts_an_unfinished_frame_and_clears_at_its_delimiter() {
+        let mut out = [0u8; MAX_FRAME];
+        let n = encode(&Message::Heartbeat { uptime_ms: 7 }, &mut out).expect("encodes");
+        let mut d = Decoder::new();
+        assert_eq!(d.pending(), 0);
+        let half = n / 2;
+        for &b in &out[..half] {
+            assert!(d.push(b).is_none());
+        }
+        assert!(d.pending() > 0 && d.pending() <= half, "{}", d.pending());
+        let got: Vec<_> = out[half..n].iter().filter_map(|&b| d.push(b)).collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(d.pending(), 0);
+    }
+
     #[test]
     fn every_message_matches_its_golden_bytes() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/wire.txt");

@@ -77,3 +77,42 @@ impl Error {
         }
     }
 }
+
+/// An error and its causes on one line, each cause once: a library error
+/// that already names its cause in its own message (`path: OS error`) is
+/// not followed by that cause again (what the binaries print after
+/// `error: `; `{:#}` of an `anyhow::Error` would repeat it).
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context layer whose message does not name its cause.
+    #[derive(Debug, thiserror::Error)]
+    #[error("training stopped")]
+    struct Stopped(#[source] Error);
+
+    #[test]
+    fn one_line_names_each_cause_once() {
+        let io = Error::io("run/.checkpoint.tmp", std::io::Error::from_raw_os_error(27));
+        let text = one_line(&Stopped(io));
+        assert!(
+            text.starts_with("training stopped: run/.checkpoint.tmp: "),
+            "{text}"
+        );
+        assert_eq!(text.matches("os error 27").count(), 1, "{text}");
+    }
+}

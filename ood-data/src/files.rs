@@ -15,12 +15,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// renamed into place, so a reader sees the old file or the new one, never
 /// a part.
 pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    write_atomic_with(path, |tmp| {
+        std::fs::write(tmp, contents.as_ref()).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// Like [`write_atomic`] for writers that want a path (image encoders,
+/// safetensors): `write` fills the temporary file `.<name>.tmp` beside
+/// `path`, which is then renamed into place. When `write` or the rename
+/// fails (a full disk, a read-only folder), the temporary file is removed
+/// and the old `path`, if any, is left as it was.
+pub fn write_atomic_with<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E>
+where
+    E: From<Error>,
+{
     let name = path
         .file_name()
         .ok_or_else(|| Error::Invalid(format!("{} is not a file path", path.display())))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let done = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e).into()));
+    if done.is_err() {
+        // best effort: the error that matters is the one returned
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 #[cfg(test)]
@@ -43,6 +64,31 @@ mod tests {
             .collect();
         assert_eq!(left.len(), 1, "no temporary file left behind");
         assert!(write_atomic(Path::new("/"), "x").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_atomic_write_keeps_the_old_file_and_leaves_no_part() -> Result<()> {
+        let d = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let p = d.path().join("progress.json");
+        write_atomic(&p, "epoch 3")?;
+        // a writer that gets half way, then fails (as on a full disk)
+        let e = write_atomic_with(&p, |tmp| -> Result<()> {
+            std::fs::write(tmp, "epo").map_err(|e| Error::io(tmp, e))?;
+            Err(Error::io(tmp, std::io::Error::from_raw_os_error(28)))
+        })
+        .expect_err("fails");
+        assert!(e.to_string().contains(".progress.json.tmp"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?,
+            "epoch 3"
+        );
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .map_err(|e| Error::io(d.path(), e))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| Error::io(d.path(), e))?;
+        assert_eq!(names, ["progress.json"], "the part was removed");
         Ok(())
     }
 }

@@ -33,7 +33,7 @@ pub mod svhn;
 pub mod synth;
 
 pub use error::{Error, Result};
-pub use files::{sha256_hex, write_atomic};
+pub use files::{sha256_hex, write_atomic, write_atomic_with};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

@@ -232,7 +232,25 @@ fn train(a: TrainArgs) -> Result<()> {
             model::cpu::threads()
         );
     }
-    let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume)?;
+    let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume).map_err(|e| {
+        // a full disk, a read-only folder: every finished epoch is in the
+        // folder, written atomically, and the message says how to go on
+        match RunDir::at(&out).read_json::<run::Progress>(dir::PROGRESS) {
+            Ok(p) if p.epochs_done > 0 => anyhow::Error::new(e).context(format!(
+                "training stopped after {} of {} epochs; {} keeps every finished epoch ({}, {}): fix the cause, then continue with `cargo run -p trainer --release -- --resume {}`",
+                p.epochs_done,
+                cfg.train.epochs + cfg.inversion.epochs,
+                out.display(),
+                dir::PROGRESS,
+                dir::CHECKPOINT,
+                out.display()
+            )),
+            _ => anyhow::Error::new(e).context(format!(
+                "training stopped before its first epoch was saved in {} (nothing to resume there)",
+                out.display()
+            )),
+        }
+    })?;
     println!(
         "{}",
         std::fs::read_to_string(r.dir.join(dir::REPORT_MD)).unwrap_or_else(|_| r.eval.to_markdown())
@@ -421,7 +439,7 @@ fn main() {
         },
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", ood_data::error::one_line(e.as_ref()));
         std::process::exit(1);
     }
 }

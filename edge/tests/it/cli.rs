@@ -1,7 +1,7 @@
 //! The `edge` binary as a new user would try it: good input, then bad input
 //! that must give a clear one-line error, never a panic.
 
-use crate::support::{copy_model, edit_manifest, huge_png_header, shipped_dir, write_png};
+use crate::support::{copy_model, edit_manifest, golden_digit, huge_png_header, shipped_dir, write_png};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -25,29 +25,22 @@ fn edge_with_stdin(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn stdout(o: &Output) -> String {
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// A golden input (a real MNIST test digit) as PNG.
 fn digit_png(dir: &std::path::Path) -> std::path::PathBuf {
-    let g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped_dir().join("golden.json")).expect("golden"))
-            .expect("json");
-    let hex = g["cases"][0]["pixels_hex"].as_str().expect("hex");
-    let px: Vec<u8> = (0..784)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect();
     let p = dir.join("digit.png");
-    write_png(&p, &px);
+    write_png(&p, &golden_digit());
     p
 }
 
-fn assert_clean_error(o: &Output, needles: &[&str]) {
+pub fn assert_clean_error(o: &Output, needles: &[&str]) {
     let e = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit code; stderr: {e}");
     assert!(!e.contains("panicked"), "{e}");
@@ -198,13 +191,7 @@ fn a_tampered_unknown_or_foreign_model_is_refused_with_what_to_do() {
 
 #[test]
 fn stream_classifies_whole_frames_and_reports_a_short_last_frame() {
-    let g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped_dir().join("golden.json")).expect("golden"))
-            .expect("json");
-    let hex = g["cases"][0]["pixels_hex"].as_str().expect("hex");
-    let mut frames: Vec<u8> = (0..784)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect();
+    let mut frames = golden_digit();
     frames.extend(vec![0u8; 784]); // a blank frame
     frames.extend(vec![0u8; 100]); // the start of a frame of the wrong size
     let o = edge_with_stdin(

@@ -7,6 +7,12 @@ pub fn shipped_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
 }
 
+/// The first golden input of the shipped model (a real MNIST test digit).
+pub fn golden_digit() -> Vec<u8> {
+    let g = edge::check::read_golden(&shipped_dir()).expect("models/default/golden.json");
+    g.cases[0].pixels().expect("golden pixels")
+}
+
 /// A copy of the shipped model folder (manifest, ONNX, golden) in `dir`.
 pub fn copy_model(dir: &Path) -> PathBuf {
     let dest = dir.join("model");

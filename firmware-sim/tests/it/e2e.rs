@@ -11,15 +11,10 @@ fn shipped() -> PathBuf {
 
 /// The golden inputs of the shipped model as 28x28 PNG files.
 fn write_inputs(dir: &Path) -> Vec<PathBuf> {
-    let g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped().join("golden.json")).expect("golden"))
-            .expect("json");
+    let g = edge::check::read_golden(&shipped()).expect("golden.json");
     let mut out = Vec::new();
-    for (i, c) in g["cases"].as_array().expect("cases").iter().enumerate() {
-        let hex = c["pixels_hex"].as_str().expect("hex");
-        let px: Vec<u8> = (0..784)
-            .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).expect("hex"))
-            .collect();
+    for (i, c) in g.cases.iter().enumerate() {
+        let px = c.pixels().expect("golden pixels");
         let p = dir.join(format!("img{i:02}.png"));
         image::GrayImage::from_raw(28, 28, px)
             .expect("28x28")
@@ -147,25 +142,26 @@ fn a_corrupting_link_raises_the_corrupt_count_and_never_shows_a_wrong_verdict() 
     }
 }
 
-#[test]
-fn replays_wire_frames_written_by_the_edge() {
-    // what `edge stream --wire FILE` writes: hello, then thumbnail + verdict per frame
-    let tmp = tempfile::tempdir().expect("tmp");
-    let imgs = tmp.path().join("imgs");
+/// What `edge stream --wire FILE` writes for the first `n` golden inputs:
+/// hello, then thumbnail + verdict per frame.
+fn edge_wire(dir: &Path, n: usize) -> Vec<u8> {
+    let imgs = dir.join("imgs");
     std::fs::create_dir_all(&imgs).expect("mkdir");
     let files = write_inputs(&imgs);
     let model = edge::model::Model::load(&shipped(), None, None).expect("model");
     let mut sender = edge::link::Sender::new(Vec::new());
     sender.hello(&model).expect("hello");
-    for (i, f) in files.iter().take(5).enumerate() {
+    for (i, f) in files.iter().take(n).enumerate() {
         let x = edge::preprocess::load(f, None).expect("image");
         let c = model.classify(&x).expect("classify")[0];
         sender.verdict(i as u32 + 1, &x, &c, 100).expect("send");
     }
-    let wire = tmp.path().join("wire.bin");
-    std::fs::write(&wire, sender.into_inner()).expect("write");
-    let out = tmp.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
+    sender.into_inner()
+}
+
+/// `firmware-sim --serial WIRE --out OUT`.
+fn replay(wire: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_firmware-sim"))
         .args([
             "--serial",
             wire.to_str().expect("utf8"),
@@ -173,12 +169,59 @@ fn replays_wire_frames_written_by_the_edge() {
             out.to_str().expect("utf8"),
         ])
         .output()
-        .expect("run");
+        .expect("run")
+}
+
+#[test]
+fn replays_wire_frames_written_by_the_edge() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wire = tmp.path().join("wire.bin");
+    std::fs::write(&wire, edge_wire(tmp.path(), 5)).expect("write");
+    let out = tmp.path().join("out");
+    let o = replay(&wire, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(summary["verdicts_shown"], 5);
     assert_eq!(summary["corrupt_frames"], 0);
+    assert_eq!(summary["cut_mid_frame_bytes"], 0);
     assert!(out.join("screen_00005.png").is_file() && out.join("screen_link_lost.png").is_file());
+}
+
+/// The serial link cut in the middle of a frame (here: a recording that
+/// stops 5 bytes short of the last verdict): the display shows every
+/// verdict before the cut, then "link lost", and says what was dropped.
+#[test]
+fn a_link_cut_mid_frame_shows_everything_before_the_cut_and_says_so() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut bytes = edge_wire(tmp.path(), 5);
+    bytes.truncate(bytes.len() - 5);
+    let wire = tmp.path().join("cut.bin");
+    std::fs::write(&wire, &bytes).expect("write");
+    let out = tmp.path().join("out");
+    let o = replay(&wire, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("cut in the middle of a frame"), "{err}");
+    assert!(err.contains("cut.bin"), "names the recording: {err}");
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(summary["verdicts_shown"], 4, "{summary}");
+    assert_eq!(summary["corrupt_frames"], 0, "a cut frame is not a corrupt one");
+    assert!(
+        summary["cut_mid_frame_bytes"].as_u64().expect("count") > 0,
+        "{summary}"
+    );
+    for seq in 1..=4 {
+        assert!(
+            out.join(format!("screen_{seq:05}.png")).is_file(),
+            "verdict {seq} shown"
+        );
+    }
+    assert!(
+        !out.join("screen_00005.png").exists(),
+        "the cut verdict is not shown"
+    );
+    assert!(out.join("screen_link_lost.png").is_file());
 }
 
 /// A model folder that is not what its manifest says stops the simulator

@@ -174,10 +174,10 @@ impl Classifier {
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
             .collect();
-        let tmp = path.with_extension("safetensors.tmp");
-        candle_core::safetensors::save(&map, &tmp)
-            .map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        ood_data::write_atomic_with(path, |tmp| {
+            candle_core::safetensors::save(&map, tmp)
+                .map_err(|e| Error::io(tmp, std::io::Error::other(e.to_string())))
+        })
     }
 
     /// Adds `delta` to the garbage logit's bias (`fc2.bias[GARBAGE]`): every

@@ -34,13 +34,19 @@ pub fn select_device(cuda: bool) -> Result<Device> {
     }
 }
 
+/// Tensor holding the run's progress (JSON bytes) inside a checkpoint.
+const PROGRESS_TENSOR: &str = "progress.json";
+
 /// Writes a training checkpoint (classifier + optimiser, generator +
-/// optimiser, the generated garbage set) as one safetensors file, atomically.
+/// optimiser, the generated garbage set, and `progress`, the run's progress
+/// as JSON, so that weights and the epoch they belong to are one file,
+/// replaced in one rename) as one safetensors file, atomically.
 pub fn save_checkpoint(
     path: &Path,
     cls: &ClassifierTrainer,
     gen: Option<&generator::Generator>,
     garbage: &Dataset,
+    progress: &[u8],
 ) -> Result<()> {
     let mut m = cls.tensors()?;
     if let Some(g) = gen {
@@ -56,18 +62,24 @@ pub fn save_checkpoint(
         "garbage.labels".into(),
         Tensor::from_vec(garbage.labels.clone(), n, &dev).op("garbage labels")?,
     );
-    let tmp = path.with_extension("tmp");
-    candle_core::safetensors::save(&m, &tmp)
-        .map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    m.insert(
+        PROGRESS_TENSOR.into(),
+        Tensor::from_vec(progress.to_vec(), progress.len(), &dev).op("progress")?,
+    );
+    ood_data::write_atomic_with(path, |tmp| {
+        candle_core::safetensors::save(&m, tmp)
+            .map_err(|e| Error::io(tmp, std::io::Error::other(e.to_string())))
+    })
 }
 
-/// Restores a checkpoint written by [`save_checkpoint`]; returns the garbage set.
+/// Restores a checkpoint written by [`save_checkpoint`]; returns the garbage
+/// set and the progress saved with the weights (`None` in checkpoints of
+/// versions that kept it only in `progress.json`).
 pub fn load_checkpoint(
     path: &Path,
     cls: &mut ClassifierTrainer,
     gen: Option<&mut generator::Generator>,
-) -> Result<Dataset> {
+) -> Result<(Dataset, Option<Vec<u8>>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let dev = cls.model.device().clone();
     let m = candle_core::safetensors::load_buffer(&bytes, &dev)
@@ -81,11 +93,16 @@ pub fn load_checkpoint(
             .ok_or_else(|| Error::format(path, format!("missing {k}")))
             .and_then(|t| t.flatten_all().and_then(|t| t.to_vec1::<u8>()).op("read garbage"))
     };
-    Ok(Dataset {
+    let garbage = Dataset {
         name: "generated".into(),
         images: get("garbage.images")?,
         labels: get("garbage.labels")?,
-    })
+    };
+    let progress = match m.contains_key(PROGRESS_TENSOR) {
+        true => Some(get(PROGRESS_TENSOR)?),
+        false => None,
+    };
+    Ok((garbage, progress))
 }
 
 /// Fresh parameters for `shapes`: He-uniform weights (bound `sqrt(6 / fan_in)`,

@@ -60,7 +60,9 @@ fn line_chart(
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<()> {
     init_font();
-    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    let (w, h) = (900u32, 600u32);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
@@ -92,7 +94,21 @@ fn line_chart(
         .position(legend)
         .draw()
         .map_err(|e| plot_err(path, e))?;
-    root.present().map_err(|e| plot_err(path, e))
+    root.present().map_err(|e| plot_err(path, e))?;
+    drop(chart);
+    drop(root);
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_err(path, "buffer size"))?;
+    save_png(path, img)
+}
+
+/// Writes a PNG atomically: a full disk or a read-only folder leaves no
+/// half-written picture behind.
+fn save_png(path: &Path, img: impl Into<image::DynamicImage>) -> Result<()> {
+    let img = img.into();
+    ood_data::write_atomic_with(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| plot_err(path, e))
+    })
 }
 
 /// Per-epoch curves from the report.
@@ -342,7 +358,7 @@ pub fn sample_grid(ds: &Dataset, path: &Path) -> Result<()> {
             }
         }
     }
-    img.save(path).map_err(|e| plot_err(path, e))
+    save_png(path, img)
 }
 
 #[cfg(test)]

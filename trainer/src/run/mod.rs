@@ -177,12 +177,43 @@ impl<'a> Run<'a> {
         let mut run = Self::prepare(inputs, run_dir)?;
         let path = run.dir.file(dir::PROGRESS);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        run.progress = Progress::parse(&text, &path, run.total_epochs())?;
-        if run.progress.epochs_done > 0 {
-            let path = run.dir.file(dir::CHECKPOINT);
-            run.garbage.set = model::load_checkpoint(&path, &mut run.trainer, run.gen.as_mut())?;
-            run.garbage.seen = run.progress.generated_seen;
-        }
+        let listed = Progress::parse(&text, &path, run.total_epochs())?;
+        let ckpt = run.dir.file(dir::CHECKPOINT);
+        run.progress = if ckpt.is_file() {
+            let (set, saved) = model::load_checkpoint(&ckpt, &mut run.trainer, run.gen.as_mut())?;
+            run.garbage.set = set;
+            // the checkpoint's own copy is the one that matches its weights
+            let progress = match saved {
+                Some(bytes) => {
+                    let text = String::from_utf8(bytes).map_err(|_| {
+                        Error::format(&ckpt, "its progress is not UTF-8 (the file is damaged)")
+                    })?;
+                    Progress::parse(&text, &ckpt, run.total_epochs())?
+                }
+                None => listed.clone(),
+            };
+            if progress.epochs_done != listed.epochs_done {
+                // the disk filled (or the machine stopped) between the
+                // checkpoint's rename and progress.json's
+                tracing::warn!(
+                    "{} lists {} epochs but the checkpoint holds {}: a write was cut; going on from the checkpoint",
+                    path.display(),
+                    listed.epochs_done,
+                    progress.epochs_done
+                );
+                run.dir.write_json(dir::PROGRESS, &progress)?;
+            }
+            progress
+        } else if listed.epochs_done > 0 {
+            return Err(Error::NotARun {
+                dir: out_dir.to_path_buf(),
+                missing: dir::CHECKPOINT,
+                hint: "progress.json lists finished epochs but their weights are gone; start a new run",
+            });
+        } else {
+            listed
+        };
+        run.garbage.seen = run.progress.generated_seen;
         run.base_wall = run.progress.wall_seconds;
         tracing::info!(
             "resuming {} after epoch {}",
@@ -382,12 +413,22 @@ impl<'a> Run<'a> {
         calibrate::calibrated_evaluation(&self.trainer.model, &self.data.val, budget, batch, sets, bar)
     }
 
-    /// Weights first, then the progress file that points at them: a kill
-    /// between the two replays the epoch from the previous state.
+    /// The checkpoint holds the weights and the progress they belong to
+    /// (one file, one atomic rename); `progress.json` is then its readable
+    /// copy. A kill or a full disk at any point leaves a checkpoint that
+    /// resumes exactly, and a resume repairs a `progress.json` left behind.
     fn save_checkpoint(&mut self) -> Result<()> {
         self.progress.generated_seen = self.garbage.seen;
         let path = self.dir.file(dir::CHECKPOINT);
-        model::save_checkpoint(&path, &self.trainer, self.gen.as_ref(), &self.garbage.set)?;
+        let progress = serde_json::to_vec(&self.progress)
+            .map_err(|e| Error::format(&path, format!("cannot serialise the progress: {e}")))?;
+        model::save_checkpoint(
+            &path,
+            &self.trainer,
+            self.gen.as_ref(),
+            &self.garbage.set,
+            &progress,
+        )?;
         self.dir.write_json(dir::PROGRESS, &self.progress)
     }
 }
