@@ -7,10 +7,9 @@
 //! that never stopped, also when the cut fell between the checkpoint and
 //! its readable copy, progress.json.
 
+use crate::resume::{numbers, DATA};
 use std::path::Path;
 use std::process::Command;
-
-const DATA: [&str; 4] = ["--offline", "--no-verify", "--data-dir", "data"];
 
 /// `trainer ARGS` in `cwd`, its files limited to `limit` bytes (rounded
 /// down to bash's 1 KiB blocks) when given.
@@ -37,19 +36,6 @@ fn trainer(cwd: &Path, limit: Option<u64>, args: &[&str]) -> std::process::Outpu
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
-}
-
-/// The report without wall-clock fields.
-fn numbers(dir: &Path) -> serde_json::Value {
-    let mut v = json(&dir.join("report.json"));
-    for e in v["epochs"].as_array_mut().expect("epochs") {
-        e["classifier"]["seconds"] = 0.into();
-        e["classifier"]["samples_per_sec"] = 0.into();
-        if e["inversion"].is_object() {
-            e["inversion"]["generator_seconds"] = 0.into();
-        }
-    }
-    v
 }
 
 #[test]

@@ -13,7 +13,7 @@ fn trainer(cwd: &Path) -> Command {
     c
 }
 
-const DATA: [&str; 4] = ["--offline", "--no-verify", "--data-dir", "data"];
+pub const DATA: [&str; 4] = ["--offline", "--no-verify", "--data-dir", "data"];
 
 fn epochs_done(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("progress.json"))
@@ -24,7 +24,7 @@ fn epochs_done(dir: &Path) -> usize {
 }
 
 /// The report without wall-clock fields (they differ between any two runs).
-fn numbers(dir: &Path) -> serde_json::Value {
+pub fn numbers(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
     for e in v["epochs"].as_array_mut().expect("epochs") {
