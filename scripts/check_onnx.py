@@ -8,7 +8,14 @@ For each model file listed in MODEL_DIR/manifest.json:
     drift on x86, see ../shared/STACK-NOTES.md) must reproduce the logits that
     tract produced at export (golden.json: f32 file, and the shipped QDQ int8
     file for every int8 form, since all int8 forms share one quantisation)
-    within the tolerances below, and give the same arg-max.
+    within the tolerances below, and give the same arg-max. One exception:
+    on x86 CPUs with AVX2 but neither AVX-VNNI nor AVX-512 (e.g. AMD EPYC
+    before Zen 4), onnxruntime's u8 x s8 kernels sum pairs of products in
+    int16 with VPMADDUBSW, which saturates (onnxruntime issues #16105,
+    #6004; PR #24220 adds a debug checker for it): its QLinearConv results
+    are not exact there (measured 2026-12-03: 10.4 logits apart from tract
+    on the QLinear file, the same arg-max on every input). On such a CPU the
+    QLinear file is held to the arg-max only, and the difference is printed.
 Then, with --time, per-image latency at batch 1 of onnxruntime on the same
 files, one thread, at its default optimisation level (ORT_ENABLE_ALL, what a
 user of onnxruntime gets) and at ORT_ENABLE_BASIC, printed as one JSON line
@@ -17,6 +24,7 @@ user of onnxruntime gets) and at ORT_ENABLE_BASIC, printed as one JSON line
 import argparse
 import hashlib
 import json
+import platform
 import sys
 import time
 
@@ -83,6 +91,22 @@ def session(path, level):
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
+def exact_u8s8_kernels():
+    """Whether onnxruntime's u8 x s8 integer kernels are exact on this CPU
+    (see the module docstring): always off x86, and on x86 with AVX-VNNI or
+    AVX-512 BW."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return True
+    try:
+        flags = set()
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        return True
+    return bool(flags & {"avx512_vnni", "avx_vnni", "avx512bw"})
+
+
 def check(path, m, golden, x):
     """onnx.checker, the manifest's sha256, and onnxruntime (basic) against
     the golden tract logits."""
@@ -100,8 +124,13 @@ def check(path, m, golden, x):
         tol = max(tol, 2.0 * step)
     want = np.array([c[key] for c in golden["cases"]], dtype=np.float32)
     err = float(np.abs(z - want).max())
-    assert err < tol, f"{path}: onnxruntime differs from tract by {err} (tolerance {tol})"
     assert (z.argmax(1) == want.argmax(1)).all(), f"{path}: arg-max differs from tract"
+    saturating = any(n.op_type == "QLinearConv" for n in model.graph.node) and not exact_u8s8_kernels()
+    if saturating:
+        print(f"{m['file']}: onnx.checker ok, onnxruntime (basic) gives tract's arg-max on all {len(x)} inputs; "
+              f"logits not compared: max |diff| {err:.2f} here, where onnxruntime's AVX2 u8s8 kernels saturate (no AVX-VNNI/AVX-512 on this CPU)")
+        return
+    assert err < tol, f"{path}: onnxruntime differs from tract by {err} (tolerance {tol})"
     print(f"{m['file']}: onnx.checker ok, onnxruntime (basic) vs the golden tract {key} max |diff| {err:.2e} over {len(x)} inputs")
 
 
