@@ -423,8 +423,6 @@ mod tests {
         b.iter().map(|x| std::format!("{x:02x}")).collect()
     }
 
-    /// Golden byte vectors: a change to the encoding fails here; rewrite the
-    /// file only on purpose, with `UPDATE_GOLDEN=1 cargo test -p ood-core`.
     #[test]
     fn pending_counts_an_unfinished_frame_and_clears_at_its_delimiter() {
         let mut out = [0u8; MAX_FRAME];
@@ -441,6 +439,8 @@ mod tests {
         assert_eq!(d.pending(), 0);
     }
 
+    /// Golden byte vectors: a change to the encoding fails here; rewrite the
+    /// file only on purpose, with `UPDATE_GOLDEN=1 cargo test -p ood-core`.
     #[test]
     fn every_message_matches_its_golden_bytes() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/wire.txt");
