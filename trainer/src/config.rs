@@ -360,6 +360,11 @@ impl TrainConfig {
         Self::from_toml(text, &format!("preset {name}"))
     }
 
+    /// Classifier epochs in the whole run: pre-training, then inversion.
+    pub fn total_epochs(&self) -> usize {
+        self.train.epochs + self.inversion.epochs
+    }
+
     /// As TOML (written into every run folder).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialise config: {e}\n"))

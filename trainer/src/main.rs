@@ -239,7 +239,7 @@ fn train(a: TrainArgs) -> Result<()> {
             Ok(p) if p.epochs_done > 0 => anyhow::Error::new(e).context(format!(
                 "training stopped after {} of {} epochs; {} keeps every finished epoch ({}, {}): fix the cause, then continue with `cargo run -p trainer --release -- --resume {}`",
                 p.epochs_done,
-                cfg.train.epochs + cfg.inversion.epochs,
+                cfg.total_epochs(),
                 out.display(),
                 dir::PROGRESS,
                 dir::CHECKPOINT,

@@ -174,10 +174,7 @@ impl Classifier {
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
             .collect();
-        ood_data::write_atomic_with(path, |tmp| {
-            candle_core::safetensors::save(&map, tmp)
-                .map_err(|e| Error::io(tmp, std::io::Error::other(e.to_string())))
-        })
+        super::save_safetensors(&map, path)
     }
 
     /// Adds `delta` to the garbage logit's bias (`fc2.bias[GARBAGE]`): every

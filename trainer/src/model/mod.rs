@@ -66,8 +66,14 @@ pub fn save_checkpoint(
         PROGRESS_TENSOR.into(),
         Tensor::from_vec(progress.to_vec(), progress.len(), &dev).op("progress")?,
     );
+    save_safetensors(&m, path)
+}
+
+/// Writes named tensors as one safetensors file, atomically (temp file +
+/// rename; a failed write leaves the old file and no part).
+pub(crate) fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     ood_data::write_atomic_with(path, |tmp| {
-        candle_core::safetensors::save(&m, tmp)
+        candle_core::safetensors::save(tensors, tmp)
             .map_err(|e| Error::io(tmp, std::io::Error::other(e.to_string())))
     })
 }

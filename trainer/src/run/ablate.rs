@@ -228,11 +228,7 @@ mod tests {
         assert_eq!((same.seed, &same.inversion), (7, &base.inversion));
         let off = Variant::NoInversion.config(&base, 7);
         assert_eq!(off.inversion.epochs, 0);
-        assert_eq!(
-            off.train.epochs + off.inversion.epochs,
-            base.train.epochs + base.inversion.epochs,
-            "equal classifier epochs"
-        );
+        assert_eq!(off.total_epochs(), base.total_epochs(), "equal classifier epochs");
         assert_eq!(off.data, base.data);
         let ns = Variant::NoSmooth.config(&base, 7);
         assert_eq!(ns.data.smooth_noise_count, 0);

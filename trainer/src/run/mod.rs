@@ -273,7 +273,7 @@ impl<'a> Run<'a> {
 
     /// Epochs in the whole run (pre-training, then inversion).
     pub fn total_epochs(&self) -> usize {
-        self.cfg.train.epochs + self.cfg.inversion.epochs
+        self.cfg.total_epochs()
     }
 
     /// Whether every epoch is done.
