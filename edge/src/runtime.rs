@@ -208,7 +208,7 @@ mod tests {
     /// The shipped f32 model's bytes with its first Relu node turned into an
     /// `op` node; returns them and that node's name.
     fn shipped_with_op(op: &str) -> (Vec<u8>, String) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/classifier.onnx");
+        let path = crate::model::default_dir().join("classifier.onnx");
         let bytes = std::fs::read(&path).expect("the shipped model");
         let mut m = pb::ModelProto::decode(bytes.as_slice()).expect("an ONNX file");
         let g = m.graph.as_mut().expect("a graph");
