@@ -5,8 +5,7 @@
 #
 # It folds two CI checks into the one optimised build that the tests use,
 # so that neither needs a build of its own (clippy and `cargo doc` each
-# need a "check" build of every dependency, about 6-8 minutes on CI's two
-# cores, that nothing else uses):
+# need a "check" build of every dependency that nothing else uses):
 #  1. clippy: the crate is compiled by clippy-driver, i.e. rustc plus the
 #     clippy lints, exactly as `cargo clippy` runs it but emitting code
 #     (CLIPPY_ARGS, set by .ci/run, carries `-D warnings`; clippy-driver
@@ -21,9 +20,11 @@ set -euo pipefail
 
 rustc="$1"
 shift
-driver="${CI_CLIPPY_DRIVER:-$(dirname "$rustc")/clippy-driver}"
+# cargo passes the absolute path of its toolchain's rustc: clippy-driver and
+# rustdoc of the same toolchain sit beside it
+toolchain_bin=$(dirname "$rustc")
 
-"$driver" "$rustc" "$@"
+"$toolchain_bin/clippy-driver" "$rustc" "$@"
 
 [[ -n "${CI_DOC_OUT:-}" ]] || exit 0
 
@@ -74,9 +75,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $is_lib == 1 && $has_src == 1 && -n "$crate" && "$crate" != build_script_* ]] || exit 0
 
-rustdoc="${CI_RUSTDOC:-$(dirname "$rustc")/rustdoc}"
 # one output folder per crate: nothing shared between parallel rustdocs
-if ! "$rustdoc" "${doc_args[@]}" -o "$CI_DOC_OUT/$crate" -D warnings \
+if ! "$toolchain_bin/rustdoc" "${doc_args[@]}" -o "$CI_DOC_OUT/$crate" -D warnings \
   --crate-version "${CARGO_PKG_VERSION:-0.0.0}"; then
   echo "ci-rustc.sh: rustdoc -D warnings failed on $crate (compiled and linted fine)" >&2
   exit 1
