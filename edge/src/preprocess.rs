@@ -14,7 +14,7 @@
 //! that it is not a digit is the model's job, not an error.
 
 use crate::error::{Error, Result};
-use image::{imageops, GrayImage, ImageReader, Limits};
+use image::{GrayImage, ImageReader, Limits};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
 use std::path::Path;
 
@@ -22,8 +22,8 @@ use std::path::Path;
 pub const MAX_SIDE: u32 = 8192;
 /// Largest decoder allocation (bytes): bounds memory for hostile files.
 pub const MAX_ALLOC: u64 = 256 << 20;
-/// Side of the box the ink is fitted into (MNIST: 20).
-pub const FIT: u32 = 20;
+use ood_data::normalize::fit_and_centre;
+pub use ood_data::normalize::FIT;
 
 /// A rectangle `x, y, width, height` in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +272,7 @@ pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIX
     }
     // bounding box of the ink (stretched above 64); the stretch grows with
     // the ink, so "is ink" is one comparison of the raw value
-    let is_ink = |v: u8| stretch[v as usize] > 64;
+    let is_ink = |v: u8| stretch[v as usize] > ood_data::normalize::INK_LEVEL;
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for y in 0..h {
         let r = img.row(y);
@@ -299,42 +299,6 @@ pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIX
         image::Luma([stretch[img.row(y0 + y)[(x0 + x) as usize] as usize]])
     });
     Ok(fit_and_centre(&crop))
-}
-
-/// The ink's crop (contrast stretched) fitted into [`FIT`] x [`FIT`] keeping
-/// its aspect ratio and pasted into 28x28 with its centre of mass at the
-/// centre.
-fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
-    let side = IMG_SIDE as u32;
-    let (bw, bh) = crop.dimensions();
-    let mut out = [0u8; IMG_PIXELS];
-    let scale = FIT as f32 / bw.max(bh) as f32;
-    let (nw, nh) = (
-        ((bw as f32 * scale).round() as u32).clamp(1, FIT),
-        ((bh as f32 * scale).round() as u32).clamp(1, FIT),
-    );
-    let small = imageops::resize(crop, nw, nh, imageops::FilterType::Triangle);
-    // centre of mass
-    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
-    for (x, y, p) in small.enumerate_pixels() {
-        let v = f64::from(p[0]);
-        m += v;
-        mx += v * f64::from(x);
-        my += v * f64::from(y);
-    }
-    let (cx, cy) = if m > 0.0 {
-        (mx / m, my / m)
-    } else {
-        (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
-    };
-    let half = f64::from(side) / 2.0;
-    let ox = ((half - 0.5 - cx).round() as i64).clamp(0, i64::from(side - nw));
-    let oy = ((half - 0.5 - cy).round() as i64).clamp(0, i64::from(side - nh));
-    for (x, y, p) in small.enumerate_pixels() {
-        let (tx, ty) = (ox as usize + x as usize, oy as usize + y as usize);
-        out[ty * IMG_SIDE + tx] = p[0];
-    }
-    out
 }
 
 /// Reads and preprocesses one image file.
@@ -373,7 +337,7 @@ mod tests {
                         img.height()
                     )));
                 }
-                imageops::crop_imm(img, r.x, r.y, r.width, r.height).to_image()
+                image::imageops::crop_imm(img, r.x, r.y, r.width, r.height).to_image()
             }
             None => img.clone(),
         };
@@ -420,7 +384,7 @@ mod tests {
             return Ok(out);
         }
         let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
-        let crop = imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
+        let crop = image::imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
         Ok(fit_and_centre(&crop))
     }
 

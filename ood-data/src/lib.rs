@@ -27,6 +27,7 @@ pub mod folder;
 pub mod idx;
 pub mod metrics;
 pub mod nearood;
+pub mod normalize;
 pub mod pen;
 pub mod sets;
 pub mod svhn;

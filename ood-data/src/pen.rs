@@ -69,8 +69,10 @@ fn path(rng: &mut StdRng) -> Vec<(f32, f32)> {
     pts
 }
 
-/// `n` scribble images (1-3 wandering pen paths each), labelled garbage.
-pub fn scribbles(name: &str, n: usize, rng: &mut StdRng) -> Dataset {
+/// `n` scribble images (1-3 wandering pen paths each), labelled garbage;
+/// with `normalized`, each through [`crate::normalize::drawing`] (the same
+/// draws either way).
+pub fn scribbles(name: &str, n: usize, normalized: bool, rng: &mut StdRng) -> Dataset {
     let mut ds = Dataset {
         name: name.into(),
         images: Vec::with_capacity(n * IMG_PIXELS),
@@ -79,7 +81,12 @@ pub fn scribbles(name: &str, n: usize, rng: &mut StdRng) -> Dataset {
     for _ in 0..n {
         let k = rng.random_range(1..=3);
         let lines: Vec<Vec<(f32, f32)>> = (0..k).map(|_| path(rng)).collect();
-        ds.images.extend_from_slice(&draw(&lines));
+        let img = draw(&lines);
+        if normalized {
+            ds.images.extend_from_slice(&crate::normalize::drawing(&img));
+        } else {
+            ds.images.extend_from_slice(&img);
+        }
     }
     ds
 }
@@ -98,7 +105,7 @@ mod tests {
 
     #[test]
     fn scribbles_are_inked_garbage_in_the_box() {
-        let ds = scribbles("s", 50, &mut StdRng::seed_from_u64(3));
+        let ds = scribbles("s", 50, false, &mut StdRng::seed_from_u64(3));
         assert_eq!((ds.len(), ds.name.as_str()), (50, "s"));
         assert!(ds.labels.iter().all(|&l| l == GARBAGE as u8));
         let mut total = 0;
@@ -122,5 +129,25 @@ mod tests {
             "{} inked pixels per image",
             total / ds.len()
         );
+    }
+
+    #[test]
+    fn normalized_scribbles_are_the_same_draws_fitted_to_the_box() {
+        let plain = scribbles("s", 30, false, &mut StdRng::seed_from_u64(4));
+        let fitted = scribbles("s", 30, true, &mut StdRng::seed_from_u64(4));
+        for i in 0..plain.len() {
+            let mut img = [0u8; IMG_PIXELS];
+            img.copy_from_slice(plain.image(i));
+            assert_eq!(fitted.image(i), &crate::normalize::drawing(&img)[..]);
+            // the longer side of the ink's box spans the 20-pixel box (give
+            // or take the resampling's soft edge)
+            let lit: Vec<usize> = (0..IMG_PIXELS).filter(|&p| fitted.image(i)[p] > 64).collect();
+            let span = |f: &dyn Fn(usize) -> usize| {
+                lit.iter().map(|&p| f(p)).max().unwrap_or(0) - lit.iter().map(|&p| f(p)).min().unwrap_or(0)
+                    + 1
+            };
+            let long = span(&|p| p % IMG_SIDE).max(span(&|p| p / IMG_SIDE));
+            assert!((18..=20).contains(&long), "image {i}: longer side {long}");
+        }
     }
 }

@@ -35,6 +35,12 @@ pub struct DataConfig {
     /// (`data::pen::scribbles`; default 6000, as in the `diverse` preset;
     /// 0 in `exp2-smooth` and the seed's presets).
     pub scribble_count: usize,
+    /// Normalise each scribble the way the device normalises what it sees
+    /// (`data::normalize::drawing`: the ink's box fitted into 20x20, centred
+    /// by its centre of mass), so the garbage has the geometry of the
+    /// device's inputs (default true, as in the `device` preset; false in
+    /// `diverse` and the presets before it).
+    pub normalize_scribbles: bool,
 }
 
 impl Default for DataConfig {
@@ -47,6 +53,7 @@ impl Default for DataConfig {
             augment_shift: 2,
             smooth_noise_count: 6000,
             scribble_count: 6000,
+            normalize_scribbles: true,
         }
     }
 }
@@ -135,6 +142,15 @@ pub struct InversionConfig {
     /// fall below this share of real MNIST's same-class pixel diversity in
     /// some digit (default 0.3, as in the `diverse` preset; 0 = never).
     pub restart_floor: f64,
+    /// Weight of the ink term: each generated image's mean pixel value above
+    /// MNIST's (0.1307), so that inversion searches pen strokes on a dark
+    /// page rather than bright clutter (`model::inversion`; 0 = off, the seed).
+    pub ink: f64,
+    /// Start every inversion epoch from a fresh generator (new weights from
+    /// the epoch's own stream) instead of going on with the last epoch's, so
+    /// each epoch searches the classifier anew rather than tracking one mode
+    /// (default false, as in the seed).
+    pub fresh_generator: bool,
     /// Generator batch size (seed: 64).
     pub batch_size: usize,
     /// Generator updates per epoch (seed: 250).
@@ -160,6 +176,8 @@ impl Default for InversionConfig {
             delta: 10.0,
             mode_seeking: 500.0,
             restart_floor: 0.3,
+            ink: 0.0,
+            fresh_generator: false,
             batch_size: 64,
             generator_steps: 250,
             samples_per_epoch: 1000,
@@ -179,6 +197,7 @@ impl InversionConfig {
             gamma: self.gamma,
             delta: self.delta,
             mode_seeking: self.mode_seeking,
+            ink: self.ink,
         }
     }
 }
@@ -238,7 +257,7 @@ impl Default for CalibrationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Name used for the run folder (default "diverse").
+    /// Name used for the run folder (default "device").
     pub name: String,
     /// Seed of every random choice (default 42).
     pub seed: u64,
@@ -259,7 +278,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            name: "diverse".into(),
+            name: "device".into(),
             seed: 42,
             model: ClassifierConfig::default(),
             data: DataConfig::default(),
@@ -272,7 +291,8 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 7] = [
+pub const PRESETS: [(&str, &str); 8] = [
+    ("device", include_str!("../../configs/device.toml")),
     ("diverse", include_str!("../../configs/diverse.toml")),
     ("exp2-smooth", include_str!("../../configs/exp2-smooth.toml")),
     ("exp2", include_str!("../../configs/exp2.toml")),
@@ -283,7 +303,7 @@ pub const PRESETS: [(&str, &str); 7] = [
 ];
 
 /// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "diverse";
+pub const DEFAULT_PRESET: &str = "device";
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
@@ -304,6 +324,7 @@ impl InversionConfig {
             ("delta", inv.delta),
             ("mode_seeking", inv.mode_seeking),
             ("restart_floor", inv.restart_floor),
+            ("ink", inv.ink),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));

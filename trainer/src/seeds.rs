@@ -29,6 +29,8 @@ pub enum Stream {
     Counterfeit = 8,
     /// The synthetic near-OOD validation sets.
     NearOod = 9,
+    /// The fresh generator of an inversion epoch (`inversion.fresh_generator`).
+    Fresh = 10,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

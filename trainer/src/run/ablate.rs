@@ -113,6 +113,12 @@ pub fn row(variant: Variant, seed: u64, dir: &Path) -> Result<Row> {
         f.push((format!("{} rejected", s.name), 1.0 - s.accepted));
     }
     f.push(("near-OOD rejected, mean".into(), d.near_ood_rejected()));
+    for s in &d.near_ood_device {
+        f.push((format!("{} rejected", s.name), 1.0 - s.accepted));
+    }
+    if let Some(m) = d.near_ood_device_rejected() {
+        f.push(("near-OOD as the device sees it, mean".into(), m));
+    }
     if let Some(c) = &d.counterfeits {
         f.push(("counterfeit acceptance".into(), c.accepted));
     }

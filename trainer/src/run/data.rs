@@ -34,6 +34,10 @@ pub struct TrainingData {
     /// and pen strokes (`ood_data::nearood`): never trained on, used for
     /// choices where the OOD test sets must not be.
     pub near_ood: Vec<Dataset>,
+    /// The same families as the device sees them: each image through the
+    /// device's normalisation (`ood_data::normalize::drawing`: the ink's
+    /// box fitted into 20x20 and centred), named `device-<family>`.
+    pub near_ood_device: Vec<Dataset>,
 }
 
 impl TrainingData {
@@ -54,10 +58,16 @@ impl TrainingData {
             &mut data_rng,
         );
         let smooth = synth::smooth("garbage-smooth", d.smooth_noise_count, &mut data_rng);
-        let scribbles = ood_data::pen::scribbles("garbage-scribbles", d.scribble_count, &mut data_rng);
+        let scribbles = ood_data::pen::scribbles(
+            "garbage-scribbles",
+            d.scribble_count,
+            d.normalize_scribbles,
+            &mut data_rng,
+        );
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
         let near_ood = near_ood_sets(cfg, &val);
+        let near_ood_device = near_ood.iter().map(device_view).collect();
         let data = Self {
             digits,
             val,
@@ -68,6 +78,7 @@ impl TrainingData {
             quick_id,
             quick_ood,
             near_ood,
+            near_ood_device,
         };
         data.log(cfg);
         Ok(data)
@@ -117,6 +128,13 @@ pub fn eval_sets(
 pub fn near_ood_sets(cfg: &TrainConfig, val: &Dataset) -> Vec<Dataset> {
     let mut rng = Stream::NearOod.rng(cfg.seed, 0);
     ood_data::nearood::near_ood_sets("val", val, cfg.eval.near_ood, &mut rng)
+}
+
+/// A near-OOD family (`val-<family>`) as the device sees it
+/// (`device-<family>`).
+pub fn device_view(set: &Dataset) -> Dataset {
+    let family = set.name.strip_prefix("val-").unwrap_or(&set.name);
+    ood_data::normalize::dataset(set, &format!("device-{family}"))
 }
 
 /// Loads every `--ood NAME=PATH` set (any error is fatal).

@@ -40,6 +40,10 @@ pub struct Deployed {
     pub ood: Vec<VerdictShares>,
     /// The synthetic near-OOD validation families.
     pub near_ood: Vec<VerdictShares>,
+    /// The same families through the device's normalisation (empty in
+    /// reports written before it was measured).
+    #[serde(default)]
+    pub near_ood_device: Vec<VerdictShares>,
     /// The fresh generator's counterfeits (absent when the check is off).
     pub counterfeits: Option<VerdictShares>,
 }
@@ -47,9 +51,19 @@ pub struct Deployed {
 impl Deployed {
     /// Mean rejection over the near-OOD families.
     pub fn near_ood_rejected(&self) -> f64 {
-        let n = self.near_ood.len().max(1) as f64;
-        self.near_ood.iter().map(|s| 1.0 - s.accepted).sum::<f64>() / n
+        mean_rejected(&self.near_ood)
     }
+
+    /// Mean rejection over the near-OOD families as the device sees them
+    /// (`None` when they were not measured).
+    pub fn near_ood_device_rejected(&self) -> Option<f64> {
+        (!self.near_ood_device.is_empty()).then(|| mean_rejected(&self.near_ood_device))
+    }
+}
+
+fn mean_rejected(sets: &[VerdictShares]) -> f64 {
+    let n = sets.len().max(1) as f64;
+    sets.iter().map(|s| 1.0 - s.accepted).sum::<f64>() / n
 }
 
 /// A fresh generator's samples after `eval.counterfeit_steps` steps against
@@ -108,6 +122,10 @@ pub fn measure(
     for set in &data.near_ood {
         near_ood.push(shares(&policy, set, &model.logits(&set.images, batch)?, false));
     }
+    let mut near_ood_device = Vec::new();
+    for set in &data.near_ood_device {
+        near_ood_device.push(shares(&policy, set, &model.logits(&set.images, batch)?, false));
+    }
     let counterfeits = match counterfeits(model, cfg, device)? {
         Some(set) => Some(shares(&policy, &set, &model.logits(&set.images, batch)?, false)),
         None => None,
@@ -118,6 +136,7 @@ pub fn measure(
         mnist: shares(&policy, &data.sets.id, zid, true),
         ood,
         near_ood,
+        near_ood_device,
         counterfeits,
     })
 }

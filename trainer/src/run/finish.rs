@@ -119,6 +119,7 @@ fn log_deployed(d: &deployed::Deployed) {
         .ood
         .iter()
         .chain(&d.near_ood)
+        .chain(&d.near_ood_device)
         .map(|s| format!("{} {}", s.name, pct(1.0 - s.accepted)))
         .collect();
     tracing::info!("rejected: {}", rejected.join(", "));

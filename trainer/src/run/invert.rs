@@ -50,6 +50,7 @@ fn train_generator(
         sum.cos += p.cos;
         sum.ortho += p.ortho;
         sum.ms += p.ms;
+        sum.ink += p.ink;
         sum.total += p.total;
         bar.inc(1);
     }
@@ -61,6 +62,7 @@ fn train_generator(
         cos: sum.cos / k,
         ortho: sum.ortho / k,
         ms: sum.ms / k,
+        ink: sum.ink / k,
         total: sum.total / k,
     };
     Ok((mean, t0.elapsed().as_secs_f64()))
@@ -108,6 +110,15 @@ pub fn invert(
     garbage: &mut GarbageReservoir,
 ) -> Result<(InversionLog, Dataset)> {
     let mut rng = Stream::Invert.rng(seed, e);
+    if inv.fresh_generator {
+        let device = g.device().clone();
+        *g = Generator::new(
+            &inv.generator,
+            inv.generator_lr,
+            &mut Stream::Fresh.rng(seed, e),
+            &device,
+        )?;
+    }
     let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, e, &mut rng)?;
     let mut div = diversity::measure(model, &new, real, batch)?;
     let mut restarted = false;
@@ -231,6 +242,58 @@ mod tests {
         assert!(!collapsed(&div, 0.2), "at the floor is not under it");
         assert!(!collapsed(&div, 0.0), "floor 0: never");
         assert_eq!(div.min_pixel_ratio(), (0.2, 1));
+    }
+
+    #[test]
+    fn a_fresh_generator_starts_each_epoch_from_the_epochs_own_weights() -> Result<()> {
+        use crate::model::{ClassifierConfig, Device};
+        let dev = Device::Cpu;
+        let model = Classifier::new(&ClassifierConfig::default(), &mut StdRng::seed_from_u64(2), &dev)?;
+        let mut real = Dataset::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        for i in 0..20u8 {
+            let px: Vec<u8> = (0..IMG_PIXELS).map(|_| rng.random()).collect();
+            real.push(&px, i % 10);
+        }
+        let mut inv = InversionConfig {
+            fresh_generator: true,
+            generator_steps: 2,
+            samples_per_epoch: 20,
+            batch_size: 8,
+            restart_floor: 0.0,
+            ..InversionConfig::default()
+        };
+        // two generators with different histories
+        let epoch = |inv: &InversionConfig, init: u64| -> Result<Dataset> {
+            let mut g = Generator::new(
+                &inv.generator,
+                inv.generator_lr,
+                &mut StdRng::seed_from_u64(init),
+                &dev,
+            )?;
+            let (log, new) = invert(
+                &mut g,
+                &model,
+                inv,
+                (42, 3, 10),
+                &real,
+                &mut GarbageReservoir::default(),
+            )?;
+            assert_eq!(log.garbage_size, 20);
+            Ok(new)
+        };
+        assert_eq!(
+            epoch(&inv, 5)?.images,
+            epoch(&inv, 6)?.images,
+            "fresh: the epoch's samples do not depend on the generator it was given"
+        );
+        inv.fresh_generator = false;
+        assert_ne!(
+            epoch(&inv, 5)?.images,
+            epoch(&inv, 6)?.images,
+            "going on: they do"
+        );
+        Ok(())
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! MNIST's own normalisation of a drawing: the ink's bounding box fitted
+//! into a [`FIT`] x [`FIT`] box keeping its aspect ratio (anti-aliased
+//! resampling), pasted into 28x28 with its centre of mass at the centre.
+//!
+//! One implementation for both sides of the model: the edge runtime applies
+//! it to every image and camera frame (`edge::preprocess`), and the trainer
+//! applies it to drawn garbage (`pen::scribbles` with normalisation on), so
+//! that what the classifier is taught to reject has the geometry of what the
+//! device will show it: a small scribble in a corner arrives at the device
+//! enlarged and centred, with thicker strokes, never as drawn.
+
+use image::{imageops, GrayImage};
+use ood_core::{IMG_PIXELS, IMG_SIDE};
+
+/// Side of the box the ink is fitted into (MNIST: 20).
+pub const FIT: u32 = 20;
+
+/// Ink level (0-255, light ink on dark) above which a pixel counts for the
+/// bounding box: a quarter of full ink, as the edge decides after its
+/// contrast stretch.
+pub const INK_LEVEL: u8 = 64;
+
+/// The ink's crop (light on dark) fitted into [`FIT`] x [`FIT`] keeping its
+/// aspect ratio and pasted into 28x28 with its centre of mass at the centre.
+pub fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
+    let side = IMG_SIDE as u32;
+    let (bw, bh) = crop.dimensions();
+    let mut out = [0u8; IMG_PIXELS];
+    if bw == 0 || bh == 0 {
+        return out;
+    }
+    let scale = FIT as f32 / bw.max(bh) as f32;
+    let (nw, nh) = (
+        ((bw as f32 * scale).round() as u32).clamp(1, FIT),
+        ((bh as f32 * scale).round() as u32).clamp(1, FIT),
+    );
+    let small = imageops::resize(crop, nw, nh, imageops::FilterType::Triangle);
+    // centre of mass
+    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = f64::from(p[0]);
+        m += v;
+        mx += v * f64::from(x);
+        my += v * f64::from(y);
+    }
+    let (cx, cy) = if m > 0.0 {
+        (mx / m, my / m)
+    } else {
+        (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
+    };
+    let half = f64::from(side) / 2.0;
+    let ox = ((half - 0.5 - cx).round() as i64).clamp(0, i64::from(side - nw));
+    let oy = ((half - 0.5 - cy).round() as i64).clamp(0, i64::from(side - nh));
+    for (x, y, p) in small.enumerate_pixels() {
+        let (tx, ty) = (ox as usize + x as usize, oy as usize + y as usize);
+        out[ty * IMG_SIDE + tx] = p[0];
+    }
+    out
+}
+
+/// A 28x28 drawing (light ink on dark, in the input contract) normalised
+/// the way the device normalises what its camera sees: the bounding box of
+/// the pixels above [`INK_LEVEL`], through [`fit_and_centre`]. A drawing
+/// with no such pixel comes back blank.
+pub fn drawing(img: &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] {
+    let (mut x0, mut y0, mut x1, mut y1) = (IMG_SIDE, IMG_SIDE, 0, 0);
+    for (i, &v) in img.iter().enumerate() {
+        if v > INK_LEVEL {
+            let (x, y) = (i % IMG_SIDE, i / IMG_SIDE);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x1 < x0 {
+        return [0; IMG_PIXELS];
+    }
+    let crop = GrayImage::from_fn((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32, |x, y| {
+        image::Luma([img[(y0 + y as usize) * IMG_SIDE + x0 + x as usize]])
+    });
+    fit_and_centre(&crop)
+}
+
+/// Every image of `ds` through [`drawing`], renamed `name` (labels kept).
+pub fn dataset(ds: &crate::Dataset, name: &str) -> crate::Dataset {
+    let mut out = crate::Dataset {
+        name: name.into(),
+        images: Vec::with_capacity(ds.images.len()),
+        labels: ds.labels.clone(),
+    };
+    let mut img = [0u8; IMG_PIXELS];
+    for i in 0..ds.len() {
+        img.copy_from_slice(ds.image(i));
+        out.images.extend_from_slice(&drawing(&img));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ink_box(img: &[u8; IMG_PIXELS]) -> (usize, usize, usize, usize) {
+        let lit: Vec<usize> = (0..IMG_PIXELS).filter(|&i| img[i] > INK_LEVEL).collect();
+        let xs = lit.iter().map(|i| i % IMG_SIDE);
+        let ys = lit.iter().map(|i| i / IMG_SIDE);
+        (
+            xs.clone().min().unwrap_or(0),
+            ys.clone().min().unwrap_or(0),
+            xs.max().unwrap_or(0),
+            ys.max().unwrap_or(0),
+        )
+    }
+
+    #[test]
+    fn a_small_mark_in_a_corner_is_enlarged_to_the_box_and_centred() {
+        // a 5x3 bar at the top-left corner
+        let mut img = [0u8; IMG_PIXELS];
+        for y in 1..4 {
+            for x in 1..6 {
+                img[y * IMG_SIDE + x] = 255;
+            }
+        }
+        let out = drawing(&img);
+        let (x0, y0, x1, y1) = ink_box(&out);
+        assert_eq!(
+            x1 - x0 + 1,
+            FIT as usize,
+            "the longer side fills the box: {x0}..{x1}"
+        );
+        assert!(
+            (11..=13).contains(&(y1 - y0 + 1)),
+            "aspect kept (3/5 of 20): {y0}..{y1}"
+        );
+        // centre of mass at the centre (13.5), within a pixel
+        let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
+        for (i, &v) in out.iter().enumerate() {
+            let v = f64::from(v);
+            m += v;
+            mx += v * (i % IMG_SIDE) as f64;
+            my += v * (i / IMG_SIDE) as f64;
+        }
+        assert!(
+            (mx / m - 13.5).abs() <= 1.0 && (my / m - 13.5).abs() <= 1.0,
+            "{} {}",
+            mx / m,
+            my / m
+        );
+    }
+
+    #[test]
+    fn a_dataset_is_normalised_image_by_image() {
+        let mut ds = crate::Dataset::default();
+        let mut img = [0u8; IMG_PIXELS];
+        img[3 * IMG_SIDE + 3] = 200;
+        img[5 * IMG_SIDE + 9] = 255;
+        ds.push(&img, 4);
+        ds.push(&[0; IMG_PIXELS], 10);
+        let out = dataset(&ds, "n");
+        assert_eq!(
+            (out.name.as_str(), out.len(), &out.labels[..]),
+            ("n", 2, &[4u8, 10][..])
+        );
+        assert_eq!(out.image(0), &drawing(&img)[..]);
+        assert_ne!(out.image(0), ds.image(0));
+        assert_eq!(out.image(1), &[0u8; IMG_PIXELS][..]);
+    }
+
+    #[test]
+    fn blank_and_faint_drawings_stay_blank() {
+        assert_eq!(drawing(&[0; IMG_PIXELS]), [0; IMG_PIXELS]);
+        assert_eq!(drawing(&[INK_LEVEL; IMG_PIXELS]), [0; IMG_PIXELS]);
+        assert_eq!(fit_and_centre(&GrayImage::new(0, 3)), [0; IMG_PIXELS]);
+    }
+}
