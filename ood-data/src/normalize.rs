@@ -4,10 +4,11 @@
 //!
 //! One implementation for both sides of the model: the edge runtime applies
 //! it to every image and camera frame (`edge::preprocess`), and the trainer
-//! applies it to drawn garbage (`pen::scribbles` with normalisation on), so
-//! that what the classifier is taught to reject has the geometry of what the
-//! device will show it: a small scribble in a corner arrives at the device
-//! enlarged and centred, with thicker strokes, never as drawn.
+//! applies it to its near-OOD validation families to measure them as the
+//! device will see them (a small fragment or symbol arrives enlarged and
+//! centred, with thicker, resampled strokes). Garbage for *training* is not
+//! made this way: resampled drawings carry a soft edge no training digit
+//! has, which a classifier learns as a shortcut (see `pen::draw_fitted`).
 
 use image::{imageops, GrayImage};
 use ood_core::{IMG_PIXELS, IMG_SIDE};

@@ -140,3 +140,41 @@ pub fn measure(
         counterfeits,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(name: &str, accepted: f64) -> VerdictShares {
+        VerdictShares {
+            name: name.into(),
+            n: 100,
+            accepted,
+            accepted_correct: 0.0,
+            rejected_garbage: 1.0 - accepted,
+            rejected_uncertain: 0.0,
+        }
+    }
+
+    #[test]
+    fn near_ood_means_as_drawn_and_as_the_device_sees_them() {
+        let mut d = Deployed {
+            keep: KEEP,
+            threshold: 0.6,
+            mnist: accepted("mnist-test", 0.99),
+            ood: vec![],
+            near_ood: vec![accepted("val-symbols", 0.3), accepted("val-strokes", 0.1)],
+            near_ood_device: vec![],
+            counterfeits: None,
+        };
+        assert!((d.near_ood_rejected() - 0.8).abs() < 1e-12);
+        assert_eq!(d.near_ood_device_rejected(), None, "not measured");
+        // a report written before the device rows existed still reads
+        let mut old = serde_json::to_value(&d).expect("json");
+        old.as_object_mut().expect("object").remove("near_ood_device");
+        let back: Deployed = serde_json::from_value(old).expect("old report");
+        assert_eq!(back, d);
+        d.near_ood_device = vec![accepted("device-symbols", 0.5), accepted("device-strokes", 0.3)];
+        assert!((d.near_ood_device_rejected().expect("measured") - 0.6).abs() < 1e-12);
+    }
+}

@@ -123,6 +123,13 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         ]
     );
     assert!(d.near_ood.iter().all(|s| s.n == 20));
+    // the same families as the device sees them, in the same order
+    let dev: Vec<String> = d.near_ood_device.iter().map(|s| s.name.clone()).collect();
+    let want: Vec<String> = fams.iter().map(|f| f.replace("val-", "device-")).collect();
+    assert_eq!(dev, want);
+    assert!(d.near_ood_device.iter().all(|s| s.n == 20));
+    assert!(d.near_ood_device_rejected().is_some());
+    assert!(md.contains("| device-symbols | 20 |"), "{md}");
     let c = d.counterfeits.expect("counterfeit check on");
     assert_eq!(c.n, 30, "one epoch's worth of samples");
     assert!((0.0..=1.0).contains(&c.accepted));
