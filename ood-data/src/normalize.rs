@@ -21,6 +21,20 @@ pub const FIT: u32 = 20;
 /// contrast stretch.
 pub const INK_LEVEL: u8 = 64;
 
+/// The centre of mass `(x, y)` of a row-major image `width` pixels wide,
+/// with pixel `(i, j)` at `(i + origin, j + origin)` (0: pixel indices; 0.5:
+/// pixel centres in continuous coordinates); `None` for an image without ink.
+pub fn centre_of_mass(pixels: &[u8], width: usize, origin: f64) -> Option<(f64, f64)> {
+    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (i, &v) in pixels.iter().enumerate() {
+        let v = f64::from(v);
+        m += v;
+        mx += v * ((i % width.max(1)) as f64 + origin);
+        my += v * ((i / width.max(1)) as f64 + origin);
+    }
+    (m > 0.0).then(|| (mx / m, my / m))
+}
+
 /// The ink's crop (light on dark) fitted into [`FIT`] x [`FIT`] keeping its
 /// aspect ratio and pasted into 28x28 with its centre of mass at the centre.
 pub fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
@@ -36,19 +50,8 @@ pub fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
         ((bh as f32 * scale).round() as u32).clamp(1, FIT),
     );
     let small = imageops::resize(crop, nw, nh, imageops::FilterType::Triangle);
-    // centre of mass
-    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
-    for (x, y, p) in small.enumerate_pixels() {
-        let v = f64::from(p[0]);
-        m += v;
-        mx += v * f64::from(x);
-        my += v * f64::from(y);
-    }
-    let (cx, cy) = if m > 0.0 {
-        (mx / m, my / m)
-    } else {
-        (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
-    };
+    let (cx, cy) = centre_of_mass(small.as_raw(), nw as usize, 0.0)
+        .unwrap_or((f64::from(nw) / 2.0, f64::from(nh) / 2.0));
     let half = f64::from(side) / 2.0;
     let ox = ((half - 0.5 - cx).round() as i64).clamp(0, i64::from(side - nw));
     let oy = ((half - 0.5 - cy).round() as i64).clamp(0, i64::from(side - nh));
@@ -132,19 +135,8 @@ mod tests {
             "aspect kept (3/5 of 20): {y0}..{y1}"
         );
         // centre of mass at the centre (13.5), within a pixel
-        let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
-        for (i, &v) in out.iter().enumerate() {
-            let v = f64::from(v);
-            m += v;
-            mx += v * (i % IMG_SIDE) as f64;
-            my += v * (i / IMG_SIDE) as f64;
-        }
-        assert!(
-            (mx / m - 13.5).abs() <= 1.0 && (my / m - 13.5).abs() <= 1.0,
-            "{} {}",
-            mx / m,
-            my / m
-        );
+        let (cx, cy) = centre_of_mass(&out, IMG_SIDE, 0.0).expect("ink");
+        assert!((cx - 13.5).abs() <= 1.0 && (cy - 13.5).abs() <= 1.0, "{cx} {cy}");
     }
 
     #[test]
@@ -163,6 +155,14 @@ mod tests {
         assert_eq!(out.image(0), &drawing(&img)[..]);
         assert_ne!(out.image(0), ds.image(0));
         assert_eq!(out.image(1), &[0u8; IMG_PIXELS][..]);
+    }
+
+    #[test]
+    fn centre_of_mass_by_hand() {
+        // 3 wide: ink 1 at (0, 0) and 3 at (2, 1) -> x = 6 / 4, y = 3 / 4
+        assert_eq!(centre_of_mass(&[1, 0, 0, 0, 0, 3], 3, 0.0), Some((1.5, 0.75)));
+        assert_eq!(centre_of_mass(&[1, 0, 0, 0, 0, 3], 3, 0.5), Some((2.0, 1.25)));
+        assert_eq!(centre_of_mass(&[0; 6], 3, 0.0), None);
     }
 
     #[test]

@@ -78,20 +78,14 @@ pub fn draw_fitted(lines: &[Vec<(f32, f32)>]) -> [u8; IMG_PIXELS] {
     };
     // centre of mass of the drawing at the origin, then moved to the centre
     let first = draw_with(&place(0.0, 0.0), pen);
-    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
-    for (i, &v) in first.iter().enumerate() {
-        let v = f64::from(v);
-        m += v;
-        mx += v * ((i % IMG_SIDE) as f64 + 0.5);
-        my += v * ((i / IMG_SIDE) as f64 + 0.5);
-    }
-    if m == 0.0 {
+    // in path coordinates: pixel i covers [i, i + 1), its centre is i + 0.5
+    let Some((cx, cy)) = crate::normalize::centre_of_mass(&first, IMG_SIDE, 0.5) else {
         return first;
-    }
+    };
     let half = IMG_SIDE as f32 / 2.0;
     let (bw, bh) = (w * scale, h * scale);
-    let dx = (half - (mx / m) as f32).clamp(0.0, IMG_SIDE as f32 - bw);
-    let dy = (half - (my / m) as f32).clamp(0.0, IMG_SIDE as f32 - bh);
+    let dx = (half - cx as f32).clamp(0.0, IMG_SIDE as f32 - bw);
+    let dy = (half - cy as f32).clamp(0.0, IMG_SIDE as f32 - bh);
     draw_with(&place(dx, dy), pen)
 }
 
@@ -206,19 +200,11 @@ mod tests {
             };
             let long = span(&|p| p % IMG_SIDE).max(span(&|p| p / IMG_SIDE));
             assert!((17..=21).contains(&long), "image {i}: longer side {long}");
-            // centre of mass at the centre
-            let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
-            for (p, &v) in img.iter().enumerate() {
-                let v = f64::from(v);
-                m += v;
-                mx += v * ((p % IMG_SIDE) as f64 + 0.5);
-                my += v * ((p / IMG_SIDE) as f64 + 0.5);
-            }
+            // centre of mass at the centre (pixel indices: 13.5)
+            let (cx, cy) = crate::normalize::centre_of_mass(img, IMG_SIDE, 0.0).expect("ink");
             assert!(
-                (mx / m - 14.0).abs() < 1.5 && (my / m - 14.0).abs() < 1.5,
-                "image {i}: {} {}",
-                mx / m,
-                my / m
+                (cx - 13.5).abs() < 1.5 && (cy - 13.5).abs() < 1.5,
+                "image {i}: {cx} {cy}"
             );
             // crisp like the plain pen and MNIST (a third of MNIST's ink
             // pixels are full ink): the pen's one-pixel soft edge

@@ -110,14 +110,19 @@ pub fn invert(
     garbage: &mut GarbageReservoir,
 ) -> Result<(InversionLog, Dataset)> {
     let mut rng = Stream::Invert.rng(seed, e);
-    if inv.fresh_generator {
+    // new weights for `g` from `stream`'s draws of this epoch
+    let renew = |g: &mut Generator, stream: Stream| -> Result<()> {
         let device = g.device().clone();
         *g = Generator::new(
             &inv.generator,
             inv.generator_lr,
-            &mut Stream::Fresh.rng(seed, e),
+            &mut stream.rng(seed, e),
             &device,
         )?;
+        Ok(())
+    };
+    if inv.fresh_generator {
+        renew(g, Stream::Fresh)?;
     }
     let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, e, &mut rng)?;
     let mut div = diversity::measure(model, &new, real, batch)?;
@@ -128,13 +133,7 @@ pub fn invert(
             "generator collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
             inv.restart_floor
         );
-        let device = g.device().clone();
-        *g = Generator::new(
-            &inv.generator,
-            inv.generator_lr,
-            &mut Stream::Restart.rng(seed, e),
-            &device,
-        )?;
+        renew(g, Stream::Restart)?;
         let (l, s, n) = train_and_generate(g, model, inv, e, &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
