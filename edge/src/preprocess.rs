@@ -16,14 +16,14 @@
 use crate::error::{Error, Result};
 use image::{GrayImage, ImageReader, Limits};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
+use ood_data::normalize::fit_and_centre;
+pub use ood_data::normalize::FIT;
 use std::path::Path;
 
 /// Largest width or height of an image we decode.
 pub const MAX_SIDE: u32 = 8192;
 /// Largest decoder allocation (bytes): bounds memory for hostile files.
 pub const MAX_ALLOC: u64 = 256 << 20;
-use ood_data::normalize::fit_and_centre;
-pub use ood_data::normalize::FIT;
 
 /// A rectangle `x, y, width, height` in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,10 +35,10 @@ pub struct DataConfig {
     /// (`data::pen::scribbles`; default 6000, as in the `diverse` preset;
     /// 0 in `exp2-smooth` and the seed's presets).
     pub scribble_count: usize,
-    /// Normalise each scribble the way the device normalises what it sees
-    /// (`data::normalize::drawing`: the ink's box fitted into 20x20, centred
-    /// by its centre of mass), so the garbage has the geometry of the
-    /// device's inputs (`data::pen::draw_fitted`; default false, as in
+    /// Draw each scribble at the geometry the device gives what it sees (the
+    /// ink's box fitted into 20x20, centred by its centre of mass, the pen
+    /// scaled with it; drawn anew, not resampled: `data::pen::draw_fitted`),
+    /// so the garbage has the geometry of the device's inputs (default false, as in
     /// `diverse`; true in the `device` preset, which measured no better on
     /// the validation signals: README, "Garbage as the device sees it").
     pub normalize_scribbles: bool,

@@ -118,18 +118,16 @@ pub fn measure(
         .zip(zood)
         .map(|(set, z)| shares(&policy, set, z, false))
         .collect();
-    let mut near_ood = Vec::new();
-    for set in &data.near_ood {
-        near_ood.push(shares(&policy, set, &model.logits(&set.images, batch)?, false));
-    }
-    let mut near_ood_device = Vec::new();
-    for set in &data.near_ood_device {
-        near_ood_device.push(shares(&policy, set, &model.logits(&set.images, batch)?, false));
-    }
-    let counterfeits = match counterfeits(model, cfg, device)? {
-        Some(set) => Some(shares(&policy, &set, &model.logits(&set.images, batch)?, false)),
-        None => None,
+    // the decision on a set the model has not scored yet (no digit labels)
+    let decide = |set: &Dataset| -> Result<VerdictShares> {
+        Ok(shares(&policy, set, &model.logits(&set.images, batch)?, false))
     };
+    let near_ood = data.near_ood.iter().map(decide).collect::<Result<_>>()?;
+    let near_ood_device = data.near_ood_device.iter().map(decide).collect::<Result<_>>()?;
+    let counterfeits = counterfeits(model, cfg, device)?
+        .as_ref()
+        .map(decide)
+        .transpose()?;
     Ok(Deployed {
         keep: KEEP,
         threshold,
