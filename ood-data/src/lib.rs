@@ -32,6 +32,7 @@ pub mod pen;
 pub mod sets;
 pub mod svhn;
 pub mod synth;
+pub mod turned;
 
 pub use error::{Error, Result};
 pub use files::{sha256_hex, write_atomic, write_atomic_with};

@@ -27,15 +27,18 @@ pub enum Variant {
     NoSmooth,
     /// The base config without the scribble garbage source.
     NoScribbles,
+    /// The base config without the turned-digit garbage source.
+    NoTurned,
 }
 
 impl Variant {
     /// Every variant, in table order.
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::Inversion,
         Variant::NoInversion,
         Variant::NoSmooth,
         Variant::NoScribbles,
+        Variant::NoTurned,
     ];
 
     /// The name used in folders, tables and `--variants`.
@@ -45,13 +48,16 @@ impl Variant {
             Variant::NoInversion => "no-inversion",
             Variant::NoSmooth => "no-smooth",
             Variant::NoScribbles => "no-scribbles",
+            Variant::NoTurned => "no-turned",
         }
     }
 
     /// Parses a name of [`Variant::name`].
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
-            format!("unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles)")
+            format!(
+                "unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles, no-turned)"
+            )
         })
     }
 
@@ -68,6 +74,7 @@ impl Variant {
             }
             Variant::NoSmooth => c.data.smooth_noise_count = 0,
             Variant::NoScribbles => c.data.scribble_count = 0,
+            Variant::NoTurned => c.data.turned_count = 0,
         }
         c
     }
@@ -243,6 +250,11 @@ mod tests {
         assert_eq!(
             (nk.data.scribble_count, nk.data.smooth_noise_count),
             (0, base.data.smooth_noise_count)
+        );
+        let nt = Variant::NoTurned.config(&base, 7);
+        assert_eq!(
+            (nt.data.turned_count, nt.data.scribble_count),
+            (0, base.data.scribble_count)
         );
         assert_eq!(Variant::parse("no-inversion"), Ok(Variant::NoInversion));
         assert!(Variant::parse("nope").is_err());

@@ -24,6 +24,8 @@ pub struct TrainingData {
     pub smooth: Dataset,
     /// Garbage seeds: pen scribbles.
     pub scribbles: Dataset,
+    /// Garbage seeds: training digits turned or mirrored into no digit.
+    pub turned: Dataset,
     /// MNIST test and the OOD sets (reported only).
     pub sets: EvalSets,
     /// The first `eval.per_epoch` images of MNIST test, for per-epoch curves.
@@ -64,6 +66,7 @@ impl TrainingData {
             d.normalize_scribbles,
             &mut data_rng,
         );
+        let turned = ood_data::turned::turned("garbage-turned", d.turned_count, &digits, &mut data_rng);
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
         let near_ood = near_ood_sets(cfg, &val);
@@ -74,6 +77,7 @@ impl TrainingData {
             noise,
             smooth,
             scribbles,
+            turned,
             sets,
             quick_id,
             quick_ood,
@@ -82,6 +86,12 @@ impl TrainingData {
         };
         data.log(cfg);
         Ok(data)
+    }
+
+    /// The garbage sources drawn before training (each its own source of
+    /// the per-source balance; empty ones included).
+    pub fn garbage_seeds(&self) -> [&Dataset; 4] {
+        [&self.noise, &self.smooth, &self.scribbles, &self.turned]
     }
 
     fn log(&self, cfg: &TrainConfig) {
@@ -99,7 +109,7 @@ impl TrainingData {
         tracing::info!(
             "train: {} digits + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
             self.digits.len(),
-            self.noise.len() + self.smooth.len() + self.scribbles.len(),
+            self.garbage_seeds().iter().map(|d| d.len()).sum::<usize>(),
             self.val.len(),
             ood.join(", ")
         );

@@ -23,6 +23,7 @@ pub fn tiny_config() -> TrainConfig {
     c.data.noise_count = 60;
     c.data.smooth_noise_count = 20;
     c.data.scribble_count = 20;
+    c.data.turned_count = 10;
     c.data.augment_shift = 0; // the classes are bars 2 px apart
     c.train.epochs = 6;
     c.train.batch_size = 32;
@@ -154,7 +155,11 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         );
     }
     assert!(md.contains("apt-get install dataset-fashion-mnist"), "{md}");
-    assert_eq!(a.info.train_class_counts[ood_core::GARBAGE], 60 + 20 + 20 + 40);
+    // noise, smooth, scribbles, turned digits, generated (capped)
+    assert_eq!(
+        a.info.train_class_counts[ood_core::GARBAGE],
+        60 + 20 + 20 + 10 + 40
+    );
     let weights = std::fs::read(a.dir.join("classifier.safetensors")).expect("weights");
     assert_eq!(a.info.weights_sha256, trainer::data::fetch::sha256_hex(&weights));
     let cfg_back = TrainConfig::from_toml(
