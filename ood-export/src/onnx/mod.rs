@@ -27,9 +27,15 @@
 //!
 //! [`Precision::Int8Qdq`] writes the int8 "QDQ" form: every Conv/Gemm weight is
 //! stored as int8 with one symmetric scale per output channel and read through
-//! `DequantizeLinear`; every Conv/Gemm input passes `QuantizeLinear` ->
-//! `DequantizeLinear` with a uint8 scale calibrated on images (biases stay
-//! f32). The file is about 4x smaller than f32.
+//! `DequantizeLinear`; activations and biases stay f32 (weight-only: the
+//! file is about 4x smaller than f32, and its verdicts agree with f32's far
+//! better than with uint8 activations too, which the integer and QLinear
+//! forms keep). Until 2026-12-04 every Conv/Gemm input of this form also
+//! passed `QuantizeLinear` -> `DequantizeLinear` with a uint8 scale
+//! calibrated on images: measured on the validation signals of one run
+//! (validation digits, the near-OOD families as drawn and as the device sees
+//! them, 1,000 images of each training garbage kind), its verdicts agreed
+//! with f32's on 99.23% of them, the weight-only form's on 99.49%.
 
 mod float;
 mod integer;
@@ -56,9 +62,10 @@ pub const BATCH_DIM: &str = "N";
 pub enum Precision {
     /// Plain f32 weights and arithmetic.
     F32,
-    /// int8 weights (per-channel) and uint8 activations in QDQ form.
+    /// int8 weights (per-channel) in QDQ form, f32 activations
+    /// (weight-only).
     Int8Qdq,
-    /// The same quantisation with integer kernels: `ConvInteger` /
+    /// int8 weights and uint8 activations with integer kernels: `ConvInteger` /
     /// `MatMulInteger` on uint8 activations and int8 weights, the int32
     /// result scaled back to f32 (`Cast`, `Mul` by `s_x * s_w`, `Add` bias).
     Int8Integer,
@@ -282,19 +289,6 @@ impl Graph {
         pooled
     }
 
-    /// `x` as an op input: unchanged in f32, through QuantizeLinear ->
-    /// DequantizeLinear with `q` in int8.
-    pub(crate) fn activation(&mut self, x: &str, q: QParams) -> String {
-        if self.precision == Precision::F32 {
-            return x.into();
-        }
-        let xq = self.quantize(x, q);
-        let xd = format!("{x}_dequantized");
-        let (s, z) = (format!("{x}_scale"), format!("{x}_zero_point"));
-        self.node("DequantizeLinear", &[&xq, &s, &z], &xd, vec![]);
-        xd
-    }
-
     /// The uint8 quantisation parameters of tensor `name` as initializers
     /// `<name>_scale` and `<name>_zero_point`.
     pub(crate) fn qparams(&mut self, name: &str, q: QParams) {
@@ -319,7 +313,8 @@ impl Graph {
 }
 
 /// Serialises the classifier as ONNX in the given form; `quant` is required
-/// for the int8 forms (and its logit range for the QLinear form).
+/// for the forms with quantised activations (integer and QLinear; its logit
+/// range for QLinear).
 pub fn onnx_model(
     weights: &Weights,
     precision: Precision,
@@ -333,7 +328,7 @@ pub fn onnx_model(
                 missing: "the calibrated logit range",
             })
         }
-        (Precision::Int8Qdq | Precision::Int8Integer | Precision::Int8QLinear, None) => {
+        (Precision::Int8Integer | Precision::Int8QLinear, None) => {
             return Err(Error::MissingQuantisation {
                 form: precision.format_name(),
                 missing: "activation quantisation parameters",
@@ -351,7 +346,7 @@ pub fn onnx_model(
     match precision {
         Precision::Int8Integer => integer::integer_graph(&mut g, weights, &quant),
         Precision::Int8QLinear => qlinear::qlinear_graph(&mut g, weights, &quant),
-        Precision::F32 | Precision::Int8Qdq => float::float_or_qdq_graph(&mut g, weights, &quant),
+        Precision::F32 | Precision::Int8Qdq => float::float_or_qdq_graph(&mut g, weights),
     }
     let model = pb::ModelProto {
         ir_version: 7,
@@ -386,7 +381,25 @@ mod tests {
     fn the_model_refuses_missing_quantisation() {
         let w = Weights::from_named(crate::weights::tests::named(0.1)).expect("weights");
         assert!(onnx_model(&w, Precision::F32, None, "").is_ok());
-        assert!(onnx_model(&w, Precision::Int8Qdq, None, "").is_err());
+        assert!(onnx_model(&w, Precision::Int8Integer, None, "").is_err());
+        assert!(onnx_model(&w, Precision::Int8QLinear, None, "").is_err());
+        // weight-only: no activation is quantised, so none is calibrated
+        let qdq = onnx_model(&w, Precision::Int8Qdq, None, "").expect("weight-only QDQ");
+        let m = pb::ModelProto::decode(qdq.as_slice()).expect("decode");
+        let ops: Vec<&str> = m
+            .graph
+            .as_ref()
+            .expect("graph")
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert!(!ops.contains(&"QuantizeLinear"), "{ops:?}");
+        assert_eq!(
+            ops.iter().filter(|o| **o == "DequantizeLinear").count(),
+            4,
+            "one per weight: {ops:?}"
+        );
         let q = ActivationQuant::from_maxima([1.0; 3]);
         let e = onnx_model(&w, Precision::Int8QLinear, Some(&q), "").expect_err("no logit range");
         assert!(e.to_string().contains("logit range"), "{e}");
