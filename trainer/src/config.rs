@@ -44,7 +44,8 @@ pub struct DataConfig {
     pub normalize_scribbles: bool,
     /// Initial garbage images of training digits turned or mirrored into
     /// shapes that are no digit (`data::turned`: a 3 mirrored, an 8 on its
-    /// side, a 7 upside down; default 0, as in `diverse`).
+    /// side, a 7 upside down; default 6000, as in the `turned` preset; 0 in
+    /// `diverse` and the presets before it).
     pub turned_count: usize,
 }
 
@@ -59,7 +60,7 @@ impl Default for DataConfig {
             smooth_noise_count: 6000,
             scribble_count: 6000,
             normalize_scribbles: false,
-            turned_count: 0,
+            turned_count: 6000,
         }
     }
 }
@@ -263,7 +264,7 @@ impl Default for CalibrationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Name used for the run folder (default "diverse").
+    /// Name used for the run folder (default "turned").
     pub name: String,
     /// Seed of every random choice (default 42).
     pub seed: u64,
@@ -284,7 +285,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            name: "diverse".into(),
+            name: "turned".into(),
             seed: 42,
             model: ClassifierConfig::default(),
             data: DataConfig::default(),
@@ -310,7 +311,7 @@ pub const PRESETS: [(&str, &str); 9] = [
 ];
 
 /// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "diverse";
+pub const DEFAULT_PRESET: &str = "turned";
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
