@@ -234,7 +234,11 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     let r = run::run(&cfg, &sources(&a.data), &out, &a.ood, &device, resume).map_err(|e| {
         // a full disk, a read-only folder: every finished epoch is in the
-        // folder, written atomically, and the message says how to go on
+        // folder, written atomically, and the message says how to go on;
+        // a folder that was already there is another run's, not this one's
+        if matches!(e, trainer::Error::RunExists(_)) {
+            return anyhow::Error::new(e);
+        }
         match RunDir::at(&out).read_json::<run::Progress>(dir::PROGRESS) {
             Ok(p) if p.epochs_done > 0 => anyhow::Error::new(e).context(format!(
                 "training stopped after {} of {} epochs; {} keeps every finished epoch ({}, {}): fix the cause, then continue with `cargo run -p trainer --release -- --resume {}`",

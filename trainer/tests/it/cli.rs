@@ -115,6 +115,19 @@ fn bad_configs_and_existing_run_folder() {
         "precious"
     );
     assert_eq!(std::fs::read_dir(tmp.path().join("run")).expect("dir").count(), 1);
+    // another run's folder: its progress is not this run's (no "stopped after")
+    std::fs::write(
+        tmp.path().join("run/progress.json"),
+        r#"{"epochs_done": 23, "generated_seen": 0, "log": [], "before": null, "wall_seconds": 1.0}"#,
+    )
+    .expect("write");
+    let out = trainer(&["--offline", "--out", "run"], tmp.path());
+    assert_clear_error(&out, &["run", "already exists", "nothing was overwritten"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("stopped after") && !err.contains("--resume"),
+        "{err}"
+    );
 }
 
 #[test]
