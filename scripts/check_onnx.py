@@ -6,9 +6,10 @@ For each model file listed in MODEL_DIR/manifest.json:
   - the sha256 in the manifest must match the file;
   - onnxruntime at ORT_ENABLE_BASIC (its fused int8 kernels at higher levels
     drift on x86, see ../shared/STACK-NOTES.md) must reproduce the logits that
-    tract produced at export (golden.json: f32 file, and the shipped QDQ int8
-    file for every int8 form, since all int8 forms share one quantisation)
-    within the tolerances below, and give the same arg-max. One exception:
+    tract produced at export (golden.json: the f32 file, the shipped QDQ int8
+    file, and each other int8 form's own logits under `other_logits`; a
+    golden file from before those holds only the QDQ file's, which the other
+    forms then share) within the tolerances below, and give the same arg-max. One exception:
     on x86 CPUs with AVX2 but neither AVX-VNNI nor AVX-512 (e.g. AMD EPYC
     before Zen 4), onnxruntime's u8 x s8 kernels sum pairs of products in
     int16 with VPMADDUBSW, which saturates (onnxruntime issues #16105,
@@ -35,7 +36,8 @@ import onnxruntime as ort
 
 # Same graph, other engine: f32 sums in another order, ~1e-5 apart.
 F32_TOL = 1e-3
-# QDQ int8: one rounding flip in a QuantizeLinear moves a logit by < 0.1.
+# int8: one rounding flip in a QuantizeLinear (the integer and QLinear forms)
+# moves a logit by < 0.1; the weight-only QDQ file differs like f32.
 INT8_TOL = 0.5
 MEAN, STD = 0.1307, 0.3081
 
@@ -122,7 +124,13 @@ def check(path, m, golden, x):
         # quantised logits (QLinear) sit up to a step or two from the QDQ
         # file's float logits that golden.json holds
         tol = max(tol, 2.0 * step)
-    want = np.array([c[key] for c in golden["cases"]], dtype=np.float32)
+    if all(m["file"] in c.get("other_logits", {}) for c in golden["cases"]):
+        # the integer and QLinear forms: their own tract logits (their
+        # activations are quantised, the default int8 file's are not)
+        key = f"other_logits[{m['file']}]"
+        want = np.array([c["other_logits"][m["file"]] for c in golden["cases"]], dtype=np.float32)
+    else:
+        want = np.array([c[key] for c in golden["cases"]], dtype=np.float32)
     err = float(np.abs(z - want).max())
     assert (z.argmax(1) == want.argmax(1)).all(), f"{path}: arg-max differs from tract"
     saturating = any(n.op_type == "QLinearConv" for n in model.graph.node) and not exact_u8s8_kernels()

@@ -5,6 +5,7 @@
 
 use crate::IMG_PIXELS;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::format;
 use std::string::String;
 use std::vec::Vec;
@@ -31,6 +32,11 @@ pub struct GoldenCase {
     pub f32_logits: Vec<f32>,
     /// Logits of the int8 ONNX file through tract.
     pub int8_logits: Vec<f32>,
+    /// Logits through tract of the other int8 forms written for comparison
+    /// (file name -> logits), whose activations are quantised as the int8
+    /// file's are not; empty in golden files written before them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_logits: BTreeMap<String, Vec<f32>>,
     /// Verdict of the int8 file at the default threshold.
     pub int8_verdict: crate::Verdict,
     /// The f32 file's verdict at the default `keep` (its own thresholds).
@@ -76,6 +82,7 @@ mod tests {
             candle_logits: vec![],
             f32_logits: vec![],
             int8_logits: vec![],
+            other_logits: BTreeMap::new(),
             int8_verdict: crate::Verdict::Reject {
                 reason: crate::RejectReason::Garbage,
                 uncertainty: 0.0,
