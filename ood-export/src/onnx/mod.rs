@@ -28,7 +28,7 @@
 //! [`Precision::Int8Qdq`] writes the int8 "QDQ" form: every Conv/Gemm weight is
 //! stored as int8 with one symmetric scale per output channel and read through
 //! `DequantizeLinear`; activations and biases stay f32 (weight-only: the
-//! file is about 4x smaller than f32, and its verdicts agree with f32's far
+//! file is about 4x smaller than f32, and its verdicts agree with f32's
 //! better than with uint8 activations too, which the integer and QLinear
 //! forms keep). Until 2026-12-04 every Conv/Gemm input of this form also
 //! passed `QuantizeLinear` -> `DequantizeLinear` with a uint8 scale
