@@ -94,6 +94,11 @@ impl TrainingData {
         [&self.noise, &self.smooth, &self.scribbles, &self.turned]
     }
 
+    /// Images in all the garbage sources drawn before training.
+    pub fn garbage_seed_images(&self) -> usize {
+        self.garbage_seeds().iter().map(|d| d.len()).sum()
+    }
+
     fn log(&self, cfg: &TrainConfig) {
         let generated = if cfg.inversion.epochs > 0 {
             cfg.inversion.garbage_cap
@@ -109,7 +114,7 @@ impl TrainingData {
         tracing::info!(
             "train: {} digits + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
             self.digits.len(),
-            self.garbage_seeds().iter().map(|d| d.len()).sum::<usize>(),
+            self.garbage_seed_images(),
             self.val.len(),
             ood.join(", ")
         );

@@ -87,8 +87,7 @@ impl Run<'_> {
         let weights = self.dir.file(dir::CLASSIFIER);
         let bytes = std::fs::read(&weights).map_err(|e| crate::Error::io(&weights, e))?;
         let mut counts = self.data.digits.counts(NUM_CLASSES);
-        counts[GARBAGE] =
-            self.data.garbage_seeds().iter().map(|d| d.len()).sum::<usize>() + self.garbage.set.len();
+        counts[GARBAGE] = self.data.garbage_seed_images() + self.garbage.set.len();
         Ok(RunInfo {
             name: cfg.name.clone(),
             seed: cfg.seed,
