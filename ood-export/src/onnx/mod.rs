@@ -321,32 +321,25 @@ pub fn onnx_model(
     quant: Option<&ActivationQuant>,
     doc: &str,
 ) -> Result<Vec<u8>> {
-    let quant = match (precision, quant) {
-        (Precision::Int8QLinear, Some(q)) if q.logits.is_none() => {
-            return Err(Error::MissingQuantisation {
-                form: precision.format_name(),
-                missing: "the calibrated logit range",
-            })
-        }
-        (Precision::Int8Integer | Precision::Int8QLinear, None) => {
-            return Err(Error::MissingQuantisation {
-                form: precision.format_name(),
-                missing: "activation quantisation parameters",
-            })
-        }
-        (_, q) => q
-            .copied()
-            .unwrap_or_else(|| ActivationQuant::from_maxima([1.0; 3])),
+    let missing = |what: &'static str| Error::MissingQuantisation {
+        form: precision.format_name(),
+        missing: what,
     };
     let mut g = Graph {
         nodes: Vec::new(),
         inits: Vec::new(),
         precision,
     };
-    match precision {
-        Precision::Int8Integer => integer::integer_graph(&mut g, weights, &quant),
-        Precision::Int8QLinear => qlinear::qlinear_graph(&mut g, weights, &quant),
-        Precision::F32 | Precision::Int8Qdq => float::float_or_qdq_graph(&mut g, weights),
+    match (precision, quant) {
+        (Precision::F32 | Precision::Int8Qdq, _) => float::float_or_qdq_graph(&mut g, weights),
+        (Precision::Int8Integer | Precision::Int8QLinear, None) => {
+            return Err(missing("activation quantisation parameters"))
+        }
+        (Precision::Int8QLinear, Some(q)) if q.logits.is_none() => {
+            return Err(missing("the calibrated logit range"))
+        }
+        (Precision::Int8Integer, Some(q)) => integer::integer_graph(&mut g, weights, q),
+        (Precision::Int8QLinear, Some(q)) => qlinear::qlinear_graph(&mut g, weights, q),
     }
     let model = pb::ModelProto {
         ir_version: 7,
