@@ -83,6 +83,30 @@ pub fn drawing(img: &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] {
     fit_and_centre(&crop)
 }
 
+/// A 28x28 image (light ink on dark) as the device receives it from a scan
+/// or a camera: enlarged `factor` times with smoothing (a page or a frame
+/// holds the drawing at many pixels, not 28), then brought back by the
+/// device's own normalisation (the ink's box at [`INK_LEVEL`], fitted into
+/// [`FIT`] x [`FIT`], centred). Strokes come back softer and of another
+/// width than MNIST's, as they do on the device.
+pub fn scan(img: &[u8; IMG_PIXELS], factor: f32) -> [u8; IMG_PIXELS] {
+    let side = ((IMG_SIDE as f32 * factor).round() as u32).max(IMG_SIDE as u32);
+    let Some(small) = GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec()) else {
+        return [0; IMG_PIXELS];
+    };
+    let big = imageops::resize(&small, side, side, imageops::FilterType::Triangle);
+    let (mut x0, mut y0, mut x1, mut y1) = (side, side, 0, 0);
+    for (x, y, p) in big.enumerate_pixels() {
+        if p[0] > INK_LEVEL {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x1 < x0 {
+        return [0; IMG_PIXELS];
+    }
+    fit_and_centre(&imageops::crop_imm(&big, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image())
+}
+
 /// Every image of `ds` through [`drawing`], renamed `name` (labels kept).
 pub fn dataset(ds: &crate::Dataset, name: &str) -> crate::Dataset {
     let mut out = crate::Dataset {
@@ -155,6 +179,36 @@ mod tests {
         assert_eq!(out.image(0), &drawing(&img)[..]);
         assert_ne!(out.image(0), ds.image(0));
         assert_eq!(out.image(1), &[0u8; IMG_PIXELS][..]);
+    }
+
+    #[test]
+    fn a_scanned_stroke_comes_back_fitted_centred_and_softer() {
+        // an MNIST-like 1: a 3x20 bar of full ink, centred
+        let mut img = [0u8; IMG_PIXELS];
+        for y in 4..24 {
+            for x in 13..16 {
+                img[y * IMG_SIDE + x] = 255;
+            }
+        }
+        for factor in [2.0, 3.75, 8.0] {
+            let out = scan(&img, factor);
+            let (x0, y0, x1, y1) = ink_box(&out);
+            assert_eq!(
+                y1 - y0 + 1,
+                FIT as usize,
+                "x{factor}: the long side fills the box"
+            );
+            assert!(x1 - x0 <= 4, "x{factor}: still a thin stroke ({x0}..{x1})");
+            let (cx, cy) = centre_of_mass(&out, IMG_SIDE, 0.0).expect("ink");
+            assert!(
+                (cx - 13.5).abs() <= 1.0 && (cy - 13.5).abs() <= 1.0,
+                "({cx}, {cy})"
+            );
+            let soft = out.iter().filter(|&&p| p > 0 && p < 255).count();
+            let soft_before = img.iter().filter(|&&p| p > 0 && p < 255).count();
+            assert!(soft > soft_before, "x{factor}: smoothing leaves grey edges");
+        }
+        assert_eq!(scan(&[0; IMG_PIXELS], 3.0), [0; IMG_PIXELS], "blank stays blank");
     }
 
     #[test]

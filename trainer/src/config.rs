@@ -44,9 +44,20 @@ pub struct DataConfig {
     pub normalize_scribbles: bool,
     /// Initial garbage images of training digits turned or mirrored into
     /// shapes that are no digit (`data::turned`: a 3 mirrored, an 8 on its
-    /// side, a 7 upside down; default 6000, as in the `turned` preset; 0 in
-    /// `diverse` and the presets before it).
+    /// side, a 7 upside down; default 6000, as in the `turned` and `tilted`
+    /// presets; 0 in `diverse` and the presets before it).
     pub turned_count: usize,
+    /// Also turn digits by eighths of a turn (45 and 135 degrees; only the
+    /// pairs that read as no digit: `data::turned::DIAGONAL_TURNS`), drawn
+    /// with the quarter turns and mirrors from the same `turned_count`
+    /// (default false, as in `turned`; true in `tilted`, measured and not
+    /// adopted: README, "Digits at a slant").
+    pub turned_diagonal: bool,
+    /// Training digits also shown as a scan or a camera delivers them
+    /// (enlarged 2-8 times with smoothing, then the device's normalisation:
+    /// `ood_data::normalize::scan`), labelled as the digits they are, so
+    /// that soft strokes are no sign of garbage (default 0 = none).
+    pub scanned_count: usize,
 }
 
 impl Default for DataConfig {
@@ -61,6 +72,8 @@ impl Default for DataConfig {
             scribble_count: 6000,
             normalize_scribbles: false,
             turned_count: 6000,
+            turned_diagonal: false,
+            scanned_count: 0,
         }
     }
 }
@@ -298,7 +311,8 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 9] = [
+pub const PRESETS: [(&str, &str); 10] = [
+    ("tilted", include_str!("../../configs/tilted.toml")),
     ("device", include_str!("../../configs/device.toml")),
     ("turned", include_str!("../../configs/turned.toml")),
     ("diverse", include_str!("../../configs/diverse.toml")),

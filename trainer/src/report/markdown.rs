@@ -192,6 +192,14 @@ fn deployed_section(d: &super::Deployed) -> String {
     if let Some(m) = d.near_ood_device_rejected() {
         s.push_str(&format!("; as the device sees them: {:.2}%", 100.0 * m));
     }
+    if let Some(v) = &d.val_scanned {
+        s.push_str(&format!(
+            ".\n\nThe other side of the device rows: the validation digits as a 105x105 scan delivers them (enlarged with smoothing, then the device's normalisation: `ood_data::normalize::scan`), {} images, accepted as the right digit: {:.2}% (as drawn, MNIST test: {:.2}%)",
+            v.n,
+            100.0 * v.accepted_correct,
+            100.0 * d.mnist.accepted_correct
+        ));
+    }
     s.push_str(".\n\nMNIST test and the OOD test sets (reported only, never used to choose):\n\n");
     let mut rep = vec![d.mnist.clone()];
     rep.extend(d.ood.iter().cloned());

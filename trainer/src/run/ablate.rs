@@ -29,16 +29,20 @@ pub enum Variant {
     NoScribbles,
     /// The base config without the turned-digit garbage source.
     NoTurned,
+    /// The base config with its digits turned by quarters and mirrors only,
+    /// not by eighths of a turn (`data.turned_diagonal = false`).
+    NoDiagonal,
 }
 
 impl Variant {
     /// Every variant, in table order.
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Inversion,
         Variant::NoInversion,
         Variant::NoSmooth,
         Variant::NoScribbles,
         Variant::NoTurned,
+        Variant::NoDiagonal,
     ];
 
     /// The name used in folders, tables and `--variants`.
@@ -49,6 +53,7 @@ impl Variant {
             Variant::NoSmooth => "no-smooth",
             Variant::NoScribbles => "no-scribbles",
             Variant::NoTurned => "no-turned",
+            Variant::NoDiagonal => "no-diagonal",
         }
     }
 
@@ -56,7 +61,7 @@ impl Variant {
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
             format!(
-                "unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles, no-turned)"
+                "unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles, no-turned, no-diagonal)"
             )
         })
     }
@@ -75,6 +80,7 @@ impl Variant {
             Variant::NoSmooth => c.data.smooth_noise_count = 0,
             Variant::NoScribbles => c.data.scribble_count = 0,
             Variant::NoTurned => c.data.turned_count = 0,
+            Variant::NoDiagonal => c.data.turned_diagonal = false,
         }
         c
     }
@@ -125,6 +131,12 @@ pub fn row(variant: Variant, seed: u64, dir: &Path) -> Result<Row> {
     }
     if let Some(m) = d.near_ood_device_rejected() {
         f.push(("near-OOD as the device sees it, mean".into(), m));
+    }
+    if let Some(v) = &d.val_scanned {
+        f.push((
+            "validation digits scanned, accepted and correct".into(),
+            v.accepted_correct,
+        ));
     }
     if let Some(c) = &d.counterfeits {
         f.push(("counterfeit acceptance".into(), c.accepted));
@@ -256,7 +268,15 @@ mod tests {
             (nt.data.turned_count, nt.data.scribble_count),
             (0, base.data.scribble_count)
         );
+        let tilted = TrainConfig::preset("tilted").expect("preset");
+        assert!(tilted.data.turned_diagonal, "tilted turns by eighths too");
+        let nd = Variant::NoDiagonal.config(&tilted, 7);
+        assert_eq!(
+            (nd.data.turned_diagonal, nd.data.turned_count),
+            (false, tilted.data.turned_count)
+        );
         assert_eq!(Variant::parse("no-inversion"), Ok(Variant::NoInversion));
+        assert_eq!(Variant::parse("no-diagonal"), Ok(Variant::NoDiagonal));
         assert!(Variant::parse("nope").is_err());
     }
 

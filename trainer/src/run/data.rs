@@ -26,6 +26,9 @@ pub struct TrainingData {
     pub scribbles: Dataset,
     /// Garbage seeds: training digits turned or mirrored into no digit.
     pub turned: Dataset,
+    /// Training digits as a scan or a camera delivers them, labelled as the
+    /// digits they are (`data.scanned_count`; empty by default).
+    pub scanned: Dataset,
     /// MNIST test and the OOD sets (reported only).
     pub sets: EvalSets,
     /// The first `eval.per_epoch` images of MNIST test, for per-epoch curves.
@@ -40,6 +43,11 @@ pub struct TrainingData {
     /// device's normalisation (`ood_data::normalize::drawing`: the ink's
     /// box fitted into 20x20 and centred), named `device-<family>`.
     pub near_ood_device: Vec<Dataset>,
+    /// The validation digits as a 105x105 scan delivers them to the device
+    /// ([`scanned_validation`]), named `device-digits`: accepted as the
+    /// right digit or not, the other side of `near_ood_device` (a model
+    /// that rejects everything the device normalised would look good there).
+    pub val_scanned: Dataset,
 }
 
 impl TrainingData {
@@ -66,11 +74,19 @@ impl TrainingData {
             d.normalize_scribbles,
             &mut data_rng,
         );
-        let turned = ood_data::turned::turned("garbage-turned", d.turned_count, &digits, &mut data_rng);
+        let turned = ood_data::turned::turned(
+            "garbage-turned",
+            d.turned_count,
+            &digits,
+            d.turned_diagonal,
+            &mut data_rng,
+        );
+        let scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
         let near_ood = near_ood_sets(cfg, &val);
         let near_ood_device = near_ood.iter().map(device_view).collect();
+        let val_scanned = scanned_validation(&val);
         let data = Self {
             digits,
             val,
@@ -78,11 +94,13 @@ impl TrainingData {
             smooth,
             scribbles,
             turned,
+            scanned,
             sets,
             quick_id,
             quick_ood,
             near_ood,
             near_ood_device,
+            val_scanned,
         };
         data.log(cfg);
         Ok(data)
@@ -111,14 +129,40 @@ impl TrainingData {
             .iter()
             .map(|d| format!("{} ({})", d.name, d.len()))
             .collect();
+        let scanned = if self.scanned.is_empty() {
+            String::new()
+        } else {
+            format!(" (+ {} of them scanned)", self.scanned.len())
+        };
         tracing::info!(
-            "train: {} digits + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
+            "train: {} digits{scanned} + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
             self.digits.len(),
             self.garbage_seed_images(),
             self.val.len(),
             ood.join(", ")
         );
     }
+}
+
+/// `n` random training digits through `ood_data::normalize::scan` at a
+/// random enlargement of 2 to 8 times, labels kept.
+pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
+    use rand::Rng;
+    let mut out = Dataset {
+        name: "digits-scanned".into(),
+        ..Default::default()
+    };
+    if digits.is_empty() {
+        return out;
+    }
+    let mut img = [0u8; IMG_PIXELS];
+    for _ in 0..n {
+        let i = rng.random_range(0..digits.len());
+        img.copy_from_slice(digits.image(i));
+        let factor = rng.random_range(2.0..8.0f32);
+        out.push(&ood_data::normalize::scan(&img, factor), digits.labels[i]);
+    }
+    out
 }
 
 /// MNIST test, the standard OOD sets and the noise sets of a run with `cfg`
@@ -150,6 +194,27 @@ pub fn near_ood_sets(cfg: &TrainConfig, val: &Dataset) -> Vec<Dataset> {
 pub fn device_view(set: &Dataset) -> Dataset {
     let family = set.name.strip_prefix("val-").unwrap_or(&set.name);
     ood_data::normalize::dataset(set, &format!("device-{family}"))
+}
+
+/// Enlargement of [`scanned_validation`]: 28 pixels to 105, the size of the
+/// scans of the edge's device-path test (`edge/tests/it/shipped.rs`).
+pub const SCAN_FACTOR: f32 = 105.0 / 28.0;
+
+/// Every validation digit through `ood_data::normalize::scan` at
+/// [`SCAN_FACTOR`], labels kept, named `device-digits`.
+pub fn scanned_validation(val: &Dataset) -> Dataset {
+    let mut out = Dataset {
+        name: "device-digits".into(),
+        images: Vec::with_capacity(val.images.len()),
+        labels: val.labels.clone(),
+    };
+    let mut img = [0u8; IMG_PIXELS];
+    for i in 0..val.len() {
+        img.copy_from_slice(val.image(i));
+        out.images
+            .extend_from_slice(&ood_data::normalize::scan(&img, SCAN_FACTOR));
+    }
+    out
 }
 
 /// Loads every `--ood NAME=PATH` set (any error is fatal).
@@ -205,5 +270,41 @@ mod tests {
         );
         assert!(parse_ood_arg("svhn").is_err());
         assert!(parse_ood_arg("=x").is_err());
+    }
+
+    fn two_digits() -> Dataset {
+        let mut ds = Dataset::default();
+        for (label, x) in [(1u8, 8usize), (7, 16)] {
+            let mut img = vec![0u8; IMG_PIXELS];
+            for y in 6..22 {
+                img[y * 28 + x] = 255;
+                img[y * 28 + x + 1] = 255;
+            }
+            ds.push(&img, label);
+        }
+        ds
+    }
+
+    #[test]
+    fn scanned_digits_keep_their_labels_and_are_the_scans_of_training_digits() {
+        use rand::SeedableRng;
+        let digits = two_digits();
+        let val = scanned_validation(&digits);
+        assert_eq!((val.name.as_str(), val.len()), ("device-digits", 2));
+        assert_eq!(val.labels, digits.labels);
+        let mut img = [0u8; IMG_PIXELS];
+        img.copy_from_slice(digits.image(1));
+        assert_eq!(val.image(1), &ood_data::normalize::scan(&img, SCAN_FACTOR)[..]);
+        let draw = |seed| scanned_digits(&digits, 50, &mut StdRng::seed_from_u64(seed));
+        let a = draw(3);
+        assert_eq!(a.len(), 50);
+        assert!(a.labels.iter().all(|&l| l == 1 || l == 7));
+        assert!(
+            a.labels.contains(&1) && a.labels.contains(&7),
+            "both digits drawn"
+        );
+        assert_eq!(a, draw(3), "same seed, same scans");
+        assert!(scanned_digits(&Dataset::default(), 5, &mut StdRng::seed_from_u64(1)).is_empty());
+        assert!(scanned_digits(&digits, 0, &mut StdRng::seed_from_u64(1)).is_empty());
     }
 }

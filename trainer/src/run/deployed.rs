@@ -5,7 +5,10 @@
 //!
 //! Besides MNIST test and the OOD test sets (reported only), it measures the
 //! run's own validation signals, which may guide choices:
-//! - the synthetic near-OOD families ([`ood_data::nearood`]);
+//! - the synthetic near-OOD families ([`ood_data::nearood`]), as drawn and
+//!   as the device sees them;
+//! - the validation digits as a scan delivers them to the device, accepted
+//!   as the right digit (`TrainingData::val_scanned`);
 //! - counterfeit acceptance: a *fresh* generator, trained from scratch to
 //!   invert the final classifier for `eval.counterfeit_steps` steps with the
 //!   run's inversion loss, and the share of its samples the decision accepts
@@ -44,6 +47,10 @@ pub struct Deployed {
     /// reports written before it was measured).
     #[serde(default)]
     pub near_ood_device: Vec<VerdictShares>,
+    /// The validation digits as a scan delivers them to the device (absent
+    /// in reports written before it was measured).
+    #[serde(default)]
+    pub val_scanned: Option<VerdictShares>,
     /// The fresh generator's counterfeits (absent when the check is off).
     pub counterfeits: Option<VerdictShares>,
 }
@@ -124,6 +131,13 @@ pub fn measure(
     };
     let near_ood = data.near_ood.iter().map(decide).collect::<Result<_>>()?;
     let near_ood_device = data.near_ood_device.iter().map(decide).collect::<Result<_>>()?;
+    let scanned = &data.val_scanned;
+    let val_scanned = Some(shares(
+        &policy,
+        scanned,
+        &model.logits(&scanned.images, batch)?,
+        true,
+    ));
     let counterfeits = counterfeits(model, cfg, device)?
         .as_ref()
         .map(decide)
@@ -135,6 +149,7 @@ pub fn measure(
         ood,
         near_ood,
         near_ood_device,
+        val_scanned,
         counterfeits,
     })
 }
@@ -163,13 +178,16 @@ mod tests {
             ood: vec![],
             near_ood: vec![accepted("val-symbols", 0.3), accepted("val-strokes", 0.1)],
             near_ood_device: vec![],
+            val_scanned: None,
             counterfeits: None,
         };
         assert!((d.near_ood_rejected() - 0.8).abs() < 1e-12);
         assert_eq!(d.near_ood_device_rejected(), None, "not measured");
         // a report written before the device rows existed still reads
         let mut old = serde_json::to_value(&d).expect("json");
-        old.as_object_mut().expect("object").remove("near_ood_device");
+        let fields = old.as_object_mut().expect("object");
+        fields.remove("near_ood_device");
+        fields.remove("val_scanned");
         let back: Deployed = serde_json::from_value(old).expect("old report");
         assert_eq!(back, d);
         d.near_ood_device = vec![accepted("device-symbols", 0.5), accepted("device-strokes", 0.3)];

@@ -120,6 +120,12 @@ fn log_deployed(d: &deployed::Deployed) {
         .map(|s| format!("{} {}", s.name, pct(1.0 - s.accepted)))
         .collect();
     tracing::info!("rejected: {}", rejected.join(", "));
+    if let Some(v) = &d.val_scanned {
+        tracing::info!(
+            "validation digits as a scan delivers them, accepted and correct: {}",
+            pct(v.accepted_correct)
+        );
+    }
     if let Some(c) = &d.counterfeits {
         tracing::info!(
             "a fresh generator's counterfeits accepted as digits: {}",

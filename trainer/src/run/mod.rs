@@ -310,6 +310,9 @@ impl<'a> Run<'a> {
         let label = format!("epoch {}/{total}", e + 1);
         let d = &self.data;
         let mut sources = vec![&d.digits];
+        if !d.scanned.is_empty() {
+            sources.push(&d.scanned);
+        }
         sources.extend(d.garbage_seeds());
         if with_generated {
             sources.push(&self.garbage.set);
