@@ -67,20 +67,8 @@ pub fn fit_and_centre(crop: &GrayImage) -> [u8; IMG_PIXELS] {
 /// the pixels above [`INK_LEVEL`], through [`fit_and_centre`]. A drawing
 /// with no such pixel comes back blank.
 pub fn drawing(img: &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] {
-    let (mut x0, mut y0, mut x1, mut y1) = (IMG_SIDE, IMG_SIDE, 0, 0);
-    for (i, &v) in img.iter().enumerate() {
-        if v > INK_LEVEL {
-            let (x, y) = (i % IMG_SIDE, i / IMG_SIDE);
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-        }
-    }
-    if x1 < x0 {
-        return [0; IMG_PIXELS];
-    }
-    let crop = GrayImage::from_fn((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32, |x, y| {
-        image::Luma([img[(y0 + y as usize) * IMG_SIDE + x0 + x as usize]])
-    });
-    fit_and_centre(&crop)
+    GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec())
+        .map_or([0; IMG_PIXELS], |page| ink_fitted(&page))
 }
 
 /// A 28x28 image (light ink on dark) as the device receives it from a scan
@@ -91,20 +79,30 @@ pub fn drawing(img: &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] {
 /// width than MNIST's, as they do on the device.
 pub fn scan(img: &[u8; IMG_PIXELS], factor: f32) -> [u8; IMG_PIXELS] {
     let side = ((IMG_SIDE as f32 * factor).round() as u32).max(IMG_SIDE as u32);
-    let Some(small) = GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec()) else {
-        return [0; IMG_PIXELS];
-    };
-    let big = imageops::resize(&small, side, side, imageops::FilterType::Triangle);
-    let (mut x0, mut y0, mut x1, mut y1) = (side, side, 0, 0);
-    for (x, y, p) in big.enumerate_pixels() {
+    GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec()).map_or([0; IMG_PIXELS], |small| {
+        ink_fitted(&imageops::resize(
+            &small,
+            side,
+            side,
+            imageops::FilterType::Triangle,
+        ))
+    })
+}
+
+/// The bounding box of `page`'s pixels above [`INK_LEVEL`] through
+/// [`fit_and_centre`]; blank when no pixel is.
+fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
+    let (w, h) = page.dimensions();
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in page.enumerate_pixels() {
         if p[0] > INK_LEVEL {
             (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
         }
     }
-    if x1 < x0 {
+    if x1 < x0 || y1 < y0 {
         return [0; IMG_PIXELS];
     }
-    fit_and_centre(&imageops::crop_imm(&big, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image())
+    fit_and_centre(&imageops::crop_imm(page, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image())
 }
 
 /// Every image of `ds` through [`drawing`], renamed `name` (labels kept).
@@ -138,15 +136,19 @@ mod tests {
         )
     }
 
+    /// Full ink over rows `ys` and columns `xs`, blank elsewhere.
+    fn bar(ys: std::ops::Range<usize>, xs: std::ops::Range<usize>) -> [u8; IMG_PIXELS] {
+        let mut img = [0u8; IMG_PIXELS];
+        for y in ys {
+            img[y * IMG_SIDE + xs.start..y * IMG_SIDE + xs.end].fill(255);
+        }
+        img
+    }
+
     #[test]
     fn a_small_mark_in_a_corner_is_enlarged_to_the_box_and_centred() {
         // a 5x3 bar at the top-left corner
-        let mut img = [0u8; IMG_PIXELS];
-        for y in 1..4 {
-            for x in 1..6 {
-                img[y * IMG_SIDE + x] = 255;
-            }
-        }
+        let img = bar(1..4, 1..6);
         let out = drawing(&img);
         let (x0, y0, x1, y1) = ink_box(&out);
         assert_eq!(
@@ -184,12 +186,7 @@ mod tests {
     #[test]
     fn a_scanned_stroke_comes_back_fitted_centred_and_softer() {
         // an MNIST-like 1: a 3x20 bar of full ink, centred
-        let mut img = [0u8; IMG_PIXELS];
-        for y in 4..24 {
-            for x in 13..16 {
-                img[y * IMG_SIDE + x] = 255;
-            }
-        }
+        let img = bar(4..24, 13..16);
         for factor in [2.0, 3.75, 8.0] {
             let out = scan(&img, factor);
             let (x0, y0, x1, y1) = ink_box(&out);

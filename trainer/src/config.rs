@@ -44,19 +44,21 @@ pub struct DataConfig {
     pub normalize_scribbles: bool,
     /// Initial garbage images of training digits turned or mirrored into
     /// shapes that are no digit (`data::turned`: a 3 mirrored, an 8 on its
-    /// side, a 7 upside down; default 6000, as in the `turned` and `tilted`
-    /// presets; 0 in `diverse` and the presets before it).
+    /// side, a 7 upside down; default 6000, as in the `turned`, `tilted` and
+    /// `scanned` presets; 0 in `diverse` and the presets before it).
     pub turned_count: usize,
     /// Also turn digits by eighths of a turn (45 and 135 degrees; only the
     /// pairs that read as no digit: `data::turned::DIAGONAL_TURNS`), drawn
     /// with the quarter turns and mirrors from the same `turned_count`
-    /// (default false, as in `turned`; true in `tilted`, measured and not
-    /// adopted: README, "Digits at a slant").
+    /// (default true, as in `scanned`; false in `turned` and the presets
+    /// before it; `tilted` turns by eighths without the scanned digits,
+    /// measured and not adopted: README, "Digits at a slant").
     pub turned_diagonal: bool,
     /// Training digits also shown as a scan or a camera delivers them
     /// (enlarged 2-8 times with smoothing, then the device's normalisation:
     /// `ood_data::normalize::scan`), labelled as the digits they are, so
-    /// that soft strokes are no sign of garbage (default 0 = none).
+    /// that soft strokes are no sign of garbage (default 6000, as in
+    /// `scanned`; 0 = none, as in the presets before it).
     pub scanned_count: usize,
 }
 
@@ -72,8 +74,8 @@ impl Default for DataConfig {
             scribble_count: 6000,
             normalize_scribbles: false,
             turned_count: 6000,
-            turned_diagonal: false,
-            scanned_count: 0,
+            turned_diagonal: true,
+            scanned_count: 6000,
         }
     }
 }
@@ -277,7 +279,7 @@ impl Default for CalibrationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Name used for the run folder (default "turned").
+    /// Name used for the run folder (default "scanned").
     pub name: String,
     /// Seed of every random choice (default 42).
     pub seed: u64,
@@ -298,7 +300,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            name: "turned".into(),
+            name: "scanned".into(),
             seed: 42,
             model: ClassifierConfig::default(),
             data: DataConfig::default(),
@@ -311,7 +313,8 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 10] = [
+pub const PRESETS: [(&str, &str); 11] = [
+    ("scanned", include_str!("../../configs/scanned.toml")),
     ("tilted", include_str!("../../configs/tilted.toml")),
     ("device", include_str!("../../configs/device.toml")),
     ("turned", include_str!("../../configs/turned.toml")),
@@ -325,7 +328,7 @@ pub const PRESETS: [(&str, &str); 10] = [
 ];
 
 /// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "turned";
+pub const DEFAULT_PRESET: &str = "scanned";
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {

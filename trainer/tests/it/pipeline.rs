@@ -24,6 +24,7 @@ pub fn tiny_config() -> TrainConfig {
     c.data.smooth_noise_count = 20;
     c.data.scribble_count = 20;
     c.data.turned_count = 10;
+    c.data.scanned_count = 10;
     c.data.augment_shift = 0; // the classes are bars 2 px apart
     c.train.epochs = 6;
     c.train.batch_size = 32;
