@@ -87,6 +87,9 @@ impl Run<'_> {
         let weights = self.dir.file(dir::CLASSIFIER);
         let bytes = std::fs::read(&weights).map_err(|e| crate::Error::io(&weights, e))?;
         let mut counts = self.data.digits.counts(NUM_CLASSES);
+        for (c, s) in counts.iter_mut().zip(self.data.scanned.counts(NUM_CLASSES)) {
+            *c += s;
+        }
         counts[GARBAGE] = self.data.garbage_seed_images() + self.garbage.set.len();
         Ok(RunInfo {
             name: cfg.name.clone(),

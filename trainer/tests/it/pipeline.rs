@@ -132,6 +132,14 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert!(d.near_ood_device.iter().all(|s| s.n == 20));
     assert!(d.near_ood_device_rejected().is_some());
     assert!(md.contains("| device-symbols | 20 |"), "{md}");
+    // the other side: the validation digits as a scan delivers them
+    let scanned = d
+        .val_scanned
+        .as_ref()
+        .expect("scanned validation digits measured");
+    assert_eq!((scanned.name.as_str(), scanned.n), ("device-digits", 50));
+    assert!(scanned.accepted_correct <= scanned.accepted);
+    assert!(md.contains("as a 105x105 scan delivers them"), "{md}");
     let c = d.counterfeits.expect("counterfeit check on");
     assert_eq!(c.n, 30, "one epoch's worth of samples");
     assert!((0.0..=1.0).contains(&c.accepted));
@@ -161,6 +169,9 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
         a.info.train_class_counts[ood_core::GARBAGE],
         60 + 20 + 20 + 10 + 40
     );
+    // 600 training images less 50 validation digits, plus 10 scanned digits
+    let digits: usize = a.info.train_class_counts[..ood_core::GARBAGE].iter().sum();
+    assert_eq!(digits, 600 - 50 + 10);
     let weights = std::fs::read(a.dir.join("classifier.safetensors")).expect("weights");
     assert_eq!(a.info.weights_sha256, trainer::data::fetch::sha256_hex(&weights));
     let cfg_back = TrainConfig::from_toml(
