@@ -107,6 +107,16 @@ fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
 
 /// Every image of `ds` through [`drawing`], renamed `name` (labels kept).
 pub fn dataset(ds: &crate::Dataset, name: &str) -> crate::Dataset {
+    dataset_with(ds, name, drawing)
+}
+
+/// Every image of `ds` through `f` (e.g. [`drawing`], or [`scan`] at one
+/// enlargement), renamed `name` (labels kept).
+pub fn dataset_with(
+    ds: &crate::Dataset,
+    name: &str,
+    f: impl Fn(&[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS],
+) -> crate::Dataset {
     let mut out = crate::Dataset {
         name: name.into(),
         images: Vec::with_capacity(ds.images.len()),
@@ -115,7 +125,7 @@ pub fn dataset(ds: &crate::Dataset, name: &str) -> crate::Dataset {
     let mut img = [0u8; IMG_PIXELS];
     for i in 0..ds.len() {
         img.copy_from_slice(ds.image(i));
-        out.images.extend_from_slice(&drawing(&img));
+        out.images.extend_from_slice(&f(&img));
     }
     out
 }

@@ -95,28 +95,23 @@ pub const DIAGONAL_TURNS: [&[Turn]; 10] = [
 
 /// `img` turned as `turn` says.
 pub fn turn(img: &[u8], turn: Turn) -> [u8; IMG_PIXELS] {
-    let eighths = match turn {
-        Eighth => 1,
-        ThreeEighths => 3,
-        FiveEighths => 5,
-        SevenEighths => 7,
-        _ => 0,
+    const LAST: usize = IMG_SIDE - 1;
+    let eighth = std::f64::consts::FRAC_PI_4;
+    // the source pixel (row, column) of output pixel (y, x)
+    let source: fn(usize, usize) -> (usize, usize) = match turn {
+        Quarter => |y, x| (LAST - x, y),
+        Half => |y, x| (LAST - y, LAST - x),
+        ThreeQuarters => |y, x| (x, LAST - y),
+        MirrorSideways => |y, x| (y, LAST - x),
+        MirrorUpDown => |y, x| (LAST - y, x),
+        Eighth => return tilt(img, eighth),
+        ThreeEighths => return tilt(img, 3.0 * eighth),
+        FiveEighths => return tilt(img, 5.0 * eighth),
+        SevenEighths => return tilt(img, 7.0 * eighth),
     };
-    if eighths > 0 {
-        return tilt(img, eighths as f64 * std::f64::consts::FRAC_PI_4);
-    }
-    let last = IMG_SIDE - 1;
     let mut out = [0u8; IMG_PIXELS];
     for (i, o) in out.iter_mut().enumerate() {
-        let (y, x) = (i / IMG_SIDE, i % IMG_SIDE);
-        let (sy, sx) = match turn {
-            Quarter => (last - x, y),
-            Half => (last - y, last - x),
-            ThreeQuarters => (x, last - y),
-            MirrorSideways => (y, last - x),
-            MirrorUpDown => (last - y, x),
-            Eighth | ThreeEighths | FiveEighths | SevenEighths => unreachable!("tilted above"),
-        };
+        let (sy, sx) = source(i / IMG_SIDE, i % IMG_SIDE);
         *o = img[sy * IMG_SIDE + sx];
     }
     out

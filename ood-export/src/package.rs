@@ -298,11 +298,12 @@ fn golden(
     let mut cases = Vec::new();
     for (source, px) in picks {
         let c = (input.reference)(&px)?[0];
-        let f = f32_net.logits(&normalized(&px))?[0];
-        let q = int8_net.logits(&normalized(&px))?[0];
+        let x = normalized(&px);
+        let f = f32_net.logits(&x)?[0];
+        let q = int8_net.logits(&x)?[0];
         let mut other_logits = std::collections::BTreeMap::new();
         for (name, net) in others {
-            other_logits.insert(name.to_string(), net.logits(&normalized(&px))?[0].to_vec());
+            other_logits.insert(name.to_string(), net.logits(&x)?[0].to_vec());
         }
         cases.push(GoldenCase {
             source,

@@ -107,6 +107,12 @@ impl TrainingData {
         Ok(data)
     }
 
+    /// The digit sources: the training digits and their scanned copies
+    /// (empty ones included, as they add nothing to an epoch).
+    pub fn digit_sources(&self) -> [&Dataset; 2] {
+        [&self.digits, &self.scanned]
+    }
+
     /// The garbage sources drawn before training (each its own source of
     /// the per-source balance; empty ones included).
     pub fn garbage_seeds(&self) -> [&Dataset; 4] {
@@ -204,18 +210,9 @@ pub const SCAN_FACTOR: f32 = 105.0 / 28.0;
 /// Every validation digit through `ood_data::normalize::scan` at
 /// [`SCAN_FACTOR`], labels kept, named `device-digits`.
 pub fn scanned_validation(val: &Dataset) -> Dataset {
-    let mut out = Dataset {
-        name: "device-digits".into(),
-        images: Vec::with_capacity(val.images.len()),
-        labels: val.labels.clone(),
-    };
-    let mut img = [0u8; IMG_PIXELS];
-    for i in 0..val.len() {
-        img.copy_from_slice(val.image(i));
-        out.images
-            .extend_from_slice(&ood_data::normalize::scan(&img, SCAN_FACTOR));
-    }
-    out
+    ood_data::normalize::dataset_with(val, "device-digits", |img| {
+        ood_data::normalize::scan(img, SCAN_FACTOR)
+    })
 }
 
 /// Loads every `--ood NAME=PATH` set (any error is fatal).

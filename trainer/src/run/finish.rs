@@ -86,10 +86,13 @@ impl Run<'_> {
         let cfg = self.cfg;
         let weights = self.dir.file(dir::CLASSIFIER);
         let bytes = std::fs::read(&weights).map_err(|e| crate::Error::io(&weights, e))?;
-        let mut counts = self.data.digits.counts(NUM_CLASSES);
-        for (c, s) in counts.iter_mut().zip(self.data.scanned.counts(NUM_CLASSES)) {
-            *c += s;
-        }
+        let digits: Vec<Vec<usize>> = self
+            .data
+            .digit_sources()
+            .iter()
+            .map(|d| d.counts(NUM_CLASSES))
+            .collect();
+        let mut counts = super::train::total_counts(&digits);
         counts[GARBAGE] = self.data.garbage_seed_images() + self.garbage.set.len();
         Ok(RunInfo {
             name: cfg.name.clone(),

@@ -309,10 +309,7 @@ impl<'a> Run<'a> {
         let mut rng = Stream::Epoch.rng(self.cfg.seed, e);
         let label = format!("epoch {}/{total}", e + 1);
         let d = &self.data;
-        let mut sources = vec![&d.digits];
-        if !d.scanned.is_empty() {
-            sources.push(&d.scanned);
-        }
+        let mut sources = d.digit_sources().to_vec();
         sources.extend(d.garbage_seeds());
         if with_generated {
             sources.push(&self.garbage.set);
