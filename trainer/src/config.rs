@@ -313,8 +313,9 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 11] = [
+pub const PRESETS: [(&str, &str); 12] = [
     ("scanned", include_str!("../../configs/scanned.toml")),
+    ("strokes", include_str!("../../configs/strokes.toml")),
     ("tilted", include_str!("../../configs/tilted.toml")),
     ("device", include_str!("../../configs/device.toml")),
     ("turned", include_str!("../../configs/turned.toml")),

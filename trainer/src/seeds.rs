@@ -31,6 +31,8 @@ pub enum Stream {
     NearOod = 9,
     /// The fresh generator of an inversion epoch (`inversion.fresh_generator`).
     Fresh = 10,
+    /// The pen-drawn validation digits.
+    PenDigits = 11,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

@@ -233,6 +233,11 @@ impl Classifier {
         (guard, self.threads)
     }
 
+    /// The threads of the CPU path.
+    pub(crate) fn cpu_threads(&self) -> usize {
+        self.threads
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device

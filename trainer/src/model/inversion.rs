@@ -259,9 +259,14 @@ pub fn generator_step(
     w: &LossWeights,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
-    if classifier.uses_cpu_path() && gen.device().is_cpu() {
+    if classifier.uses_cpu_path() && gen.has_cpu_path() {
         let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, rng)?;
         gen.optimizer().step_values(&grads).op("generator update")?;
+        return Ok(parts);
+    }
+    if classifier.uses_cpu_path() && gen.device().is_cpu() {
+        let (parts, grads) = hybrid_generator_grads(gen, classifier, batch, w, rng)?;
+        gen.optimizer().step_grads(&grads).op("generator update")?;
         return Ok(parts);
     }
     let dev = gen.device().clone();
@@ -279,8 +284,9 @@ pub fn generator_step(
 
 /// [`generator_step`] on the hand-written CPU path, without the update:
 /// the loss parts and the generator's gradients. The same draws from `rng`
-/// and the same maths; only the loss itself (on the `[b, 11]` logits and
-/// `[b, hidden]` features) runs as a small candle graph.
+/// and the same maths; only the losses (on the `[b, 11]` logits and
+/// `[b, hidden]` features; the pixel terms on the pixels) run as small
+/// candle graphs.
 fn cpu_generator_grads(
     gen: &mut Generator,
     classifier: &Classifier,
@@ -297,22 +303,54 @@ fn cpu_generator_grads(
         second: masks[1].as_deref(),
     };
     let gw = gen.cpu_weights()?;
+    let px = cpu::generator::forward(&gw, &mut gen.scratch, &z, &p, masks, classifier.cpu_threads());
+    let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
+    let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
+    let (parts, dx) = classifier_pixel_grad(classifier, &px, &p, &y, w)?;
+    // the mode-seeking and ink terms act on the pixels: a leaf of their own
+    let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
+    let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
+    let zero = Tensor::zeros((), candle_core::DType::F32, &dev).op("zero")?;
+    let (pixel_loss, parts) =
+        with_pixel_terms((zero, parts), px_var.as_tensor(), &z_t, w).op("pixel terms")?;
+    let dpix = match pixel_loss
+        .backward()
+        .op("pixel terms backward")?
+        .get(px_var.as_tensor())
+    {
+        Some(t) => t
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .op("pixel gradient")?,
+        None => vec![0.0; px_var.elem_count()],
+    };
+    let dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
+    let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, classifier.cpu_threads());
+    Ok((parts, grads))
+}
+
+/// The classifier's part of the inversion loss on pixels `px` (`[b, 784]`
+/// on the `[0, 1]` scale) through the hand-written CPU path: the loss parts
+/// (classifier terms only) and `dL/dpx`. Only the loss itself (on the
+/// `[b, 11]` logits and `[b, hidden]` features) runs as a small candle graph.
+fn classifier_pixel_grad(
+    classifier: &Classifier,
+    px: &[f32],
+    p: &Tensor,
+    y: &Tensor,
+    w: &LossWeights,
+) -> Result<(LossParts, Vec<f32>)> {
+    let dev = Device::Cpu;
+    let batch = px.len() / ood_core::IMG_PIXELS;
+    let x: Vec<f32> = px.iter().map(|&v| input::normalize_unit(v)).collect();
     let cw = classifier.cpu_weights()?;
     let (mut cls_scratch, threads) = classifier.cpu_scratch();
-    let px = cpu::generator::forward(&gw, &mut gen.scratch, &z, &p, masks, threads);
-    let x: Vec<f32> = px.iter().map(|&v| input::normalize_unit(v)).collect();
     let (logits, feats) = cpu::forward(&cw, &mut cls_scratch, &x, threads);
     let hidden = cw.hidden();
     let logits = Var::from_vec(logits, (batch, NUM_CLASSES), &dev).op("logits")?;
     let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
-    let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
-    let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    // the mode-seeking and ink terms act on the pixels: a leaf of their own
-    let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
-    let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
-    let (loss, parts) = inversion_loss(logits.as_tensor(), feats.as_tensor(), &p, &y, w)
-        .and_then(|lp| with_pixel_terms(lp, px_var.as_tensor(), &z_t, w))
-        .op("inversion loss")?;
+    let (loss, parts) =
+        inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w).op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
     let grad = |v: &Var| -> Result<Vec<f32>> {
         match g.get(v.as_tensor()) {
@@ -324,10 +362,34 @@ fn cpu_generator_grads(
         }
     };
     let dx = cpu::input_grad(&cw, &mut cls_scratch, &grad(&logits)?, &grad(&feats)?, threads);
-    // x = (px - MEAN) / STD, plus the pixels' own term
-    let dpix = grad(&px_var)?;
-    let dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d / input::STD + m).collect();
-    let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, threads);
+    // x = (px - MEAN) / STD
+    Ok((parts, dx.iter().map(|&d| d / input::STD).collect()))
+}
+
+/// [`generator_step`] for a generator without a hand-written CPU path (the
+/// stroke kind) against a classifier with one: the generator runs as a
+/// candle graph, the classifier's forward and input gradient on the CPU path
+/// ([`classifier_pixel_grad`]). The same draws and maths as the all-candle
+/// step; the classifier's part of the gradient enters the generator's graph
+/// as `sum(px * dL/dpx)`.
+fn hybrid_generator_grads(
+    gen: &mut Generator,
+    classifier: &Classifier,
+    batch: usize,
+    w: &LossWeights,
+    rng: &mut StdRng,
+) -> Result<(LossParts, candle_core::backprop::GradStore)> {
+    let dev = Device::Cpu;
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), rng, &dev)?;
+    let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
+    let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
+    let values = px.to_vec2::<f32>().op("read pixels")?.concat();
+    let (parts, dpx) = classifier_pixel_grad(classifier, &values, &p, &y, w)?;
+    let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
+    let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
+    let (pixel_loss, parts) = with_pixel_terms((zero, parts), &px, &z, w).op("pixel terms")?;
+    let surrogate = (pixel_loss + (&px * &dpx).and_then(|t| t.sum_all()).op("chain")?).op("surrogate")?;
+    let grads = surrogate.backward().op("generator backward")?;
     Ok((parts, grads))
 }
 
@@ -467,6 +529,29 @@ mod tests {
         Ok(())
     }
 
+    /// The all-candle generator step (the classifier's graph, not its CPU
+    /// path) with the draws of `StdRng::seed_from_u64(seed)`: the loss parts,
+    /// the gradients and the generated pixels.
+    fn reference_step(
+        gen: &Generator,
+        cls: &mut Classifier,
+        batch: usize,
+        w: &LossWeights,
+        seed: u64,
+    ) -> Result<(LossParts, candle_core::backprop::GradStore, Tensor)> {
+        cls.set_native_ops(true);
+        let mut r = StdRng::seed_from_u64(seed);
+        let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), &mut r, &Device::Cpu)?;
+        let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
+        let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
+        let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
+            .and_then(|lp| with_pixel_terms(lp, &px, &z, w))
+            .op("loss")?;
+        let g = loss.backward().op("backward")?;
+        cls.set_native_ops(false);
+        Ok((parts, g, px))
+    }
+
     #[test]
     fn cpu_generator_step_matches_the_candle_graph() -> Result<()> {
         let dev = Device::Cpu;
@@ -492,19 +577,10 @@ mod tests {
             let batch = 23; // a short last shard, and an odd row without a pair
             let (parts, got) = cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
             // the graph, with the same draws
-            cls.set_native_ops(true);
-            let mut r = StdRng::seed_from_u64(3);
-            let (z, p, y) = cond_tensors(batch, cfg.latent, w.paired(), &mut r, &dev)?;
-            let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
-            let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
-            let (loss, want_parts) = inversion_loss(&logits, &feats, &p, &y, &w)
-                .and_then(|lp| with_pixel_terms(lp, &px, &z, &w))
-                .op("loss")?;
+            let (want_parts, g, _) = reference_step(&gen, &mut cls, batch, &w, 3)?;
             assert_eq!(want_parts.ms > 0.0, ms > 0.0, "{want_parts:?}");
             // a fresh generator's images are about half ink: the term is active
             assert_eq!(want_parts.ink > 0.0, ink > 0.0, "{want_parts:?}");
-            let g = loss.backward().op("backward")?;
-            cls.set_native_ops(false);
             assert!(
                 (parts.total - want_parts.total).abs() < 1e-3 * want_parts.total.abs(),
                 "{parts:?} vs {want_parts:?}"
@@ -526,6 +602,59 @@ mod tests {
                 );
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn stroke_generator_step_on_the_cpu_path_matches_the_candle_graph() -> Result<()> {
+        use crate::model::generator::{GeneratorConfig, GeneratorKind};
+        let dev = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(13);
+        let mut cls = Classifier::new(&crate::model::ClassifierConfig::default(), &mut rng, &dev)?;
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::Strokes,
+            ..GeneratorConfig::default()
+        };
+        let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+        assert!(!gen.has_cpu_path());
+        let w = LossWeights {
+            ink: 300.0,
+            ..crate::config::InversionConfig::default().weights()
+        };
+        let w = LossWeights {
+            mode_seeking: 20.0,
+            ..w
+        };
+        let batch = 9;
+        let (parts, got) = hybrid_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+        let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
+        assert!(want_parts.ms > 0.0, "{want_parts:?}");
+        assert!(
+            (parts.total - want_parts.total).abs() < 1e-3 * want_parts.total.abs(),
+            "{parts:?} vs {want_parts:?}"
+        );
+        let vars = gen.tensors()?;
+        for (name, _) in cfg.param_shapes() {
+            let read = |g: &candle_core::backprop::GradStore| -> Result<Vec<f32>> {
+                g.get(&vars[name])
+                    .expect("gradient")
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .op("grad")
+            };
+            let (a, b) = (read(&got)?, read(&want)?);
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                scale > 0.0 && worst < 1e-3 * scale,
+                "{name} differs by {worst} (scale {scale})"
+            );
+        }
+        // strokes: ink only near the pen's path, much of the page blank (a fresh
+        // pixel generator leaves no pixel under 0.01)
+        let v = px.flatten_all().and_then(|t| t.to_vec1::<f32>()).op("px")?;
+        let blank = v.iter().filter(|&&q| q < 0.01).count() as f64 / v.len() as f64;
+        assert!(blank > 0.3, "blank share {blank}");
         Ok(())
     }
 

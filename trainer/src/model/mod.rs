@@ -10,6 +10,7 @@ pub mod layers;
 pub mod ops;
 pub mod optim;
 pub mod step;
+pub mod strokes;
 
 pub use candle_core::Device;
 pub use classifier::{Classifier, ClassifierConfig};

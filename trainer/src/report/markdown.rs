@@ -200,6 +200,13 @@ fn deployed_section(d: &super::Deployed) -> String {
             100.0 * d.mnist.accepted_correct
         ));
     }
+    if let Some(v) = &d.pen_digits {
+        s.push_str(&format!(
+            ".\n\nThe other side of the symbols row: {} digits drawn by the same pen and hand from templates (`ood_data::nearood::pen_digits`), accepted as the right digit: {:.2}%",
+            v.n,
+            100.0 * v.accepted_correct
+        ));
+    }
     s.push_str(".\n\nMNIST test and the OOD test sets (reported only, never used to choose):\n\n");
     let mut rep = vec![d.mnist.clone()];
     rep.extend(d.ood.iter().cloned());

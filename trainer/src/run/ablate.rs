@@ -32,17 +32,26 @@ pub enum Variant {
     /// The base config with its digits turned by quarters and mirrors only,
     /// not by eighths of a turn (`data.turned_diagonal = false`).
     NoDiagonal,
+    /// No inversion (as [`Variant::NoInversion`]) and 6,000 random pen
+    /// scribbles in its place (`data.scribble_count`): does inverting the
+    /// classifier find more than random drawings do?
+    ScribblesNoInversion,
 }
+
+/// Scribbles of [`Variant::ScribblesNoInversion`]: the count the presets
+/// before `strokes` used.
+pub const SCRIBBLES: usize = 6000;
 
 impl Variant {
     /// Every variant, in table order.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Inversion,
         Variant::NoInversion,
         Variant::NoSmooth,
         Variant::NoScribbles,
         Variant::NoTurned,
         Variant::NoDiagonal,
+        Variant::ScribblesNoInversion,
     ];
 
     /// The name used in folders, tables and `--variants`.
@@ -54,6 +63,7 @@ impl Variant {
             Variant::NoScribbles => "no-scribbles",
             Variant::NoTurned => "no-turned",
             Variant::NoDiagonal => "no-diagonal",
+            Variant::ScribblesNoInversion => "scribbles-no-inversion",
         }
     }
 
@@ -61,7 +71,7 @@ impl Variant {
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
             format!(
-                "unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles, no-turned, no-diagonal)"
+                "unknown variant {s:?} (known: inversion, no-inversion, no-smooth, no-scribbles, no-turned, no-diagonal, scribbles-no-inversion)"
             )
         })
     }
@@ -73,9 +83,10 @@ impl Variant {
         c.name = format!("{}-{}", base.name, self.name());
         match self {
             Variant::Inversion => {}
-            Variant::NoInversion => {
-                c.train.epochs += c.inversion.epochs;
-                c.inversion.epochs = 0;
+            Variant::NoInversion => no_inversion(&mut c),
+            Variant::ScribblesNoInversion => {
+                no_inversion(&mut c);
+                c.data.scribble_count = SCRIBBLES;
             }
             Variant::NoSmooth => c.data.smooth_noise_count = 0,
             Variant::NoScribbles => c.data.scribble_count = 0,
@@ -84,6 +95,12 @@ impl Variant {
         }
         c
     }
+}
+
+/// Inversion's epochs become classifier epochs (the same total).
+fn no_inversion(c: &mut TrainConfig) {
+    c.train.epochs += c.inversion.epochs;
+    c.inversion.epochs = 0;
 }
 
 /// One finished run's figures (shares in `[0, 1]`).
@@ -135,6 +152,12 @@ pub fn row(variant: Variant, seed: u64, dir: &Path) -> Result<Row> {
     if let Some(v) = &d.val_scanned {
         f.push((
             "validation digits scanned, accepted and correct".into(),
+            v.accepted_correct,
+        ));
+    }
+    if let Some(v) = &d.pen_digits {
+        f.push((
+            "pen-drawn digits, accepted and correct".into(),
             v.accepted_correct,
         ));
     }
@@ -275,8 +298,25 @@ mod tests {
             (nd.data.turned_diagonal, nd.data.turned_count),
             (false, tilted.data.turned_count)
         );
+        let strokes = TrainConfig::preset("strokes").expect("preset");
+        assert_eq!(
+            strokes.data.scribble_count, 0,
+            "strokes: inversion in place of scribbles"
+        );
+        let sn = Variant::ScribblesNoInversion.config(&strokes, 7);
+        assert_eq!((sn.inversion.epochs, sn.data.scribble_count), (0, SCRIBBLES));
+        assert_eq!(
+            sn.total_epochs(),
+            strokes.total_epochs(),
+            "equal classifier epochs"
+        );
+        assert_eq!(sn.data.turned_count, strokes.data.turned_count);
         assert_eq!(Variant::parse("no-inversion"), Ok(Variant::NoInversion));
         assert_eq!(Variant::parse("no-diagonal"), Ok(Variant::NoDiagonal));
+        assert_eq!(
+            Variant::parse("scribbles-no-inversion"),
+            Ok(Variant::ScribblesNoInversion)
+        );
         assert!(Variant::parse("nope").is_err());
     }
 

@@ -49,6 +49,12 @@ pub struct TrainingData {
     /// right digit or not, the other side of `near_ood_device` (a model
     /// that rejects everything the device normalised would look good there).
     pub val_scanned: Dataset,
+    /// Digits drawn by the pen and hand of the `symbols` family
+    /// (`ood_data::nearood::pen_digits`, [`pen_digits`]), named
+    /// `val-pen-digits`: accepted as the right digit or not, the other side
+    /// of `val-symbols` (a model that learned "pen-drawn = garbage" would
+    /// look good there).
+    pub pen_digits: Dataset,
 }
 
 impl TrainingData {
@@ -88,6 +94,7 @@ impl TrainingData {
         let near_ood = near_ood_sets(cfg, &val);
         let near_ood_device = near_ood.iter().map(device_view).collect();
         let val_scanned = scanned_validation(&val);
+        let pen_digits = pen_digits(cfg);
         let data = Self {
             digits,
             val,
@@ -102,6 +109,7 @@ impl TrainingData {
             near_ood,
             near_ood_device,
             val_scanned,
+            pen_digits,
         };
         data.log(cfg);
         Ok(data)
@@ -194,6 +202,12 @@ pub fn eval_sets(
 pub fn near_ood_sets(cfg: &TrainConfig, val: &Dataset) -> Vec<Dataset> {
     let mut rng = Stream::NearOod.rng(cfg.seed, 0);
     ood_data::nearood::near_ood_sets("val", val, cfg.eval.near_ood, &mut rng)
+}
+
+/// `eval.near_ood` pen-drawn digits, `val-pen-digits`, from their own stream.
+pub fn pen_digits(cfg: &TrainConfig) -> Dataset {
+    let mut rng = Stream::PenDigits.rng(cfg.seed, 0);
+    ood_data::nearood::pen_digits("val-pen-digits", cfg.eval.near_ood, &mut rng)
 }
 
 /// A near-OOD family (`val-<family>`) as the device sees it

@@ -8,7 +8,8 @@
 //! - the synthetic near-OOD families ([`ood_data::nearood`]), as drawn and
 //!   as the device sees them;
 //! - the validation digits as a scan delivers them to the device, accepted
-//!   as the right digit (`TrainingData::val_scanned`);
+//!   as the right digit (`TrainingData::val_scanned`), and digits drawn by
+//!   the pen of the `symbols` family (`TrainingData::pen_digits`);
 //! - counterfeit acceptance: a *fresh* generator, trained from scratch to
 //!   invert the final classifier for `eval.counterfeit_steps` steps with the
 //!   run's inversion loss, and the share of its samples the decision accepts
@@ -51,6 +52,10 @@ pub struct Deployed {
     /// in reports written before it was measured).
     #[serde(default)]
     pub val_scanned: Option<VerdictShares>,
+    /// Digits drawn by the pen of the `symbols` family (absent in reports
+    /// written before it was measured).
+    #[serde(default)]
+    pub pen_digits: Option<VerdictShares>,
     /// The fresh generator's counterfeits (absent when the check is off).
     pub counterfeits: Option<VerdictShares>,
 }
@@ -131,13 +136,17 @@ pub fn measure(
     };
     let near_ood = data.near_ood.iter().map(decide).collect::<Result<_>>()?;
     let near_ood_device = data.near_ood_device.iter().map(decide).collect::<Result<_>>()?;
-    let scanned = &data.val_scanned;
-    let val_scanned = Some(shares(
-        &policy,
-        scanned,
-        &model.logits(&scanned.images, batch)?,
-        true,
-    ));
+    // digits: accepted as the right digit or not
+    let digits = |set: &Dataset| -> Result<Option<VerdictShares>> {
+        Ok(Some(shares(
+            &policy,
+            set,
+            &model.logits(&set.images, batch)?,
+            true,
+        )))
+    };
+    let val_scanned = digits(&data.val_scanned)?;
+    let pen_digits = digits(&data.pen_digits)?;
     let counterfeits = counterfeits(model, cfg, device)?
         .as_ref()
         .map(decide)
@@ -150,6 +159,7 @@ pub fn measure(
         near_ood,
         near_ood_device,
         val_scanned,
+        pen_digits,
         counterfeits,
     })
 }
@@ -179,6 +189,7 @@ mod tests {
             near_ood: vec![accepted("val-symbols", 0.3), accepted("val-strokes", 0.1)],
             near_ood_device: vec![],
             val_scanned: None,
+            pen_digits: None,
             counterfeits: None,
         };
         assert!((d.near_ood_rejected() - 0.8).abs() < 1e-12);
@@ -188,6 +199,7 @@ mod tests {
         let fields = old.as_object_mut().expect("object");
         fields.remove("near_ood_device");
         fields.remove("val_scanned");
+        fields.remove("pen_digits");
         let back: Deployed = serde_json::from_value(old).expect("old report");
         assert_eq!(back, d);
         d.near_ood_device = vec![accepted("device-symbols", 0.5), accepted("device-strokes", 0.3)];

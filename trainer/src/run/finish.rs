@@ -132,6 +132,12 @@ fn log_deployed(d: &deployed::Deployed) {
             pct(v.accepted_correct)
         );
     }
+    if let Some(v) = &d.pen_digits {
+        tracing::info!(
+            "pen-drawn digits accepted and correct: {}",
+            pct(v.accepted_correct)
+        );
+    }
     if let Some(c) = &d.counterfeits {
         tracing::info!(
             "a fresh generator's counterfeits accepted as digits: {}",

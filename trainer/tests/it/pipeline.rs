@@ -140,6 +140,11 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert_eq!((scanned.name.as_str(), scanned.n), ("device-digits", 50));
     assert!(scanned.accepted_correct <= scanned.accepted);
     assert!(md.contains("as a 105x105 scan delivers them"), "{md}");
+    // and the other side of the symbols: digits drawn by the same pen
+    let pen = d.pen_digits.as_ref().expect("pen-drawn digits measured");
+    assert_eq!((pen.name.as_str(), pen.n), ("val-pen-digits", 20));
+    assert!(pen.accepted_correct <= pen.accepted);
+    assert!(md.contains("drawn by the same pen and hand"), "{md}");
     let c = d.counterfeits.expect("counterfeit check on");
     assert_eq!(c.n, 30, "one epoch's worth of samples");
     assert!((0.0..=1.0).contains(&c.accepted));
@@ -196,6 +201,35 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
 /// 512 products of values below ~10: differences are ~1e-5; 1e-3 leaves a
 /// wide margin while still catching any layout error (those are O(1)).
 const F32_PARITY_TOL: f32 = 1e-3;
+
+#[test]
+fn a_stroke_generator_run_inverts_with_pen_drawings_and_repeats_exactly() {
+    use trainer::model::generator::GeneratorKind;
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let mut cfg = tiny_config();
+    cfg.inversion.generator.kind = GeneratorKind::Strokes;
+    cfg.inversion.ink = 100.0;
+    cfg.data.scribble_count = 0;
+    let src = sources(tmp.path());
+    let a = trainer::run::run(&cfg, &src, &tmp.path().join("a"), &[], &Device::Cpu, false).expect("run");
+    let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
+    assert_eq!(inv.len(), 2);
+    assert!(
+        inv.iter().all(|i| i.loss.total.is_finite() && i.loss.ink >= 0.0),
+        "{inv:?}"
+    );
+    let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
+    assert!(written.contains("kind = \"strokes\""), "{written}");
+    let d = inv[1].diversity.as_ref().expect("diversity");
+    // 30 samples over 10 digits: a digit drawn once has no pairs to compare
+    let varied = d.generated_pixel.iter().filter(|&&v| v > 0.0).count();
+    assert!(varied >= 5, "drawings of a digit differ: {d:?}");
+    // a second run of the same config writes the same weights
+    let b = trainer::run::run(&cfg, &src, &tmp.path().join("b"), &[], &Device::Cpu, false).expect("run b");
+    let w = |dir: &std::path::Path| std::fs::read(dir.join("classifier.safetensors")).expect("weights");
+    assert_eq!(w(&a.dir), w(&b.dir), "same seed, same bytes");
+}
 
 #[test]
 fn export_writes_verified_onnx_files_that_match_candle() {
