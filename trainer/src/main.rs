@@ -126,7 +126,7 @@ struct AblateArgs {
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "42,43,44")]
     seeds: Vec<u64>,
-    /// Variants, comma-separated: inversion, no-inversion, no-smooth, no-scribbles, no-turned, no-diagonal.
+    /// Variants, comma-separated: inversion, no-inversion, no-smooth, no-scribbles, no-turned, no-diagonal, scribbles-no-inversion.
     #[arg(long, value_delimiter = ',', default_value = "inversion,no-inversion,no-scribbles", value_parser = run::ablate::Variant::parse)]
     variants: Vec<run::ablate::Variant>,
     /// Folder of the runs and the table; default runs/ablate-<name>. Runs
