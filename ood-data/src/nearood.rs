@@ -390,11 +390,11 @@ const DIGITS: [Template; 10] = [
     ]], // 9
 ];
 
-/// `n` digits drawn from ten templates (one per digit) by the pen and hand of the `symbols`
-/// family, labelled with their digit: the other side of that family. A
-/// model that learned "pen-drawn = garbage" (a style, not a shape) rejects
-/// these too, and a rise in symbols rejected means little unless these
-/// stay accepted. Never trained on.
+/// `n` digits drawn from ten templates (one per digit) by the pen and hand
+/// of the `symbols` family, labelled with their digit: the other side of
+/// that family. A model that learned "pen-drawn = garbage" (a style, not a
+/// shape) rejects these too, and a rise in symbols rejected means little
+/// unless these stay accepted. Never trained on.
 pub fn pen_digits(name: &str, n: usize, rng: &mut StdRng) -> Dataset {
     let mut ds = Dataset {
         name: name.into(),

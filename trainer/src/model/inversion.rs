@@ -313,17 +313,7 @@ fn cpu_generator_grads(
     let zero = Tensor::zeros((), candle_core::DType::F32, &dev).op("zero")?;
     let (pixel_loss, parts) =
         with_pixel_terms((zero, parts), px_var.as_tensor(), &z_t, w).op("pixel terms")?;
-    let dpix = match pixel_loss
-        .backward()
-        .op("pixel terms backward")?
-        .get(px_var.as_tensor())
-    {
-        Some(t) => t
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .op("pixel gradient")?,
-        None => vec![0.0; px_var.elem_count()],
-    };
+    let dpix = grad_values(&pixel_loss.backward().op("pixel terms backward")?, &px_var)?;
     let dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
     let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, classifier.cpu_threads());
     Ok((parts, grads))
@@ -352,18 +342,22 @@ fn classifier_pixel_grad(
     let (loss, parts) =
         inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w).op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
-    let grad = |v: &Var| -> Result<Vec<f32>> {
-        match g.get(v.as_tensor()) {
-            Some(t) => t
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .op("loss gradient"),
-            None => Ok(vec![0.0; v.elem_count()]),
-        }
-    };
-    let dx = cpu::input_grad(&cw, &mut cls_scratch, &grad(&logits)?, &grad(&feats)?, threads);
+    let (dlogits, dfeats) = (grad_values(&g, &logits)?, grad_values(&g, &feats)?);
+    let dx = cpu::input_grad(&cw, &mut cls_scratch, &dlogits, &dfeats, threads);
     // x = (px - MEAN) / STD
     Ok((parts, dx.iter().map(|&d| d / input::STD).collect()))
+}
+
+/// The gradient of `v` in `g` as plain values; zeros when the loss did not
+/// reach `v`.
+fn grad_values(g: &candle_core::backprop::GradStore, v: &Var) -> Result<Vec<f32>> {
+    match g.get(v.as_tensor()) {
+        Some(t) => t
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .op("loss gradient"),
+        None => Ok(vec![0.0; v.elem_count()]),
+    }
 }
 
 /// [`generator_step`] for a generator without a hand-written CPU path (the

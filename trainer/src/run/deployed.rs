@@ -130,23 +130,16 @@ pub fn measure(
         .zip(zood)
         .map(|(set, z)| shares(&policy, set, z, false))
         .collect();
-    // the decision on a set the model has not scored yet (no digit labels)
-    let decide = |set: &Dataset| -> Result<VerdictShares> {
-        Ok(shares(&policy, set, &model.logits(&set.images, batch)?, false))
+    // the decision on a set the model has not scored yet; `digits`: its
+    // labels are digits, accepted as the right digit or not
+    let verdicts = |set: &Dataset, digits: bool| -> Result<VerdictShares> {
+        Ok(shares(&policy, set, &model.logits(&set.images, batch)?, digits))
     };
+    let decide = |set: &Dataset| verdicts(set, false);
     let near_ood = data.near_ood.iter().map(decide).collect::<Result<_>>()?;
     let near_ood_device = data.near_ood_device.iter().map(decide).collect::<Result<_>>()?;
-    // digits: accepted as the right digit or not
-    let digits = |set: &Dataset| -> Result<Option<VerdictShares>> {
-        Ok(Some(shares(
-            &policy,
-            set,
-            &model.logits(&set.images, batch)?,
-            true,
-        )))
-    };
-    let val_scanned = digits(&data.val_scanned)?;
-    let pen_digits = digits(&data.pen_digits)?;
+    let val_scanned = Some(verdicts(&data.val_scanned, true)?);
+    let pen_digits = Some(verdicts(&data.pen_digits, true)?);
     let counterfeits = counterfeits(model, cfg, device)?
         .as_ref()
         .map(decide)
