@@ -164,6 +164,12 @@ pub struct InversionConfig {
     /// fall below this share of real MNIST's same-class pixel diversity in
     /// some digit (default 0.3, as in the `diverse` preset; 0 = never).
     pub restart_floor: f64,
+    /// Restart the generator (fresh weights, logged) when at least this share
+    /// of an epoch's samples is already garbage to the classifier it inverts:
+    /// a lost generator, whose counterfeits teach nothing new (0 = never, the
+    /// default; the `pen` preset 0.9). Not written to a config when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restart_lost: f64,
     /// Weight of the ink term: each generated image's mean pixel value above
     /// MNIST's (0.1307), so that inversion searches pen strokes on a dark
     /// page rather than bright clutter (`model::inversion`; 0 = off, the seed).
@@ -198,6 +204,7 @@ impl Default for InversionConfig {
             delta: 10.0,
             mode_seeking: 500.0,
             restart_floor: 0.3,
+            restart_lost: 0.0,
             ink: 0.0,
             fresh_generator: false,
             batch_size: 64,
@@ -297,6 +304,8 @@ pub struct TrainConfig {
     pub calibration: CalibrationConfig,
 }
 
+/// The key defaults: every key a config leaves out takes its value from here.
+/// They are the `scanned` preset (v11), the default run ([`DEFAULT_PRESET`]).
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -313,9 +322,10 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 12] = [
+pub const PRESETS: [(&str, &str); 13] = [
     ("scanned", include_str!("../../configs/scanned.toml")),
     ("strokes", include_str!("../../configs/strokes.toml")),
+    ("pen", include_str!("../../configs/pen.toml")),
     ("tilted", include_str!("../../configs/tilted.toml")),
     ("device", include_str!("../../configs/device.toml")),
     ("turned", include_str!("../../configs/turned.toml")),
@@ -330,6 +340,10 @@ pub const PRESETS: [(&str, &str); 12] = [
 
 /// The preset used when none is named.
 pub const DEFAULT_PRESET: &str = "scanned";
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
 
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
@@ -350,11 +364,18 @@ impl InversionConfig {
             ("delta", inv.delta),
             ("mode_seeking", inv.mode_seeking),
             ("restart_floor", inv.restart_floor),
+            ("restart_lost", inv.restart_lost),
             ("ink", inv.ink),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
             }
+        }
+        if inv.restart_lost > 1.0 {
+            return Err(Error::Config(format!(
+                "inversion.restart_lost is a share of the epoch's samples (0 = never, at most 1), got {}",
+                inv.restart_lost
+            )));
         }
         if inv.epochs > 0 {
             if inv.batch_size < 2 {
@@ -493,8 +514,26 @@ mod tests {
             TrainConfig::preset(name)?;
         }
         assert_eq!(TrainConfig::preset(DEFAULT_PRESET)?, TrainConfig::default());
+        // pen: scanned with a pen for a generator and its restart, nothing else changed
+        let mut pen = TrainConfig {
+            name: "pen".into(),
+            ..TrainConfig::default()
+        };
+        pen.inversion.generator.kind = crate::model::generator::GeneratorKind::Strokes;
+        pen.inversion.ink = 2000.0;
+        pen.inversion.restart_lost = 0.9;
+        assert_eq!(TrainConfig::preset("pen")?, pen);
         let round = TrainConfig::from_toml(&TrainConfig::default().to_toml(), "round trip")?;
         assert_eq!(round, TrainConfig::default());
+        assert!(
+            !TrainConfig::default().to_toml().contains("restart_lost"),
+            "off: not written, so earlier configs read and write the same"
+        );
+        let mut lost = TrainConfig::default();
+        lost.inversion.restart_lost = 0.9;
+        let text = lost.to_toml();
+        assert!(text.contains("restart_lost = 0.9"), "{text}");
+        assert_eq!(TrainConfig::from_toml(&text, "round trip")?, lost);
         Ok(())
     }
 
@@ -522,5 +561,8 @@ mod tests {
         let e =
             TrainConfig::from_toml("[train]\ngarbage_balance = \"even\"\n", "x.toml").expect_err("variant");
         assert!(e.to_string().contains("per-source"), "{e}");
+        let e =
+            TrainConfig::from_toml("[inversion]\nrestart_lost = 1.5\n", "x.toml").expect_err("share over 1");
+        assert!(e.to_string().contains("inversion.restart_lost"), "{e}");
     }
 }

@@ -238,7 +238,11 @@ fn diversity_table(epochs: &[EpochLog]) -> String {
             d.mean_feature_ratio(),
             d.min_feature_ratio(),
             d.real_pixel.iter().sum::<f64>() / d.real_pixel.len().max(1) as f64,
-            if i.restarted { "yes" } else { "" }
+            match (i.restarted, i.restart_cause) {
+                (true, Some(cause)) => format!("yes ({})", cause.as_str()),
+                (true, None) => "yes".to_string(),
+                (false, _) => String::new(),
+            }
         ));
     }
     s.push('\n');

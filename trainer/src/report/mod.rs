@@ -80,9 +80,35 @@ pub struct InversionLog {
     #[serde(default)]
     pub diversity: Option<ClassDiversity>,
     /// Whether the generator was restarted from fresh weights this epoch
-    /// because its samples had collapsed.
+    /// (its samples collapsed, or it was lost: see `restart_cause`).
     #[serde(default)]
     pub restarted: bool,
+    /// Why it was restarted (absent when it was not, and in runs made before
+    /// lost generators were restarted, where every restart was a collapse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_cause: Option<RestartCause>,
+}
+
+/// Why a generator was restarted from fresh weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartCause {
+    /// Some digit's samples fell under `inversion.restart_floor` of real
+    /// same-digit pixel diversity.
+    Collapsed,
+    /// At least `inversion.restart_lost` of its samples were already garbage
+    /// to the classifier it inverted.
+    Lost,
+}
+
+impl RestartCause {
+    /// The word the report and the log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartCause::Collapsed => "collapsed",
+            RestartCause::Lost => "lost",
+        }
+    }
 }
 
 /// A whole run's report (`report.json` / `report.md`).

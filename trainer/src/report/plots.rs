@@ -36,7 +36,7 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("drawing plot: {e}")))
 }
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -45,13 +45,27 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+
+/// Where a chart's legend goes.
+#[derive(Debug, Clone)]
+enum Legend {
+    /// Over the chart, at this corner or side (for few series).
+    Inside(SeriesLabelPosition),
+    /// In a column of its own right of the chart, covering no curve.
+    Beside,
+}
+
+/// Width of the legend column of [`Legend::Beside`], in pixels.
+const LEGEND_WIDTH: u32 = 520;
 
 /// Draws `series` (name, points) as lines on one chart.
 #[allow(clippy::too_many_arguments)]
 fn line_chart(
     path: &Path,
-    legend: SeriesLabelPosition,
+    legend: Legend,
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -60,11 +74,16 @@ fn line_chart(
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<()> {
     init_font();
-    let (w, h) = (900u32, 600u32);
+    let (chart_w, h) = (900u32, 600u32);
+    let w = match legend {
+        Legend::Inside(_) => chart_w,
+        Legend::Beside => chart_w + LEGEND_WIDTH,
+    };
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let mut chart = ChartBuilder::on(&root)
+    let (plot_area, legend_area) = root.split_horizontally(chart_w);
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(title, ("sans-serif", 24))
         .margin(15)
         .x_label_area_size(45)
@@ -86,16 +105,37 @@ fn line_chart(
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .position(legend)
-        .draw()
-        .map_err(|e| plot_err(path, e))?;
+    match legend {
+        Legend::Inside(position) => chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(position)
+            .draw()
+            .map_err(|e| plot_err(path, e))?,
+        Legend::Beside => {
+            // one line per series, top-aligned with the chart's plotting area
+            for (i, (name, _)) in series.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                let y = 60 + 24 * i as i32;
+                legend_area
+                    .draw(&PathElement::new(vec![(8, y), (36, y)], color.stroke_width(3)))
+                    .map_err(|e| plot_err(path, e))?;
+                legend_area
+                    .draw(&Text::new(
+                        name.as_str(),
+                        (44, y - 8),
+                        ("sans-serif", 15).into_font().color(&BLACK),
+                    ))
+                    .map_err(|e| plot_err(path, e))?;
+            }
+        }
+    }
     root.present().map_err(|e| plot_err(path, e))?;
     drop(chart);
+    drop(plot_area);
+    drop(legend_area);
     drop(root);
     let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_err(path, "buffer size"))?;
     save_png(path, img)
@@ -190,7 +230,7 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
     }
     line_chart(
         path,
-        SeriesLabelPosition::MiddleRight,
+        Legend::Beside,
         &format!("{}: per inversion epoch", report.name),
         "inversion epoch",
         "share / accuracy / U / diversity ratio",
@@ -279,7 +319,7 @@ fn roc(l: &FinalLogits, path: &Path) -> Result<()> {
     }
     line_chart(
         path,
-        SeriesLabelPosition::LowerRight,
+        Legend::Inside(SeriesLabelPosition::LowerRight),
         "ROC (MNIST test = positive)",
         "false positive rate (OOD accepted)",
         "true positive rate (MNIST accepted)",
@@ -314,7 +354,7 @@ fn histograms(l: &FinalLogits, dir: &Path) -> Result<()> {
             .fold(0.0, f64::max);
         line_chart(
             &dir.join(format!("hist_{}.png", score.name())),
-            SeriesLabelPosition::UpperRight,
+            Legend::Inside(SeriesLabelPosition::UpperRight),
             &format!("{} of the final model (share of each set per bin)", score.name()),
             score.name(),
             "share of images",
@@ -379,7 +419,7 @@ mod tests {
         let p = d.path().join("c.png");
         line_chart(
             &p,
-            SeriesLabelPosition::LowerRight,
+            Legend::Inside(SeriesLabelPosition::LowerRight),
             "t",
             "x",
             "y",
@@ -389,6 +429,18 @@ mod tests {
         )?;
         let img = image::open(&p).map_err(|e| plot_err(&p, e))?;
         assert_eq!((img.width(), img.height()), (900, 600));
+        // a legend beside the chart: its own column, with each series' colour in it
+        let b = d.path().join("b.png");
+        let series: Vec<(String, Vec<(f64, f64)>)> = (0..10)
+            .map(|i| (format!("series {i}"), vec![(0.0, 0.5), (1.0, 0.5)]))
+            .collect();
+        line_chart(&b, Legend::Beside, "t", "x", "y", (0.0, 1.0), (0.0, 1.0), &series)?;
+        let img = image::open(&b).map_err(|e| plot_err(&b, e))?.to_rgb8();
+        assert_eq!((img.width(), img.height()), (900 + LEGEND_WIDTH, 600));
+        for (i, color) in COLORS.iter().enumerate() {
+            let key = img.get_pixel(900 + 20, 60 + 24 * i as u32).0;
+            assert_eq!(key, [color.0, color.1, color.2], "legend key of series {i}");
+        }
         let mut ds = Dataset::default();
         ds.push(&[255; ood_core::IMG_PIXELS], 3);
         let g = d.path().join("g.png");

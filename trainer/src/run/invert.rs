@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::generator::Generator;
 use crate::model::inversion::{self, LossParts};
 use crate::model::Classifier;
-use crate::report::InversionLog;
+use crate::report::{InversionLog, RestartCause};
 use crate::run::diversity::{self, ClassDiversity};
 use crate::seeds::Stream;
 use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS};
@@ -94,10 +94,38 @@ pub fn collapsed(div: &ClassDiversity, floor: f64) -> bool {
     floor > 0.0 && div.min_pixel_ratio().0 < floor
 }
 
+/// Whether a generator whose samples have this diversity, and of which
+/// `to_garbage` already land in garbage, must restart, and why: collapsed
+/// (some digit under `restart_floor` of real same-digit diversity) first, then
+/// lost (at least `restart_lost` of its samples already garbage; 0 = never).
+pub fn restart_cause(div: &ClassDiversity, to_garbage: f64, inv: &InversionConfig) -> Option<RestartCause> {
+    if collapsed(div, inv.restart_floor) {
+        Some(RestartCause::Collapsed)
+    } else if inv.restart_lost > 0.0 && to_garbage >= inv.restart_lost {
+        Some(RestartCause::Lost)
+    } else {
+        None
+    }
+}
+
+/// The mean `U(x)` of `new` under `model` and the share it sends to garbage
+/// (logits in batches of `batch`).
+fn score(model: &Classifier, new: &Dataset, batch: usize) -> Result<(f64, f64)> {
+    let z = model.logits(&new.images, batch)?;
+    let n = z.len().max(1) as f64;
+    let u = z
+        .iter()
+        .map(|l| f64::from(Score::Uncertainty.raw(l)))
+        .sum::<f64>()
+        / n;
+    let g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / n;
+    Ok((u, g))
+}
+
 /// Inverts the frozen `model` for epoch `e` (0-based over the run; `seed`
 /// is the run's): trains the generator, generates `samples_per_epoch`
 /// counterfeits, measures their diversity against the `real` digits
-/// (restarting a collapsed generator once, from fresh weights), scores them
+/// (restarting a collapsed or lost generator once, from fresh weights), scores them
 /// with `model` (logits in batches of `batch`) and adds them to `garbage`.
 /// Returns the log and the new counterfeits (labelled with their
 /// conditioning digit).
@@ -126,28 +154,30 @@ pub fn invert(
     }
     let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, e, &mut rng)?;
     let mut div = diversity::measure(model, &new, real, batch)?;
-    let mut restarted = false;
-    if collapsed(&div, inv.restart_floor) {
-        let (ratio, digit) = div.min_pixel_ratio();
-        tracing::warn!(
-            "generator collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
-            inv.restart_floor
-        );
+    let (mut new_u, mut new_g) = score(model, &new, batch)?;
+    let cause = restart_cause(&div, new_g, inv);
+    if let Some(cause) = cause {
+        match cause {
+            RestartCause::Collapsed => {
+                let (ratio, digit) = div.min_pixel_ratio();
+                tracing::warn!(
+                    "generator collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
+                    inv.restart_floor
+                );
+            }
+            RestartCause::Lost => tracing::warn!(
+                "generator lost: {:.1}% of its samples are already garbage (restart_lost {}); restarting it from fresh weights",
+                100.0 * new_g,
+                inv.restart_lost
+            ),
+        }
         renew(g, Stream::Restart)?;
         let (l, s, n) = train_and_generate(g, model, inv, e, &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
         div = diversity::measure(model, &new, real, batch)?;
-        restarted = true;
+        (new_u, new_g) = score(model, &new, batch)?;
     }
-    let z = model.logits(&new.images, batch)?;
-    let n = z.len().max(1) as f64;
-    let new_u = z
-        .iter()
-        .map(|l| f64::from(Score::Uncertainty.raw(l)))
-        .sum::<f64>()
-        / n;
-    let new_g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / n;
     let mut grng = Stream::Garbage.rng(seed, e);
     reservoir_add(garbage, &new, inv.garbage_cap, &mut grng);
     let log = InversionLog {
@@ -158,7 +188,8 @@ pub fn invert(
         new_samples_diversity: within_class_diversity(&new),
         garbage_size: garbage.set.len(),
         diversity: Some(div),
-        restarted,
+        restarted: cause.is_some(),
+        restart_cause: cause,
     };
     Ok((log, new))
 }
@@ -241,6 +272,44 @@ mod tests {
         assert!(!collapsed(&div, 0.2), "at the floor is not under it");
         assert!(!collapsed(&div, 0.0), "floor 0: never");
         assert_eq!(div.min_pixel_ratio(), (0.2, 1));
+    }
+
+    #[test]
+    fn a_collapsed_generator_restarts_before_a_lost_one_and_lost_needs_its_share() {
+        let div = |least: f64| ClassDiversity {
+            generated_pixel: vec![5.0, least],
+            real_pixel: vec![10.0, 10.0],
+            generated_feature: vec![0.1, 0.1],
+            real_feature: vec![0.1, 0.1],
+        };
+        let inv = InversionConfig {
+            restart_floor: 0.3,
+            restart_lost: 0.9,
+            ..InversionConfig::default()
+        };
+        assert_eq!(
+            restart_cause(&div(2.0), 0.99, &inv),
+            Some(RestartCause::Collapsed)
+        );
+        assert_eq!(
+            restart_cause(&div(5.0), 0.9, &inv),
+            Some(RestartCause::Lost),
+            "at the share"
+        );
+        assert_eq!(restart_cause(&div(5.0), 0.89, &inv), None, "under the share");
+        let never = InversionConfig {
+            restart_lost: 0.0,
+            ..inv.clone()
+        };
+        assert_eq!(
+            restart_cause(&div(5.0), 1.0, &never),
+            None,
+            "0 = never, even all garbage"
+        );
+        assert_eq!(
+            restart_cause(&div(2.0), 1.0, &never),
+            Some(RestartCause::Collapsed)
+        );
     }
 
     #[test]

@@ -396,7 +396,11 @@ impl<'a> Run<'a> {
             100.0 * inv.new_samples_to_garbage,
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_pixel_ratio(), d.min_pixel_ratio().0)),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_feature_ratio(), d.min_feature_ratio())),
-            if inv.restarted { ", generator restarted" } else { "" },
+            match (inv.restarted, inv.restart_cause) {
+                (true, Some(cause)) => format!(", generator restarted ({})", cause.as_str()),
+                (true, None) => ", generator restarted".to_string(),
+                (false, _) => String::new(),
+            },
             shares.join(", ")
         );
         Ok(EpochLog {
