@@ -16,7 +16,6 @@
 use crate::error::{Error, Result};
 use image::{GrayImage, ImageReader, Limits};
 use ood_core::{IMG_PIXELS, IMG_SIDE};
-use ood_data::normalize::fit_and_centre;
 pub use ood_data::normalize::FIT;
 use std::path::Path;
 
@@ -210,7 +209,9 @@ pub fn to_input(img: &GrayImage, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
 }
 
 /// The 28x28 input for a borrowed image (see the module docs): the path of
-/// camera frames. Full-resolution work is two integer passes (the ink's
+/// camera frames. Past the region of interest and the 28x28 pass-through,
+/// the work is `ood_data::normalize::page` (one implementation, shared with
+/// the trainer's photographed validation digits). Full-resolution work is two integer passes (the ink's
 /// extreme value, then its bounding box, rows without ink skipped after one
 /// min/max each); the contrast stretch (a 256-entry table) and the
 /// resampling touch only the ink's bounding box. A 640x480 frame takes
@@ -230,75 +231,7 @@ pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIX
         }
         return Ok(out);
     }
-    if w == 0 || h == 0 {
-        return Ok(out);
-    }
-    // background from the border; invert dark-on-light
-    let mut border: Vec<u8> = Vec::with_capacity(2 * (w + h) as usize);
-    let (top, bottom) = (img.row(0), img.row(h - 1));
-    for x in 0..w as usize {
-        border.extend([top[x], bottom[x]]);
-    }
-    for y in 0..h {
-        let r = img.row(y);
-        border.extend([r[0], r[w as usize - 1]]);
-    }
-    let mid = border.len() / 2;
-    let median = *border.select_nth_unstable(mid).1;
-    let invert = median > 127;
-    let ink = |v: u8| if invert { 255 - v } else { v };
-    let bg = ink(median);
-    // the ink's peak: the darkest pixel on paper, the brightest otherwise
-    let peak = (0..h)
-        .map(|y| {
-            let r = img.row(y);
-            if invert {
-                ink(r.iter().copied().min().unwrap_or(255))
-            } else {
-                r.iter().copied().max().unwrap_or(0)
-            }
-        })
-        .max()
-        .unwrap_or(0);
-    if peak <= bg.saturating_add(16) {
-        return Ok(out); // no ink: blank
-    }
-    // contrast stretch as a table over the 256 raw values
-    let range = f32::from(peak - bg);
-    let mut stretch = [0u8; 256];
-    for (v, s) in stretch.iter_mut().enumerate() {
-        let d = f32::from(ink(v as u8).saturating_sub(bg));
-        *s = (d * 255.0 / range).round().clamp(0.0, 255.0) as u8;
-    }
-    // bounding box of the ink (stretched above 64); the stretch grows with
-    // the ink, so "is ink" is one comparison of the raw value
-    let is_ink = |v: u8| stretch[v as usize] > ood_data::normalize::INK_LEVEL;
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for y in 0..h {
-        let r = img.row(y);
-        let extreme = if invert {
-            r.iter().copied().min()
-        } else {
-            r.iter().copied().max()
-        };
-        if !extreme.is_some_and(is_ink) {
-            continue;
-        }
-        let first = r.iter().position(|&v| is_ink(v)).unwrap_or(0) as u32;
-        let last = r.iter().rposition(|&v| is_ink(v)).unwrap_or(0) as u32;
-        x0 = x0.min(first);
-        x1 = x1.max(last);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if x1 < x0 {
-        return Ok(out);
-    }
-    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
-    let crop = GrayImage::from_fn(bw, bh, |x, y| {
-        image::Luma([stretch[img.row(y0 + y)[(x0 + x) as usize] as usize]])
-    });
-    Ok(fit_and_centre(&crop))
+    Ok(ood_data::normalize::page(w, h, |y| img.row(y)))
 }
 
 /// Reads and preprocesses one image file.
@@ -385,7 +318,7 @@ mod tests {
         }
         let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
         let crop = image::imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
-        Ok(fit_and_centre(&crop))
+        Ok(ood_data::normalize::fit_and_centre(&crop))
     }
 
     proptest::proptest! {

@@ -33,6 +33,8 @@ pub enum Stream {
     Fresh = 10,
     /// The pen-drawn validation digits.
     PenDigits = 11,
+    /// How the photographed validation digits lie on their pages.
+    PhotoDigits = 12,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

@@ -207,6 +207,13 @@ fn deployed_section(d: &super::Deployed) -> String {
             100.0 * v.accepted_correct
         ));
     }
+    if let Some(v) = &d.val_photographed {
+        s.push_str(&format!(
+            ".\n\nThe camera's side: {} validation digits photographed as dark ink on a lit 640x480 page (a lighting gradient, sensor noise; `ood_data::normalize::photo`) and brought back by the device's own normalisation, accepted as the right digit: {:.2}%",
+            v.n,
+            100.0 * v.accepted_correct
+        ));
+    }
     s.push_str(".\n\nMNIST test and the OOD test sets (reported only, never used to choose):\n\n");
     let mut rep = vec![d.mnist.clone()];
     rep.extend(d.ood.iter().cloned());

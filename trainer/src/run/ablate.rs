@@ -161,6 +161,12 @@ pub fn row(variant: Variant, seed: u64, dir: &Path) -> Result<Row> {
             v.accepted_correct,
         ));
     }
+    if let Some(v) = &d.val_photographed {
+        f.push((
+            "validation digits photographed, accepted and correct".into(),
+            v.accepted_correct,
+        ));
+    }
     if let Some(c) = &d.counterfeits {
         f.push(("counterfeit acceptance".into(), c.accepted));
     }

@@ -55,6 +55,12 @@ pub struct TrainingData {
     /// of `val-symbols` (a model that learned "pen-drawn = garbage" would
     /// look good there).
     pub pen_digits: Dataset,
+    /// The first `eval.near_ood` validation digits photographed on a lit
+    /// page and brought back by the device's own normalisation
+    /// ([`photographed_validation`]), named `device-photos`: accepted as
+    /// the right digit or not, the camera's side of `val_scanned` (the
+    /// edge's photo test, on validation digits).
+    pub val_photographed: Dataset,
 }
 
 impl TrainingData {
@@ -95,6 +101,7 @@ impl TrainingData {
         let near_ood_device = near_ood.iter().map(device_view).collect();
         let val_scanned = scanned_validation(&val);
         let pen_digits = pen_digits(cfg);
+        let val_photographed = photographed_validation(cfg, &val);
         let data = Self {
             digits,
             val,
@@ -110,6 +117,7 @@ impl TrainingData {
             near_ood_device,
             val_scanned,
             pen_digits,
+            val_photographed,
         };
         data.log(cfg);
         Ok(data)
@@ -226,6 +234,17 @@ pub const SCAN_FACTOR: f32 = 105.0 / 28.0;
 pub fn scanned_validation(val: &Dataset) -> Dataset {
     ood_data::normalize::dataset_with(val, "device-digits", |img| {
         ood_data::normalize::scan(img, SCAN_FACTOR)
+    })
+}
+
+/// The first `eval.near_ood` validation digits through
+/// `ood_data::normalize::photo`, each on a page of its own
+/// (`ood_data::normalize::Photo::random`, from its own stream), labels kept,
+/// named `device-photos`.
+pub fn photographed_validation(cfg: &TrainConfig, val: &Dataset) -> Dataset {
+    let mut rng = Stream::PhotoDigits.rng(cfg.seed, 0);
+    ood_data::normalize::dataset_with(&head(val, cfg.eval.near_ood), "device-photos", |img| {
+        ood_data::normalize::photo(img, &ood_data::normalize::Photo::random(&mut rng))
     })
 }
 

@@ -9,7 +9,9 @@
 //!   as the device sees them;
 //! - the validation digits as a scan delivers them to the device, accepted
 //!   as the right digit (`TrainingData::val_scanned`), and digits drawn by
-//!   the pen of the `symbols` family (`TrainingData::pen_digits`);
+//!   the pen of the `symbols` family (`TrainingData::pen_digits`), and the
+//!   validation digits photographed on a lit page and normalised by the
+//!   device's own code (`TrainingData::val_photographed`);
 //! - counterfeit acceptance: a *fresh* generator, trained from scratch to
 //!   invert the final classifier for `eval.counterfeit_steps` steps with the
 //!   run's inversion loss, and the share of its samples the decision accepts
@@ -56,6 +58,10 @@ pub struct Deployed {
     /// written before it was measured).
     #[serde(default)]
     pub pen_digits: Option<VerdictShares>,
+    /// The validation digits photographed and normalised by the device
+    /// (absent in reports written before it was measured).
+    #[serde(default)]
+    pub val_photographed: Option<VerdictShares>,
     /// The fresh generator's counterfeits (absent when the check is off).
     pub counterfeits: Option<VerdictShares>,
 }
@@ -140,6 +146,7 @@ pub fn measure(
     let near_ood_device = data.near_ood_device.iter().map(decide).collect::<Result<_>>()?;
     let val_scanned = Some(verdicts(&data.val_scanned, true)?);
     let pen_digits = Some(verdicts(&data.pen_digits, true)?);
+    let val_photographed = Some(verdicts(&data.val_photographed, true)?);
     let counterfeits = counterfeits(model, cfg, device)?
         .as_ref()
         .map(decide)
@@ -153,6 +160,7 @@ pub fn measure(
         near_ood_device,
         val_scanned,
         pen_digits,
+        val_photographed,
         counterfeits,
     })
 }
@@ -183,6 +191,7 @@ mod tests {
             near_ood_device: vec![],
             val_scanned: None,
             pen_digits: None,
+            val_photographed: None,
             counterfeits: None,
         };
         assert!((d.near_ood_rejected() - 0.8).abs() < 1e-12);
@@ -193,6 +202,7 @@ mod tests {
         fields.remove("near_ood_device");
         fields.remove("val_scanned");
         fields.remove("pen_digits");
+        fields.remove("val_photographed");
         let back: Deployed = serde_json::from_value(old).expect("old report");
         assert_eq!(back, d);
         d.near_ood_device = vec![accepted("device-symbols", 0.5), accepted("device-strokes", 0.3)];

@@ -138,6 +138,12 @@ fn log_deployed(d: &deployed::Deployed) {
             pct(v.accepted_correct)
         );
     }
+    if let Some(v) = &d.val_photographed {
+        tracing::info!(
+            "validation digits photographed, accepted and correct: {}",
+            pct(v.accepted_correct)
+        );
+    }
     if let Some(c) = &d.counterfeits {
         tracing::info!(
             "a fresh generator's counterfeits accepted as digits: {}",

@@ -145,6 +145,14 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert_eq!((pen.name.as_str(), pen.n), ("val-pen-digits", 20));
     assert!(pen.accepted_correct <= pen.accepted);
     assert!(md.contains("drawn by the same pen and hand"), "{md}");
+    // and the camera's side: validation digits photographed (eval.near_ood of them)
+    let photos = d
+        .val_photographed
+        .as_ref()
+        .expect("photographed validation digits measured");
+    assert_eq!((photos.name.as_str(), photos.n), ("device-photos", 20));
+    assert!(photos.accepted_correct <= photos.accepted);
+    assert!(md.contains("validation digits photographed as dark ink"), "{md}");
     let c = d.counterfeits.expect("counterfeit check on");
     assert_eq!(c.n, 30, "one epoch's worth of samples");
     assert!((0.0..=1.0).contains(&c.accepted));
