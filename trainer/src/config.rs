@@ -60,6 +60,13 @@ pub struct DataConfig {
     /// that soft strokes are no sign of garbage (default 6000, as in
     /// `scanned`; 0 = none, as in the presets before it).
     pub scanned_count: usize,
+    /// Training digits also photographed on a lit page and brought back by
+    /// the device's normalisation (`ood_data::normalize::photo`, each page
+    /// drawn anew from its own stream), labelled as the digits they are and
+    /// trained on with the scanned ones (default 0 = none; not written to a
+    /// config when 0).
+    #[serde(skip_serializing_if = "is_zero_count")]
+    pub photographed_count: usize,
 }
 
 impl Default for DataConfig {
@@ -76,6 +83,7 @@ impl Default for DataConfig {
             turned_count: 6000,
             turned_diagonal: true,
             scanned_count: 6000,
+            photographed_count: 0,
         }
     }
 }
@@ -341,6 +349,10 @@ pub const PRESETS: [(&str, &str); 13] = [
 /// The preset used when none is named.
 pub const DEFAULT_PRESET: &str = "scanned";
 
+fn is_zero_count(n: &usize) -> bool {
+    *n == 0
+}
+
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -525,6 +537,10 @@ mod tests {
         assert_eq!(TrainConfig::preset("pen")?, pen);
         let round = TrainConfig::from_toml(&TrainConfig::default().to_toml(), "round trip")?;
         assert_eq!(round, TrainConfig::default());
+        assert!(
+            !TrainConfig::default().to_toml().contains("photographed_count"),
+            "off: not written"
+        );
         assert!(
             !TrainConfig::default().to_toml().contains("restart_lost"),
             "off: not written, so earlier configs read and write the same"

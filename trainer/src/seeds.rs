@@ -35,6 +35,8 @@ pub enum Stream {
     PenDigits = 11,
     /// How the photographed validation digits lie on their pages.
     PhotoDigits = 12,
+    /// The photographed training digits (`data.photographed_count`).
+    PhotoTrain = 13,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

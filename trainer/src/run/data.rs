@@ -94,7 +94,13 @@ impl TrainingData {
             d.turned_diagonal,
             &mut data_rng,
         );
-        let scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
+        let mut scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
+        if d.photographed_count > 0 {
+            let photos = photographed_digits(&digits, d.photographed_count, cfg.seed);
+            for i in 0..photos.len() {
+                scanned.push(photos.image(i), photos.labels[i]);
+            }
+        }
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
         let near_ood = near_ood_sets(cfg, &val);
@@ -155,7 +161,7 @@ impl TrainingData {
         let scanned = if self.scanned.is_empty() {
             String::new()
         } else {
-            format!(" (+ {} of them scanned)", self.scanned.len())
+            format!(" (+ {} of them scanned or photographed)", self.scanned.len())
         };
         tracing::info!(
             "train: {} digits{scanned} + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
@@ -171,8 +177,23 @@ impl TrainingData {
 /// random enlargement of 2 to 8 times, labels kept.
 pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
     use rand::Rng;
+    digits_through("digits-scanned", digits, n, rng, |img, rng| {
+        ood_data::normalize::scan(img, rng.random_range(2.0..8.0f32))
+    })
+}
+
+/// `n` random training digits (each drawn from `rng`, then passed with `rng`
+/// through `f`), labels kept, named `name`.
+fn digits_through(
+    name: &str,
+    digits: &Dataset,
+    n: usize,
+    rng: &mut StdRng,
+    mut f: impl FnMut(&[u8; IMG_PIXELS], &mut StdRng) -> [u8; IMG_PIXELS],
+) -> Dataset {
+    use rand::Rng;
     let mut out = Dataset {
-        name: "digits-scanned".into(),
+        name: name.into(),
         ..Default::default()
     };
     if digits.is_empty() {
@@ -182,10 +203,20 @@ pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
     for _ in 0..n {
         let i = rng.random_range(0..digits.len());
         img.copy_from_slice(digits.image(i));
-        let factor = rng.random_range(2.0..8.0f32);
-        out.push(&ood_data::normalize::scan(&img, factor), digits.labels[i]);
+        out.push(&f(&img, rng), digits.labels[i]);
     }
     out
+}
+
+/// `n` random training digits photographed on a lit page and brought back
+/// by the device's normalisation (`ood_data::normalize::photo`), labels kept;
+/// the digits and the pages come from their own stream of the run's `seed`,
+/// so every other set of the run is the same with or without them.
+pub fn photographed_digits(digits: &Dataset, n: usize, seed: u64) -> Dataset {
+    let mut rng = Stream::PhotoTrain.rng(seed, 0);
+    digits_through("digits-photographed", digits, n, &mut rng, |img, rng| {
+        ood_data::normalize::photo(img, &ood_data::normalize::Photo::random(rng))
+    })
 }
 
 /// MNIST test, the standard OOD sets and the noise sets of a run with `cfg`
@@ -314,6 +345,25 @@ mod tests {
             ds.push(&img, label);
         }
         ds
+    }
+
+    #[test]
+    fn photographed_digits_keep_their_labels_and_repeat_from_the_seed() {
+        let digits = two_digits();
+        let a = photographed_digits(&digits, 6, 42);
+        assert_eq!((a.name.as_str(), a.len()), ("digits-photographed", 6));
+        assert_eq!(a, photographed_digits(&digits, 6, 42), "same seed, same photos");
+        assert_ne!(a.images, photographed_digits(&digits, 6, 43).images);
+        for i in 0..a.len() {
+            // each is one of the two digits, photographed and normalised
+            assert!(a.labels[i] == 1 || a.labels[i] == 7);
+            assert!(a.image(i).iter().any(|&v| v > 128), "ink came back");
+            assert!(
+                (0..2).all(|j| a.image(i) != digits.image(j)),
+                "a photo, not the digit"
+            );
+        }
+        assert!(photographed_digits(&Dataset::default(), 3, 42).is_empty());
     }
 
     #[test]
