@@ -3,10 +3,11 @@
 //! resampling), pasted into 28x28 with its centre of mass at the centre.
 //!
 //! One implementation for both sides of the model: the edge runtime applies
-//! it to every image and camera frame (`edge::preprocess`), and the trainer
-//! applies it to its near-OOD validation families to measure them as the
-//! device will see them (a small fragment or symbol arrives enlarged and
-//! centred, with thicker, resampled strokes). Garbage for *training* is not
+//! it to every image and camera frame (`edge::preprocess`, through [`page`]),
+//! and the trainer applies it to its near-OOD validation families to
+//! measure them as the device will see them (a small fragment or symbol
+//! arrives enlarged and centred, with thicker, resampled strokes), and to
+//! digits as a scan ([`scan`]) or a camera ([`photo`]) delivers them. Garbage for *training* is not
 //! made this way: resampled drawings carry a soft edge no training digit
 //! has, which a classifier learns as a shortcut (see `pen::draw_fitted`).
 
