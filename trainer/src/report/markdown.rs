@@ -245,11 +245,7 @@ fn diversity_table(epochs: &[EpochLog]) -> String {
             d.mean_feature_ratio(),
             d.min_feature_ratio(),
             d.real_pixel.iter().sum::<f64>() / d.real_pixel.len().max(1) as f64,
-            match (i.restarted, i.restart_cause) {
-                (true, Some(cause)) => format!("yes ({})", cause.as_str()),
-                (true, None) => "yes".to_string(),
-                (false, _) => String::new(),
-            }
+            i.restart_note().map_or(String::new(), |n| format!("yes{n}"))
         ));
     }
     s.push('\n');

@@ -89,6 +89,18 @@ pub struct InversionLog {
     pub restart_cause: Option<RestartCause>,
 }
 
+impl InversionLog {
+    /// `None` when the generator was not restarted this epoch; else the
+    /// cause as the report and the log append it (` (lost)`), empty for
+    /// runs made before causes were recorded.
+    pub fn restart_note(&self) -> Option<String> {
+        self.restarted.then(|| {
+            self.restart_cause
+                .map_or(String::new(), |c| format!(" ({})", c.as_str()))
+        })
+    }
+}
+
 /// Why a generator was restarted from fresh weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -97,9 +97,8 @@ impl TrainingData {
         let mut scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
         if d.photographed_count > 0 {
             let photos = photographed_digits(&digits, d.photographed_count, cfg.seed);
-            for i in 0..photos.len() {
-                scanned.push(photos.image(i), photos.labels[i]);
-            }
+            scanned.images.extend_from_slice(&photos.images);
+            scanned.labels.extend_from_slice(&photos.labels);
         }
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();

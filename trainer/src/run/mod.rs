@@ -396,11 +396,8 @@ impl<'a> Run<'a> {
             100.0 * inv.new_samples_to_garbage,
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_pixel_ratio(), d.min_pixel_ratio().0)),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_feature_ratio(), d.min_feature_ratio())),
-            match (inv.restarted, inv.restart_cause) {
-                (true, Some(cause)) => format!(", generator restarted ({})", cause.as_str()),
-                (true, None) => ", generator restarted".to_string(),
-                (false, _) => String::new(),
-            },
+            inv.restart_note()
+                .map_or(String::new(), |n| format!(", generator restarted{n}")),
             shares.join(", ")
         );
         Ok(EpochLog {

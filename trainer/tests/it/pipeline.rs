@@ -132,27 +132,35 @@ fn tiny_run_writes_every_artifact_and_repeats_exactly() {
     assert!(d.near_ood_device.iter().all(|s| s.n == 20));
     assert!(d.near_ood_device_rejected().is_some());
     assert!(md.contains("| device-symbols | 20 |"), "{md}");
-    // the other side: the validation digits as a scan delivers them
-    let scanned = d
-        .val_scanned
-        .as_ref()
-        .expect("scanned validation digits measured");
-    assert_eq!((scanned.name.as_str(), scanned.n), ("device-digits", 50));
-    assert!(scanned.accepted_correct <= scanned.accepted);
-    assert!(md.contains("as a 105x105 scan delivers them"), "{md}");
-    // and the other side of the symbols: digits drawn by the same pen
-    let pen = d.pen_digits.as_ref().expect("pen-drawn digits measured");
-    assert_eq!((pen.name.as_str(), pen.n), ("val-pen-digits", 20));
-    assert!(pen.accepted_correct <= pen.accepted);
-    assert!(md.contains("drawn by the same pen and hand"), "{md}");
-    // and the camera's side: validation digits photographed (eval.near_ood of them)
-    let photos = d
-        .val_photographed
-        .as_ref()
-        .expect("photographed validation digits measured");
-    assert_eq!((photos.name.as_str(), photos.n), ("device-photos", 20));
-    assert!(photos.accepted_correct <= photos.accepted);
-    assert!(md.contains("validation digits photographed as dark ink"), "{md}");
+    // digit sets scored as accepted-as-the-right-digit: measured, named, sized, in report.md
+    for (set, name, n, phrase) in [
+        // the other side: the validation digits as a scan delivers them
+        (
+            &d.val_scanned,
+            "device-digits",
+            50,
+            "as a 105x105 scan delivers them",
+        ),
+        // and the other side of the symbols: digits drawn by the same pen
+        (
+            &d.pen_digits,
+            "val-pen-digits",
+            20,
+            "drawn by the same pen and hand",
+        ),
+        // and the camera's side: validation digits photographed (eval.near_ood of them)
+        (
+            &d.val_photographed,
+            "device-photos",
+            20,
+            "validation digits photographed as dark ink",
+        ),
+    ] {
+        let v = set.as_ref().unwrap_or_else(|| panic!("{name} measured"));
+        assert_eq!((v.name.as_str(), v.n), (name, n));
+        assert!(v.accepted_correct <= v.accepted, "{name}");
+        assert!(md.contains(phrase), "{name}: {md}");
+    }
     let c = d.counterfeits.expect("counterfeit check on");
     assert_eq!(c.n, 30, "one epoch's worth of samples");
     assert!((0.0..=1.0).contains(&c.accepted));
