@@ -36,6 +36,21 @@ fn bench(c: &mut Criterion) {
                 .map(|v| v.len())
         })
     });
+    // the same stroke under a lamp (paper from 180 on the left to 240 on
+    // the right, darker downwards): the background is a plane, subtracted
+    // pixel by pixel in the rows that can hold ink
+    let lamp = image::GrayImage::from_fn(640, 480, |px, py| {
+        let paper = 180.0 + 60.0 * px as f32 / 640.0 - 20.0 * py as f32 / 480.0;
+        let on = (300..340).contains(&px) && (120..360).contains(&py);
+        image::Luma([(if on { paper * 0.15 } else { paper }) as u8])
+    });
+    c.bench_function("frame_640x480_lamp_to_verdict_int8", |b| {
+        b.iter(|| {
+            edge::preprocess::to_input(std::hint::black_box(&lamp), None)
+                .and_then(|input| m.classify(&input))
+                .map(|v| v.len())
+        })
+    });
 }
 
 // criterion's macros generate undocumented functions

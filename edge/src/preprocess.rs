@@ -2,9 +2,10 @@
 //! MNIST itself was made.
 //!
 //! 1. Grayscale (luma); an optional region of interest is cut out first.
-//! 2. Polarity: the background is estimated from the border; dark ink on
-//!    light paper is inverted so that ink is light on dark, as in MNIST.
-//! 3. The background level is subtracted and the contrast stretched.
+//! 2. Polarity: the background is estimated from the border (its median, or
+//!    a plane under a lamp that lights one side more); dark ink on light
+//!    paper is inverted so that ink is light on dark, as in MNIST.
+//! 3. The background is subtracted and the contrast stretched.
 //! 4. Crop to the ink's bounding box (pixels above a quarter of the peak).
 //! 5. Fit into 20x20 keeping the aspect ratio (anti-aliased resampling).
 //! 6. Paste into 28x28 so that the centre of mass lands at the centre.
@@ -211,12 +212,13 @@ pub fn to_input(img: &GrayImage, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
 /// The 28x28 input for a borrowed image (see the module docs): the path of
 /// camera frames. Past the region of interest and the 28x28 pass-through,
 /// the work is `ood_data::normalize::page` (one implementation, shared with
-/// the trainer's photographed validation digits). Full-resolution work is two integer passes (the ink's
-/// extreme value, then its bounding box, rows without ink skipped after one
-/// min/max each); the contrast stretch (a 256-entry table) and the
-/// resampling touch only the ink's bounding box. A 640x480 frame takes
-/// tens of microseconds where the float pass over every pixel it replaced
-/// took milliseconds (`edge bench`).
+/// the trainer's photographed digits). On an evenly lit page the
+/// full-resolution work is two integer passes (the ink's extreme value, then
+/// its bounding box, rows without ink skipped after one min/max each); the
+/// contrast stretch (a 256-entry table) and the resampling touch only the
+/// ink's bounding box. Under a lamp (a background plane) the same passes
+/// subtract the plane per pixel in the runs of a row that can hold ink. A
+/// 640x480 frame takes a fraction of a millisecond (`edge bench`).
 pub fn view_to_input(img: GrayView<'_>, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
     let side = IMG_SIDE as u32;
     let img = match roi {
@@ -251,7 +253,9 @@ mod tests {
     use super::*;
 
     /// The implementation before the fast path (2026-12-03), kept as the
-    /// oracle: the fast path must give the same bytes.
+    /// oracle: the fast path must give the same bytes. Since 2026-12-05 its
+    /// background is `ood_data::normalize::Background` (the border's median,
+    /// or a plane under a lamp), subtracted pixel by pixel.
     fn reference_to_input(img: &GrayImage, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
         let side = IMG_SIDE as u32;
         let img = match roi {
@@ -292,16 +296,27 @@ mod tests {
         sorted.sort_unstable();
         let median = sorted[sorted.len() / 2];
         let invert = median > 127;
-        let ink = |v: u8| if invert { 255 - v } else { v };
-        let bg = ink(median);
-        let peak = img.pixels().map(|p| ink(p[0])).max().unwrap_or(0);
-        if peak <= bg.saturating_add(16) {
+        // the background at every pixel: the median, or a plane under a lamp
+        let raw = img.as_raw();
+        let row = |y: u32| &raw[(y * w) as usize..((y + 1) * w) as usize];
+        let bg = ood_data::normalize::Background::of_border(w, h, median, row);
+        let ink = |x: u32, y: u32| {
+            let d = f32::from(img.get_pixel(x, y)[0]) - bg.at(x, y);
+            if invert {
+                -d
+            } else {
+                d
+            }
+        };
+        let peak = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| ink(x, y))
+            .fold(0f32, f32::max);
+        if peak <= 16.0 {
             return Ok(out); // no ink: blank
         }
-        let range = f32::from(peak - bg);
         let stretched = GrayImage::from_fn(w, h, |x, y| {
-            let v = f32::from(ink(img.get_pixel(x, y)[0]).saturating_sub(bg));
-            image::Luma([(v * 255.0 / range).round().clamp(0.0, 255.0) as u8])
+            image::Luma([(ink(x, y) * 255.0 / peak).round().clamp(0.0, 255.0) as u8])
         });
         // bounding box of the ink
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
@@ -340,9 +355,12 @@ mod tests {
             };
             let (bx, by, bw, bh) = (next() % 120, next() % 120, next() % 60, next() % 60);
             let noise = next() % 40;
+            // half the pages lit unevenly: up to 60 levels across, 30 down
+            let lamp = (next() % 2 == 0).then(|| ((next() % 61) as i64 - 30, (next() % 31) as i64 - 15));
             let img = GrayImage::from_fn(w, h, |x, y| {
                 let stroke = x >= bx as u32 && x < (bx + bw) as u32 && y >= by as u32 && y < (by + bh) as u32;
-                let base: i64 = if stroke { 200 } else { 20 };
+                let light = lamp.map_or(0, |(gx, gy)| (gx * i64::from(x) + gy * i64::from(y)) / 60);
+                let base: i64 = if stroke { 200 } else { 40 + light };
                 let v = base + (next() % (noise + 1)) as i64;
                 let v = v.clamp(0, 255) as u8;
                 image::Luma([if paper { 255 - v } else { v }])

@@ -106,18 +106,147 @@ fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
     fit_and_centre(&imageops::crop_imm(page, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image())
 }
 
+/// A half-side's median further than this many levels from the page's
+/// median counts as a lighting gradient (below it, the page is lit evenly
+/// and its background is the median itself).
+pub const GRADIENT_LEVELS: f32 = 2.0;
+
+/// A half-side whose median lies further than this many levels off the plane
+/// through the others is ink touching the border, not paper: left out.
+const OFF_PLANE_LEVELS: f32 = 12.0;
+
+/// The background level of a page at every pixel: `a + bx x + by y`, in raw
+/// values (before any inversion).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Background {
+    /// Level at the top-left pixel.
+    pub a: f32,
+    /// Change per pixel to the right.
+    pub bx: f32,
+    /// Change per pixel down.
+    pub by: f32,
+}
+
+impl Background {
+    /// The level at pixel `(x, y)`.
+    pub fn at(&self, x: u32, y: u32) -> f32 {
+        self.a + self.bx * x as f32 + self.by * y as f32
+    }
+
+    /// The page's background from its border (`row(y)` is row `y`, `w`
+    /// bytes; `median` the border's median): the median where the page is
+    /// lit evenly (every half-side's median within [`GRADIENT_LEVELS`] of
+    /// it); otherwise, a lamp on one side, the plane through the medians of
+    /// the border's eight half-sides (least squares), leaving out the one
+    /// furthest off when it lies more than 12 levels off the plane through
+    /// the rest (ink touching the border). Pages under 4 pixels a side: the
+    /// median.
+    pub fn of_border<'a>(w: u32, h: u32, median: u8, row: impl Fn(u32) -> &'a [u8]) -> Self {
+        let flat = Self {
+            a: f32::from(median),
+            bx: 0.0,
+            by: 0.0,
+        };
+        if w < 4 || h < 4 {
+            return flat;
+        }
+        let med = |mut v: Vec<u8>| {
+            let mid = v.len() / 2;
+            f32::from(*v.select_nth_unstable(mid).1)
+        };
+        let centre = |lo: u32, hi: u32| (lo + hi - 1) as f32 / 2.0;
+        let (mw, mh) = (w / 2, h / 2);
+        let mut pts: Vec<[f32; 3]> = Vec::with_capacity(8);
+        for (y, yc) in [(0, 0.0), (h - 1, (h - 1) as f32)] {
+            let r = row(y);
+            for (lo, hi) in [(0, mw), (mw, w)] {
+                pts.push([centre(lo, hi), yc, med(r[lo as usize..hi as usize].to_vec())]);
+            }
+        }
+        for (x, xc) in [(0usize, 0.0), (w as usize - 1, (w - 1) as f32)] {
+            for (lo, hi) in [(0, mh), (mh, h)] {
+                pts.push([xc, centre(lo, hi), med((lo..hi).map(|y| row(y)[x]).collect())]);
+            }
+        }
+        if pts.iter().all(|p| (p[2] - flat.a).abs() <= GRADIENT_LEVELS) {
+            return flat;
+        }
+        let Some(mut plane) = Self::fit(&pts) else {
+            return flat;
+        };
+        // the half-side furthest off the plane through the other seven
+        let worst = (0..pts.len())
+            .filter_map(|i| {
+                let rest: Vec<[f32; 3]> = pts
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, p)| *p)
+                    .collect();
+                let q = Self::fit(&rest)?;
+                let off = (pts[i][2] - (q.a + q.bx * pts[i][0] + q.by * pts[i][1])).abs();
+                Some((off, q))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((off, q)) = worst {
+            if off > OFF_PLANE_LEVELS {
+                plane = q;
+            }
+        }
+        plane
+    }
+
+    /// Least-squares plane through `(x, y, level)` points; `None` when they
+    /// do not span the page.
+    fn fit(pts: &[[f32; 3]]) -> Option<Self> {
+        // normal equations in f64, centred on the points' mean for conditioning
+        let n = pts.len() as f64;
+        let mx = pts.iter().map(|p| f64::from(p[0])).sum::<f64>() / n;
+        let my = pts.iter().map(|p| f64::from(p[1])).sum::<f64>() / n;
+        let mv = pts.iter().map(|p| f64::from(p[2])).sum::<f64>() / n;
+        let (mut sxx, mut sxy, mut syy, mut sxv, mut syv) = (0f64, 0f64, 0f64, 0f64, 0f64);
+        for p in pts {
+            let (x, y, v) = (f64::from(p[0]) - mx, f64::from(p[1]) - my, f64::from(p[2]) - mv);
+            sxx += x * x;
+            sxy += x * y;
+            syy += y * y;
+            sxv += x * v;
+            syv += y * v;
+        }
+        let det = sxx * syy - sxy * sxy;
+        if det.abs() < 1e-9 {
+            return None;
+        }
+        let bx = (sxv * syy - syv * sxy) / det;
+        let by = (syv * sxx - sxv * sxy) / det;
+        Some(Self {
+            a: (mv - bx * mx - by * my) as f32,
+            bx: bx as f32,
+            by: by as f32,
+        })
+    }
+
+    /// Whether the background is one level everywhere.
+    pub fn is_flat(&self) -> bool {
+        self.bx == 0.0 && self.by == 0.0
+    }
+}
+
 /// The device's normalisation of a whole page (a photo, a scan or a camera
-/// frame; `row(y)` is row `y`, `w` bytes): the background is the median of
-/// the border, and a light one (paper) is inverted so that ink is light on
-/// dark; the background level is subtracted and the contrast stretched to
-/// the ink's peak (a 256-entry table); the bounding box of the stretched
-/// ink above [`INK_LEVEL`] goes through [`fit_and_centre`]. Full-resolution
-/// work is two integer passes (the ink's extreme value, then its bounding
-/// box, rows without ink skipped after one min/max each). A page without
-/// ink (peak within 16 levels of the background) comes back blank. The
-/// edge runtime runs every image and frame through it
+/// frame; `row(y)` is row `y`, `w` bytes): the background comes from the
+/// border ([`Background::of_border`]: the border's median, or a plane when
+/// a lamp lights one side more), and a light one (paper: border median above
+/// 127) is inverted so that ink is light on dark; the background is
+/// subtracted and the contrast stretched to the ink's peak; the bounding
+/// box of the stretched ink above [`INK_LEVEL`] goes through
+/// [`fit_and_centre`]. On an evenly lit page the stretch is a 256-entry
+/// table and the full-resolution work two integer passes (the ink's extreme
+/// value, then its bounding box, rows without ink skipped after one min/max
+/// each); under a gradient the same passes subtract the plane per pixel. A
+/// page without ink (peak within 16 levels of the background) comes back
+/// blank. The edge runtime runs every image and frame through it
 /// (`edge::preprocess::view_to_input`); the trainer, its photographed
-/// validation digits ([`photo`]).
+/// digits ([`photo`]).
 pub fn page<'a>(w: u32, h: u32, row: impl Fn(u32) -> &'a [u8]) -> [u8; IMG_PIXELS] {
     let out = [0u8; IMG_PIXELS];
     if w == 0 || h == 0 {
@@ -136,6 +265,10 @@ pub fn page<'a>(w: u32, h: u32, row: impl Fn(u32) -> &'a [u8]) -> [u8; IMG_PIXEL
     let mid = border.len() / 2;
     let median = *border.select_nth_unstable(mid).1;
     let invert = median > 127;
+    let background = Background::of_border(w, h, median, &row);
+    if !background.is_flat() {
+        return page_under_gradient(w, h, &row, invert, background);
+    }
     let ink = |v: u8| if invert { 255 - v } else { v };
     let bg = ink(median);
     // the ink's peak: the darkest pixel on paper, the brightest otherwise
@@ -187,6 +320,93 @@ pub fn page<'a>(w: u32, h: u32, row: impl Fn(u32) -> &'a [u8]) -> [u8; IMG_PIXEL
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop = GrayImage::from_fn(bw, bh, |x, y| {
         image::Luma([stretch[row(y0 + y)[(x0 + x) as usize] as usize]])
+    });
+    fit_and_centre(&crop)
+}
+
+/// [`page`] on a page whose background is a plane: the ink at `(x, y)` is
+/// its distance from the plane (towards ink), stretched to the peak's. The
+/// plane is monotonic along a row, so a run of 32 pixels' darkest (or
+/// brightest) raw value against the plane's extreme over the run bounds
+/// their ink: runs that cannot hold the peak or any ink are skipped after one
+/// min/max, as rows are on an evenly lit page.
+fn page_under_gradient<'a>(
+    w: u32,
+    h: u32,
+    row: impl Fn(u32) -> &'a [u8],
+    invert: bool,
+    bg: Background,
+) -> [u8; IMG_PIXELS] {
+    const RUN: u32 = 128;
+    let ink = |v: u8, x: u32, y: u32| {
+        let d = f32::from(v) - bg.at(x, y);
+        if invert {
+            -d
+        } else {
+            d
+        }
+    };
+    // the most ink any pixel of row `y`'s run `x0..x1` can hold
+    let bound = |r: &[u8], y: u32, x0: u32, x1: u32| {
+        let (a, b) = (bg.at(x0, y), bg.at(x1 - 1, y));
+        let run = &r[x0 as usize..x1 as usize];
+        if invert {
+            a.max(b) - f32::from(run.iter().copied().min().unwrap_or(255))
+        } else {
+            f32::from(run.iter().copied().max().unwrap_or(0)) - a.min(b)
+        }
+    };
+    let runs = || (0..w.div_ceil(RUN)).map(|i| (i * RUN, ((i + 1) * RUN).min(w)));
+    let mut peak = 0f32;
+    for y in 0..h {
+        let r = row(y);
+        for (x0, x1) in runs() {
+            if bound(r, y, x0, x1) > peak {
+                peak = (x0..x1).map(|x| ink(r[x as usize], x, y)).fold(peak, f32::max);
+            }
+        }
+    }
+    if peak <= 16.0 {
+        return [0; IMG_PIXELS]; // no ink: blank
+    }
+    // stretched above INK_LEVEL: round(d * 255 / peak) > 64, i.e. the
+    // unrounded value at least 64.5
+    let level = f32::from(INK_LEVEL) + 0.5;
+    let is_ink = |d: f32| d * 255.0 / peak >= level;
+    // the first pixel of ink in row `y`, over `runs` in their order
+    let first_ink = |r: &[u8], y: u32, runs: &mut dyn Iterator<Item = (u32, u32)>, rev: bool| {
+        for (x0, x1) in runs {
+            if !is_ink(bound(r, y, x0, x1)) {
+                continue;
+            }
+            let hit = |&x: &u32| is_ink(ink(r[x as usize], x, y));
+            let found = if rev {
+                (x0..x1).rev().find(hit)
+            } else {
+                (x0..x1).find(hit)
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    };
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for y in 0..h {
+        let r = row(y);
+        let Some(first) = first_ink(r, y, &mut runs(), false) else {
+            continue;
+        };
+        let last = first_ink(r, y, &mut runs().rev(), true).unwrap_or(first);
+        (x0, y0, x1, y1) = (x0.min(first), y0.min(y), x1.max(last), y1.max(y));
+    }
+    if x1 < x0 {
+        return [0; IMG_PIXELS];
+    }
+    let stretch = |d: f32| (d * 255.0 / peak).round().clamp(0.0, 255.0) as u8;
+    let crop = GrayImage::from_fn(x1 - x0 + 1, y1 - y0 + 1, |x, y| {
+        let (px, py) = (x0 + x, y0 + y);
+        image::Luma([stretch(ink(row(py)[px as usize], px, py))])
     });
     fit_and_centre(&crop)
 }
@@ -442,6 +662,91 @@ mod tests {
         let b = page(64, 48, |y| &dark[y as usize * 64..(y as usize + 1) * 64]);
         assert_eq!(a, b);
         assert_eq!(ink_box(&a).3 - ink_box(&a).1 + 1, FIT as usize);
+    }
+
+    /// A `w x h` page lit by `paper(x, y)` with dark ink where `mark(x, y)`.
+    fn lit_page(
+        w: usize,
+        h: usize,
+        paper: impl Fn(usize, usize) -> f32,
+        mark: impl Fn(usize, usize) -> bool,
+    ) -> Vec<u8> {
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let p = paper(x, y);
+                (if mark(x, y) { p * 0.15 } else { p }).round() as u8
+            })
+            .collect()
+    }
+
+    fn page_of(px: &[u8], w: usize) -> [u8; IMG_PIXELS] {
+        page(w as u32, (px.len() / w) as u32, |y| {
+            &px[y as usize * w..(y as usize + 1) * w]
+        })
+    }
+
+    #[test]
+    fn a_lamp_on_one_side_is_paper_not_ink() {
+        // a 1 (a 6x60 bar) on paper lit from 130 on the left to 230 on the
+        // right, and brighter downwards: the dim side must not count as ink
+        let one = |x: usize, y: usize| (97..103).contains(&x) && (20..80).contains(&y);
+        let lamp = lit_page(200, 100, |x, y| 130.0 + x as f32 / 2.0 + y as f32 / 10.0, one);
+        let even = lit_page(200, 100, |_, _| 200.0, one);
+        let (got, want) = (page_of(&lamp, 200), page_of(&even, 200));
+        let (x0, y0, x1, y1) = ink_box(&got);
+        assert_eq!(y1 - y0 + 1, FIT as usize, "the 1 fills 20 rows");
+        assert!(x1 - x0 < 6, "and stays narrow: {x0}..{x1}");
+        assert_eq!(ink_box(&got), ink_box(&want));
+        let off = got
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| a.abs_diff(b))
+            .max()
+            .unwrap_or(0);
+        assert!(off <= 24, "as the evenly lit page, within {off} levels");
+        // (with the border's median as the whole page's background, as
+        // before 2026-12-05, the dim side passed the ink level and the 1
+        // came back 19 rows high, shrunk towards the page's left edge)
+    }
+
+    #[test]
+    fn the_background_is_the_median_on_an_even_page_and_a_plane_under_a_lamp() {
+        let rows = |px: &Vec<u8>, w: usize| {
+            let px = px.clone();
+            move |y: u32| -> Vec<u8> { px[y as usize * w..(y as usize + 1) * w].to_vec() }
+        };
+        let fit = |px: &Vec<u8>, w: usize, median: u8| {
+            let r = rows(px, w);
+            let owned: Vec<Vec<u8>> = (0..(px.len() / w) as u32).map(r).collect();
+            Background::of_border(w as u32, owned.len() as u32, median, |y| {
+                owned[y as usize].as_slice()
+            })
+        };
+        // evenly lit, a little noise: the median, flat
+        let even: Vec<u8> = (0..80 * 60).map(|i| 200 + (i * 7 % 3) as u8).collect();
+        let b = fit(&even, 80, 201);
+        assert!(b.is_flat() && b.a == 201.0, "{b:?}");
+        // a lamp: 100 + x + y / 2, recovered within half a level everywhere
+        let lamp: Vec<u8> = (0..80 * 60).map(|i| (100 + i % 80 + i / 80 / 2) as u8).collect();
+        let b = fit(&lamp, 80, 140);
+        assert!(!b.is_flat());
+        for (x, y) in [(0, 0), (79, 0), (0, 59), (79, 59), (40, 30)] {
+            let want = 100.0 + x as f32 + (y / 2) as f32;
+            assert!(
+                (b.at(x, y) - want).abs() <= 0.75,
+                "({x}, {y}): {} vs {want}",
+                b.at(x, y)
+            );
+        }
+        // ink over the left half of the top row: that half-side is left out
+        let mut touched = lamp.clone();
+        touched[..40].fill(10);
+        let b2 = fit(&touched, 80, 140);
+        assert!((b2.at(10, 0) - b.at(10, 0)).abs() <= 1.0, "{b2:?} vs {b:?}");
+        // too small to fit a plane: the median
+        let tiny = vec![90u8, 200, 90, 200, 90, 200, 90, 200, 90];
+        assert!(fit(&tiny, 3, 90).is_flat());
     }
 
     #[test]

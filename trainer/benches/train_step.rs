@@ -9,7 +9,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fixtures::{fixture, Fixture, BATCH};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use trainer::model::inversion;
+use trainer::model::generator::{Generator, GeneratorConfig, GeneratorKind};
+use trainer::model::inversion::{self, LossWeights};
 use trainer::model::{optim::AdamParams, Classifier, ClassifierConfig, ClassifierTrainer, Device};
 
 /// glibc's malloc maps and unmaps every large tensor buffer, paying page
@@ -45,6 +46,25 @@ fn train_step(c: &mut Criterion) {
     g.bench_function("generator_step_b64", |b| {
         b.iter(|| {
             inversion::generator_step(&mut gen, &t.model, BATCH, &loss, &mut rng).expect("generator step")
+        })
+    });
+    // the same step with the stroke generator (`pen`'s head and loss:
+    // mode seeking and ink on): the pen draws, the classifier's part is the
+    // hand-written path's
+    let pen_cfg = GeneratorConfig {
+        kind: GeneratorKind::Strokes,
+        ..GeneratorConfig::default()
+    };
+    let mut pen = Generator::new(&pen_cfg, 1e-3, &mut rng, &Device::Cpu).expect("stroke generator");
+    let pen_loss = LossWeights {
+        mode_seeking: 500.0,
+        ink: 2000.0,
+        ..loss
+    };
+    g.bench_function("generator_step_strokes_b64", |b| {
+        b.iter(|| {
+            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, &mut rng)
+                .expect("stroke generator step")
         })
     });
     g.bench_function("inference_b64", |b| {

@@ -156,9 +156,39 @@ pub fn draw_backward(pen: &Pen, p: &[f32], px: &[f32], g: &[f32], dp: &mut [f32]
     }
 }
 
-/// The pen as a candle op: `[b, pen.per_image()]` -> `[b, 784]`.
+/// Runs `f(i, out_i)` for every image `i` of `out` (`len` values each) on
+/// up to `threads` threads, each taking a contiguous run of images. Every
+/// image is computed on its own, so the result is the same for any thread
+/// count.
+fn for_each_image(out: &mut [f32], len: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let b = out.len() / len;
+    let t = threads.clamp(1, b.max(1));
+    if t == 1 {
+        out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
+        return;
+    }
+    let per = b.div_ceil(t);
+    let f = &f;
+    std::thread::scope(|sc| {
+        for (c, run) in out.chunks_mut(per * len).enumerate() {
+            sc.spawn(move || {
+                for (j, o) in run.chunks_mut(len).enumerate() {
+                    f(c * per + j, o);
+                }
+            });
+        }
+    });
+}
+
+/// The pen as a candle op: `[b, pen.per_image()]` -> `[b, 784]`, its
+/// images drawn (and their gradients taken) on `threads` threads.
 #[derive(Debug, Clone, Copy)]
-pub struct DrawOp(pub Pen);
+pub struct DrawOp {
+    /// The shape of one image's strokes.
+    pub pen: Pen,
+    /// Threads to draw on (the result does not depend on it).
+    pub threads: usize,
+}
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     match (s, l.contiguous_offsets()) {
@@ -173,40 +203,46 @@ impl CustomOp1 for DrawOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let pen = self.0;
+        let pen = self.pen;
         let (b, n) = l.shape().dims2()?;
         if n != pen.per_image() {
             candle_core::bail!("pen: {n} parameters per image, expected {}", pen.per_image());
         }
         let p = contiguous_f32(s, l)?;
         let mut px = vec![0f32; b * IMG_PIXELS];
-        for (pi, out) in p.chunks(n).zip(px.chunks_mut(IMG_PIXELS)) {
-            draw(&pen, pi, out);
-        }
+        for_each_image(&mut px, IMG_PIXELS, self.threads, |i, out| {
+            draw(&pen, &p[i * n..(i + 1) * n], out)
+        });
         Ok((CpuStorage::F32(px), Shape::from((b, IMG_PIXELS))))
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let pen = self.0;
+        let pen = self.pen;
         let (b, n) = arg.dims2()?;
         let p = arg.flatten_all()?.to_vec1::<f32>()?;
         let px = res.flatten_all()?.to_vec1::<f32>()?;
         let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
         let mut dp = vec![0f32; b * n];
-        for (i, d) in dp.chunks_mut(n).enumerate() {
+        for_each_image(&mut dp, n, self.threads, |i, d| {
             let img = i * IMG_PIXELS..(i + 1) * IMG_PIXELS;
             draw_backward(&pen, &p[i * n..(i + 1) * n], &px[img.clone()], &g[img], d);
-        }
+        });
         Ok(Some(Tensor::from_vec(dp, (b, n), arg.device())?))
     }
 }
 
 /// Draws `[b, pen.per_image()]` parameters as pixels `[b, 784]`, on any
-/// device (the drawing itself runs on the CPU), with its gradient.
+/// device (the drawing itself runs on the CPU, on
+/// [`super::cpu::threads`] threads), with its gradient.
 pub fn draw_tensor(pen: Pen, params: &Tensor) -> candle_core::Result<Tensor> {
+    draw_tensor_on(pen, params, super::cpu::threads())
+}
+
+/// [`draw_tensor`] on `threads` threads.
+fn draw_tensor_on(pen: Pen, params: &Tensor, threads: usize) -> candle_core::Result<Tensor> {
     let dev = params.device().clone();
     let p = params.to_device(&candle_core::Device::Cpu)?.contiguous()?;
-    p.apply_op1(DrawOp(pen))?.to_device(&dev)
+    p.apply_op1(DrawOp { pen, threads })?.to_device(&dev)
 }
 
 #[cfg(test)]
@@ -308,6 +344,45 @@ mod tests {
                 (f64::from(got[i]) - num).abs() < tol,
                 "d/dp[{i}]: {} vs {num}",
                 got[i]
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn drawing_and_its_gradient_do_not_depend_on_the_thread_count() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // seven images (an odd count, so the threads get runs of different length)
+        let p: Vec<f32> = (0..7)
+            .flat_map(|i| params().into_iter().map(move |v| v + 0.37 * i as f32))
+            .collect();
+        let wts: Vec<f32> = (0..7 * IMG_PIXELS).map(|i| (i % 13) as f32 - 6.0).collect();
+        let wt = Tensor::from_vec(wts, (7, IMG_PIXELS), &dev)?;
+        let run = |threads: usize| -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+            let v = Var::from_vec(p.clone(), (7, PEN.per_image()), &dev)?;
+            let px = draw_tensor_on(PEN, v.as_tensor(), threads)?;
+            let g = (&px * &wt)?.sum_all()?.backward()?;
+            let dp = g
+                .get(v.as_tensor())
+                .expect("gradient")
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            Ok((px.flatten_all()?.to_vec1::<f32>()?, dp))
+        };
+        let one = run(1)?;
+        assert!(one.0.iter().any(|&v| v > 0.5) && one.1.iter().any(|&v| v != 0.0));
+        for threads in [2, 3, 16] {
+            let many = run(threads)?;
+            // bit for bit
+            assert_eq!(
+                one.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                many.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{threads} threads"
+            );
+            assert_eq!(
+                one.1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                many.1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{threads} threads"
             );
         }
         Ok(())
