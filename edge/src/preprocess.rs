@@ -5,7 +5,8 @@
 //! 2. Polarity: the background is estimated from the border (its median, or
 //!    a plane under a lamp that lights one side more); dark ink on light
 //!    paper is inverted so that ink is light on dark, as in MNIST.
-//! 3. The background is subtracted and the contrast stretched.
+//! 3. The background is subtracted and the contrast stretched; what stays
+//!    under a sixteenth of full ink (sensor noise, paper grain) is paper.
 //! 4. Crop to the ink's bounding box (pixels above a quarter of the peak).
 //! 5. Fit into 20x20 keeping the aspect ratio (anti-aliased resampling).
 //! 6. Paste into 28x28 so that the centre of mass lands at the centre.
@@ -255,7 +256,8 @@ mod tests {
     /// The implementation before the fast path (2026-12-03), kept as the
     /// oracle: the fast path must give the same bytes. Since 2026-12-05 its
     /// background is `ood_data::normalize::Background` (the border's median,
-    /// or a plane under a lamp), subtracted pixel by pixel.
+    /// or a plane under a lamp), subtracted pixel by pixel, and stretched ink
+    /// under `PAPER_NOISE` is paper.
     fn reference_to_input(img: &GrayImage, roi: Option<Roi>) -> Result<[u8; IMG_PIXELS]> {
         let side = IMG_SIDE as u32;
         let img = match roi {
@@ -315,8 +317,14 @@ mod tests {
         if peak <= 16.0 {
             return Ok(out); // no ink: blank
         }
+        // stretched; what stays under PAPER_NOISE is paper
         let stretched = GrayImage::from_fn(w, h, |x, y| {
-            image::Luma([(ink(x, y) * 255.0 / peak).round().clamp(0.0, 255.0) as u8])
+            let v = (ink(x, y) * 255.0 / peak).round().clamp(0.0, 255.0) as u8;
+            image::Luma([if v < ood_data::normalize::PAPER_NOISE {
+                0
+            } else {
+                v
+            }])
         });
         // bounding box of the ink
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);

@@ -243,4 +243,24 @@ mod tests {
         let net = Network::load(&bytes, Path::new("m.onnx")).expect("Relu loads");
         assert_eq!(net.input_shape()[1..], [1, IMG_SIDE as i64, IMG_SIDE as i64]);
     }
+
+    #[test]
+    fn a_graph_output_that_no_node_produces_is_an_error_not_a_panic() {
+        // found by the fuzz smoke test (2026-12-05; the input is kept in
+        // fuzz/regressions/onnx): tract-onnx indexed its map of tensors by the
+        // output's name and panicked; the vendored copy now returns an error
+        let path = crate::model::default_dir().join("classifier.onnx");
+        let bytes = std::fs::read(&path).expect("the shipped model");
+        let mut m = pb::ModelProto::decode(bytes.as_slice()).expect("an ONNX file");
+        let g = m.graph.as_mut().expect("a graph");
+        g.output[0].name = "nowhere".into();
+        let e = Network::load(&m.encode_to_vec(), Path::new("m.onnx"))
+            .map(|_| ())
+            .expect_err("an output without a producer does not load");
+        assert!(
+            e.to_string()
+                .contains("\"nowhere\" is produced by no node or input"),
+            "{e}"
+        );
+    }
 }

@@ -106,6 +106,22 @@ fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
     fit_and_centre(&imageops::crop_imm(page, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image())
 }
 
+/// Stretched ink under this level (0-255, after the contrast stretch) is
+/// paper, not ink: sensor noise and the paper's grain come back as black,
+/// as MNIST's background is. A sixteenth of full ink.
+pub const PAPER_NOISE: u8 = 16;
+
+/// The contrast stretch of `d` levels of ink against a `range`-level peak,
+/// with [`PAPER_NOISE`] cut to 0.
+fn stretch_ink(d: f32, range: f32) -> u8 {
+    let v = (d * 255.0 / range).round().clamp(0.0, 255.0) as u8;
+    if v < PAPER_NOISE {
+        0
+    } else {
+        v
+    }
+}
+
 /// A half-side's median further than this many levels from the page's
 /// median counts as a lighting gradient (below it, the page is lit evenly
 /// and its background is the median itself).
@@ -237,7 +253,8 @@ impl Background {
 /// border ([`Background::of_border`]: the border's median, or a plane when
 /// a lamp lights one side more), and a light one (paper: border median above
 /// 127) is inverted so that ink is light on dark; the background is
-/// subtracted and the contrast stretched to the ink's peak; the bounding
+/// subtracted and the contrast stretched to the ink's peak (what stays under
+/// [`PAPER_NOISE`] is paper: 0); the bounding
 /// box of the stretched ink above [`INK_LEVEL`] goes through
 /// [`fit_and_centre`]. On an evenly lit page the stretch is a 256-entry
 /// table and the full-resolution work two integer passes (the ink's extreme
@@ -291,7 +308,7 @@ pub fn page<'a>(w: u32, h: u32, row: impl Fn(u32) -> &'a [u8]) -> [u8; IMG_PIXEL
     let mut stretch = [0u8; 256];
     for (v, s) in stretch.iter_mut().enumerate() {
         let d = f32::from(ink(v as u8).saturating_sub(bg));
-        *s = (d * 255.0 / range).round().clamp(0.0, 255.0) as u8;
+        *s = stretch_ink(d, range);
     }
     // bounding box of the ink (stretched above INK_LEVEL); the stretch grows
     // with the ink, so "is ink" is one comparison of the raw value
@@ -403,7 +420,7 @@ fn page_under_gradient<'a>(
     if x1 < x0 {
         return [0; IMG_PIXELS];
     }
-    let stretch = |d: f32| (d * 255.0 / peak).round().clamp(0.0, 255.0) as u8;
+    let stretch = |d: f32| stretch_ink(d, peak);
     let crop = GrayImage::from_fn(x1 - x0 + 1, y1 - y0 + 1, |x, y| {
         let (px, py) = (x0 + x, y0 + y);
         image::Luma([stretch(ink(row(py)[px as usize], px, py))])
@@ -638,6 +655,29 @@ mod tests {
             let (cx, cy) = centre_of_mass(&out, IMG_SIDE, 0.0).expect("ink");
             assert!((cx - 13.5).abs() <= 1.0 && (cy - 13.5).abs() <= 1.0, "{cx} {cy}");
             assert_eq!(photo(&img, &p), out, "the same photo twice, the same bytes");
+        }
+    }
+
+    #[test]
+    fn the_paper_around_a_photographed_digit_comes_back_black() {
+        use rand::SeedableRng;
+        // an L: the paper inside its corner lies far from any ink
+        let mut img = bar(4..24, 6..9);
+        for y in 21..24 {
+            img[y * IMG_SIDE + 6..y * IMG_SIDE + 22].fill(255);
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..20 {
+            let p = Photo::random(&mut rng);
+            let out = photo(&img, &p);
+            let (x0, y0, x1, y1) = ink_box(&out);
+            assert!(x1 - x0 >= 14 && y1 - y0 >= 14, "an L: {x0}..{x1} x {y0}..{y1}");
+            // the corner's inside, three pixels clear of both strokes
+            let lit: Vec<u8> = (y0..y1 - 6)
+                .flat_map(|y| (x0 + 7..=x1).map(move |x| out[y * IMG_SIDE + x]))
+                .filter(|&v| v > 0)
+                .collect();
+            assert!(lit.is_empty(), "paper noise came back as ink: {lit:?}, {p:?}");
         }
     }
 

@@ -313,7 +313,9 @@ pub struct TrainConfig {
 }
 
 /// The key defaults: every key a config leaves out takes its value from here.
-/// They are the `scanned` preset (v11), the default run ([`DEFAULT_PRESET`]).
+/// They are the `scanned` preset (v11, the default run until v12); the
+/// default run ([`DEFAULT_PRESET`], `pen`) is `scanned` with three keys
+/// changed.
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -346,8 +348,8 @@ pub const PRESETS: [(&str, &str); 13] = [
     ("baseline", include_str!("../../configs/baseline.toml")),
 ];
 
-/// The preset used when none is named.
-pub const DEFAULT_PRESET: &str = "scanned";
+/// The preset used when none is named (v12, `models/default`).
+pub const DEFAULT_PRESET: &str = "pen";
 
 fn is_zero_count(n: &usize) -> bool {
     *n == 0
@@ -525,8 +527,10 @@ mod tests {
         for (name, _) in PRESETS {
             TrainConfig::preset(name)?;
         }
-        assert_eq!(TrainConfig::preset(DEFAULT_PRESET)?, TrainConfig::default());
-        // pen: scanned with a pen for a generator and its restart, nothing else changed
+        // the key defaults are `scanned`; the default run, `pen`, is scanned
+        // with a pen for a generator and its restart, nothing else changed
+        assert_eq!(TrainConfig::preset("scanned")?, TrainConfig::default());
+        assert_eq!(DEFAULT_PRESET, "pen");
         let mut pen = TrainConfig {
             name: "pen".into(),
             ..TrainConfig::default()
