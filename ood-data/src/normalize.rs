@@ -343,7 +343,7 @@ pub fn page<'a>(w: u32, h: u32, row: impl Fn(u32) -> &'a [u8]) -> [u8; IMG_PIXEL
 
 /// [`page`] on a page whose background is a plane: the ink at `(x, y)` is
 /// its distance from the plane (towards ink), stretched to the peak's. The
-/// plane is monotonic along a row, so a run of 32 pixels' darkest (or
+/// plane is monotonic along a row, so a run of 128 pixels' darkest (or
 /// brightest) raw value against the plane's extreme over the run bounds
 /// their ink: runs that cannot hold the peak or any ink are skipped after one
 /// min/max, as rows are on an evenly lit page.
