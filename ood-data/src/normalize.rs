@@ -752,16 +752,9 @@ mod tests {
 
     #[test]
     fn the_background_is_the_median_on_an_even_page_and_a_plane_under_a_lamp() {
-        let rows = |px: &Vec<u8>, w: usize| {
-            let px = px.clone();
-            move |y: u32| -> Vec<u8> { px[y as usize * w..(y as usize + 1) * w].to_vec() }
-        };
-        let fit = |px: &Vec<u8>, w: usize, median: u8| {
-            let r = rows(px, w);
-            let owned: Vec<Vec<u8>> = (0..(px.len() / w) as u32).map(r).collect();
-            Background::of_border(w as u32, owned.len() as u32, median, |y| {
-                owned[y as usize].as_slice()
-            })
+        let fit = |px: &[u8], w: usize, median: u8| {
+            let h = (px.len() / w) as u32;
+            Background::of_border(w as u32, h, median, |y| &px[y as usize * w..(y as usize + 1) * w])
         };
         // evenly lit, a little noise: the median, flat
         let even: Vec<u8> = (0..80 * 60).map(|i| 200 + (i * 7 % 3) as u8).collect();

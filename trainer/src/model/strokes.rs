@@ -157,27 +157,13 @@ pub fn draw_backward(pen: &Pen, p: &[f32], px: &[f32], g: &[f32], dp: &mut [f32]
 }
 
 /// Runs `f(i, out_i)` for every image `i` of `out` (`len` values each) on
-/// up to `threads` threads, each taking a contiguous run of images. Every
+/// up to `threads` threads (the CPU path's shards, one image each). Every
 /// image is computed on its own, so the result is the same for any thread
 /// count.
 fn for_each_image(out: &mut [f32], len: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let b = out.len() / len;
-    let t = threads.clamp(1, b.max(1));
-    if t == 1 {
-        out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
-        return;
-    }
-    let per = b.div_ceil(t);
-    let f = &f;
-    std::thread::scope(|sc| {
-        for (c, run) in out.chunks_mut(per * len).enumerate() {
-            sc.spawn(move || {
-                for (j, o) in run.chunks_mut(len).enumerate() {
-                    f(c * per + j, o);
-                }
-            });
-        }
-    });
+    let mut images: Vec<&mut [f32]> = out.chunks_mut(len).collect();
+    let n = images.len();
+    super::cpu::for_each_shard(&mut images, n, threads, &|i, o| f(i, o));
 }
 
 /// The pen as a candle op: `[b, pen.per_image()]` -> `[b, 784]`, its

@@ -347,7 +347,12 @@ impl Scratch {
 
 /// Runs `f(shard, scratch)` for shards `0..n` (scratch `i` serves shard `i`)
 /// on up to `threads` threads, each taking a contiguous run of shards.
-fn for_each_shard<S: Send>(scratch: &mut [S], n: usize, threads: usize, f: &(dyn Fn(usize, &mut S) + Sync)) {
+pub(crate) fn for_each_shard<S: Send>(
+    scratch: &mut [S],
+    n: usize,
+    threads: usize,
+    f: &(dyn Fn(usize, &mut S) + Sync),
+) {
     let scratch = &mut scratch[..n];
     let t = threads.clamp(1, n.max(1));
     if t == 1 {
