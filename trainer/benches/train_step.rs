@@ -49,8 +49,8 @@ fn train_step(c: &mut Criterion) {
         })
     });
     // the same step with the stroke generator (`pen`'s head and loss:
-    // mode seeking and ink on): the pen draws, the classifier's part is the
-    // hand-written path's
+    // mode seeking and ink on): both networks and the pen on the
+    // hand-written path
     let pen_cfg = GeneratorConfig {
         kind: GeneratorKind::Strokes,
         ..GeneratorConfig::default()

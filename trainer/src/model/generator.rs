@@ -200,6 +200,15 @@ impl GeneratorConfig {
                 self.strokes, self.stroke_points
             )));
         }
+        if self.kind == GeneratorKind::Strokes && self.pen().per_image() > super::strokes::MAX_PARAMS {
+            return Err(Error::Config(format!(
+                "{} strokes of {} points are {} pen parameters an image, more than the pen's {}",
+                self.strokes,
+                self.stroke_points,
+                self.pen().per_image(),
+                super::strokes::MAX_PARAMS
+            )));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Config(format!(
                 "generator.dropout must be in [0, 1), got {}",
@@ -355,30 +364,30 @@ impl Generator {
         })
     }
 
-    /// Whether the hand-written CPU path can run this generator (the pixel
-    /// kind only; the stroke kind runs as a candle graph).
+    /// Whether the hand-written CPU path can run this generator: on the
+    /// CPU, either head; a stroke head with a `stroke_radius` cap runs as a
+    /// candle graph instead.
     pub(crate) fn has_cpu_path(&self) -> bool {
-        self.config.kind == GeneratorKind::Pixels && self.device.is_cpu()
+        self.device.is_cpu()
+            && (self.config.kind == GeneratorKind::Pixels || self.config.stroke_radius <= 0.0)
     }
 
-    /// The weights as plain values for the CPU path (pixel kind).
+    /// The weights as plain values for the CPU path.
     pub(crate) fn cpu_weights(&self) -> Result<cpu::generator::GenWeights> {
         if !self.has_cpu_path() {
             return Err(Error::Config(
-                "the CPU path runs the pixel generator on the CPU only".into(),
+                "the CPU path runs the generator on the CPU only, and strokes without a radius cap".into(),
             ));
         }
-        let mut values = Vec::with_capacity(self.params.len());
+        let mut p = Vec::with_capacity(self.params.len());
         for (_, v) in &self.params {
             let t = v.as_tensor();
-            values.push(
+            p.push(
                 t.flatten_all()
                     .and_then(|t| t.to_vec1::<f32>())
                     .op("read generator weights")?,
             );
         }
-        let mut it = values.into_iter();
-        let p = std::array::from_fn(|_| it.next().unwrap_or_default());
         let c = &self.config;
         let dims = cpu::generator::GenDims {
             latent: c.latent,
@@ -386,7 +395,23 @@ impl Generator {
             hidden2: c.hidden2,
             latent_every_layer: c.latent_every_layer,
         };
-        Ok(cpu::generator::GenWeights::new(dims, p, self.up_values.clone()))
+        let head = match &self.head {
+            Head::Pixels { .. } => cpu::generator::GenHead::Pixels {
+                up: self.up_values.clone(),
+            },
+            Head::Strokes { smooth, .. } => cpu::generator::GenHead::Strokes(cpu::generator::StrokeHead {
+                pen: c.pen(),
+                control: c.stroke_points,
+                smooth: smooth
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .op("smoothing matrix")?,
+                spread: SPREAD as f32,
+                centre: CENTRE as f32,
+                half_width: (HALF_WIDTH.0 as f32, HALF_WIDTH.1 as f32),
+            }),
+        };
+        Ok(cpu::generator::GenWeights::new(dims, p, head))
     }
 
     /// The dropout multipliers of both hidden layers for a batch of `b`,
@@ -538,9 +563,17 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = GeneratorConfig {
             stroke_radius: -1.0,
-            ..strokes
+            ..strokes.clone()
         };
         assert!(bad.validate().is_err());
+        // 700 strokes of 30 points: 700 x (2 x 114 + 1) = 160,300 parameters
+        let bad = GeneratorConfig {
+            strokes: 700,
+            stroke_points: 30,
+            ..strokes
+        };
+        let err = bad.validate().expect_err("too many pen parameters");
+        assert!(err.to_string().contains("pen parameters"), "{err}");
         Ok(())
     }
 

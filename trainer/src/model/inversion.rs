@@ -293,7 +293,7 @@ fn cpu_generator_grads(
     batch: usize,
     w: &LossWeights,
     rng: &mut StdRng,
-) -> Result<(LossParts, cpu::Grads)> {
+) -> Result<(LossParts, Vec<Vec<f32>>)> {
     let dev = Device::Cpu;
     let (p, y) = batch_conditions(batch, w.paired(), rng);
     let z = sample_latent(batch, gen.config.latent, rng);
@@ -316,7 +316,8 @@ fn cpu_generator_grads(
     let dpix = grad_values(&pixel_loss.backward().op("pixel terms backward")?, &px_var)?;
     let dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
     let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, classifier.cpu_threads());
-    Ok((parts, grads))
+    // the stroke head has fewer parameters than the pixel head: the rest are empty
+    Ok((parts, grads.into_iter().take(gw.param_count()).collect()))
 }
 
 /// The classifier's part of the inversion loss on pixels `px` (`[b, 784]`
@@ -605,50 +606,76 @@ mod tests {
         let dev = Device::Cpu;
         let mut rng = StdRng::seed_from_u64(13);
         let mut cls = Classifier::new(&crate::model::ClassifierConfig::default(), &mut rng, &dev)?;
-        let cfg = GeneratorConfig {
-            kind: GeneratorKind::Strokes,
-            ..GeneratorConfig::default()
-        };
-        let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
-        assert!(!gen.has_cpu_path());
         let w = LossWeights {
             ink: 300.0,
+            mode_seeking: 20.0,
             ..crate::config::InversionConfig::default().weights()
         };
-        let w = LossWeights {
-            mode_seeking: 20.0,
-            ..w
+        let read = |g: &candle_core::backprop::GradStore, v: &Tensor| -> Result<Vec<f32>> {
+            g.get(v)
+                .expect("gradient")
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .op("grad")
         };
-        let batch = 9;
-        let (parts, got) = hybrid_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
-        let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
-        assert!(want_parts.ms > 0.0, "{want_parts:?}");
-        assert!(
-            (parts.total - want_parts.total).abs() < 1e-3 * want_parts.total.abs(),
-            "{parts:?} vs {want_parts:?}"
-        );
-        let vars = gen.tensors()?;
-        for (name, _) in cfg.param_shapes() {
-            let read = |g: &candle_core::backprop::GradStore| -> Result<Vec<f32>> {
-                g.get(&vars[name])
-                    .expect("gradient")
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .op("grad")
-            };
-            let (a, b) = (read(&got)?, read(&want)?);
+        let close = |what: &str, a: &[f32], b: &[f32]| {
             let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             assert!(
-                scale > 0.0 && worst < 1e-3 * scale,
-                "{name} differs by {worst} (scale {scale})"
+                a.len() == b.len() && scale > 0.0 && worst < 1e-3 * scale,
+                "{what} differs by {worst} (scale {scale})"
             );
+        };
+        // the hand-written path (both heads of latent wiring, a short last
+        // shard); with a radius cap, the hybrid path (generator as a graph)
+        for (every, radius, batch) in [(true, 0.0, 23), (false, 0.0, 9), (true, 4.0, 9)] {
+            let cfg = GeneratorConfig {
+                kind: GeneratorKind::Strokes,
+                latent_every_layer: every,
+                stroke_radius: radius,
+                ..GeneratorConfig::default()
+            };
+            let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+            assert_eq!(gen.has_cpu_path(), radius == 0.0);
+            let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
+            assert!(want_parts.ms > 0.0, "{want_parts:?}");
+            let vars = gen.tensors()?;
+            let names = cfg.param_shapes();
+            let parts = if gen.has_cpu_path() {
+                let (parts, got) =
+                    cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+                assert_eq!(got.len(), names.len());
+                for ((name, _), got) in names.iter().zip(&got) {
+                    close(
+                        &format!("every {every}: {name}"),
+                        got,
+                        &read(&want, &vars[*name])?,
+                    );
+                }
+                parts
+            } else {
+                let (parts, got) =
+                    hybrid_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+                for (name, _) in &names {
+                    let name = *name;
+                    close(
+                        &format!("radius {radius}: {name}"),
+                        &read(&got, &vars[name])?,
+                        &read(&want, &vars[name])?,
+                    );
+                }
+                parts
+            };
+            assert!(
+                (parts.total - want_parts.total).abs() < 1e-3 * want_parts.total.abs(),
+                "{parts:?} vs {want_parts:?}"
+            );
+            // strokes: ink only near the pen's path, much of the page blank (a fresh
+            // pixel generator leaves no pixel under 0.01)
+            let v = px.flatten_all().and_then(|t| t.to_vec1::<f32>()).op("px")?;
+            let blank = v.iter().filter(|&&q| q < 0.01).count() as f64 / v.len() as f64;
+            assert!(blank > 0.3, "blank share {blank}");
         }
-        // strokes: ink only near the pen's path, much of the page blank (a fresh
-        // pixel generator leaves no pixel under 0.01)
-        let v = px.flatten_all().and_then(|t| t.to_vec1::<f32>()).op("px")?;
-        let blank = v.iter().filter(|&&q| q < 0.01).count() as f64 / v.len() as f64;
-        assert!(blank > 0.3, "blank share {blank}");
         Ok(())
     }
 

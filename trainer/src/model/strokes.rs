@@ -24,6 +24,9 @@ pub const SOFT: f32 = 0.4;
 /// it (`sigmoid(-9)` = 1.2e-4): the renderer only visits the pixels near
 /// each segment.
 const REACH: f32 = 9.0;
+/// The most parameters one image may have (a [`Touch`] holds indices into
+/// them as `u16`).
+pub const MAX_PARAMS: usize = u16::MAX as usize;
 /// Keeps the distance differentiable on the segment itself.
 const DIST_EPS: f32 = 1e-4;
 
@@ -77,10 +80,17 @@ struct Segment {
     wi: usize,
 }
 
-/// What one pixel sees of one segment.
-struct Touch {
+/// What one pixel sees of one segment: all the backward pass needs, so that
+/// a forward pass can keep it ([`draw_kept`]) instead of the backward pass
+/// measuring every distance again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Touch {
     /// Pixel index.
-    q: usize,
+    q: u16,
+    /// Index of the segment's first point's x in the image's parameters.
+    ai: u16,
+    /// Index of the segment's width.
+    wi: u16,
     /// Ink of the segment there.
     ink: f32,
     /// Closest point of the segment minus the pixel centre, over the distance.
@@ -114,7 +124,9 @@ impl Segment {
                     continue;
                 }
                 f(Touch {
-                    q: r * IMG_SIDE + c,
+                    q: (r * IMG_SIDE + c) as u16,
+                    ai: self.ai as u16,
+                    wi: self.wi as u16,
                     ink: 1.0 / (1.0 + (-u).exp()),
                     dir: [p[0] / d, p[1] / d],
                     t,
@@ -124,15 +136,49 @@ impl Segment {
     }
 }
 
-/// Draws one image from its parameters into `px` (784 values in `[0, 1)`).
-pub fn draw(pen: &Pen, p: &[f32], px: &mut [f32]) {
-    // log of the share of the page left blank: sum over segments of ln(1 - ink)
-    let mut blank = [0f32; IMG_PIXELS];
+/// Draws one image from its parameters into `px` (784 values in `[0, 1)`),
+/// handing every touch to `keep`.
+fn render(pen: &Pen, p: &[f32], px: &mut [f32], mut keep: impl FnMut(Touch)) {
+    debug_assert!(pen.per_image() <= MAX_PARAMS, "checked by the generator's config");
+    // the share of each pixel left blank: the product over segments of (1 - ink)
+    let mut blank = [1f32; IMG_PIXELS];
     for s in pen.segments(p) {
-        s.touch(|t| blank[t.q] += (1.0 - t.ink).max(f32::MIN_POSITIVE).ln());
+        s.touch(|t| {
+            blank[usize::from(t.q)] *= 1.0 - t.ink;
+            keep(t);
+        });
     }
     for (o, b) in px.iter_mut().zip(blank) {
-        *o = 1.0 - b.exp();
+        *o = 1.0 - b;
+    }
+}
+
+/// Draws one image from its parameters into `px` (784 values in `[0, 1)`).
+pub fn draw(pen: &Pen, p: &[f32], px: &mut [f32]) {
+    render(pen, p, px, |_| ());
+}
+
+/// [`draw`], keeping every touch in `touches` (cleared first) for
+/// [`draw_backward_kept`].
+pub fn draw_kept(pen: &Pen, p: &[f32], px: &mut [f32], touches: &mut Vec<Touch>) {
+    touches.clear();
+    render(pen, p, px, |t| touches.push(t));
+}
+
+/// One touch's share of the gradient of the image's parameters, added into `dp`.
+fn touch_backward(t: &Touch, px: &[f32], g: &[f32], dp: &mut [f32]) {
+    let q = usize::from(t.q);
+    // px = 1 - prod(1 - ink): d px / d ink = (1 - px) / (1 - ink);
+    // ink = sigmoid(u): d ink / d u = ink (1 - ink); so
+    // d px / d u = (1 - px) ink, and u = (w - d) / SOFT
+    let du = g[q] * (1.0 - px[q]) * t.ink / SOFT;
+    let (ai, wi) = (usize::from(t.ai), usize::from(t.wi));
+    dp[wi] += du;
+    // d d / d a = (1 - t) dir, d d / d b = t dir (the closest point
+    // moves with the ends; t's own change does not move d to first order)
+    for k in 0..2 {
+        dp[ai + k] -= du * (1.0 - t.t) * t.dir[k];
+        dp[ai + 2 + k] -= du * t.t * t.dir[k];
     }
 }
 
@@ -140,19 +186,15 @@ pub fn draw(pen: &Pen, p: &[f32], px: &mut [f32]) {
 /// and the loss gradient `g` on its pixels, added into `dp`.
 pub fn draw_backward(pen: &Pen, p: &[f32], px: &[f32], g: &[f32], dp: &mut [f32]) {
     for s in pen.segments(p) {
-        s.touch(|t| {
-            // px = 1 - prod(1 - ink): d px / d ink = (1 - px) / (1 - ink);
-            // ink = sigmoid(u): d ink / d u = ink (1 - ink); so
-            // d px / d u = (1 - px) ink, and u = (w - d) / SOFT
-            let du = g[t.q] * (1.0 - px[t.q]) * t.ink / SOFT;
-            dp[s.wi] += du;
-            // d d / d a = (1 - t) dir, d d / d b = t dir (the closest point
-            // moves with the ends; t's own change does not move d to first order)
-            for k in 0..2 {
-                dp[s.ai + k] -= du * (1.0 - t.t) * t.dir[k];
-                dp[s.ai + 2 + k] -= du * t.t * t.dir[k];
-            }
-        });
+        s.touch(|t| touch_backward(&t, px, g, dp));
+    }
+}
+
+/// [`draw_backward`] from the touches [`draw_kept`] kept when it drew `px`
+/// (the same gradient, no distance measured again).
+pub fn draw_backward_kept(touches: &[Touch], px: &[f32], g: &[f32], dp: &mut [f32]) {
+    for t in touches {
+        touch_backward(t, px, g, dp);
     }
 }
 
@@ -333,6 +375,27 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn kept_touches_give_the_same_image_and_gradient_bit_for_bit() {
+        let p = params();
+        let g: Vec<f32> = (0..IMG_PIXELS).map(|i| (i % 7) as f32 - 3.0).collect();
+        let (mut a, mut b) = (vec![0f32; IMG_PIXELS], vec![0f32; IMG_PIXELS]);
+        draw(&PEN, &p, &mut a);
+        // a vector that held another image's touches is cleared first
+        let mut touches = vec![Touch::default(); 5];
+        draw_kept(&PEN, &p, &mut b, &mut touches);
+        assert_eq!(a, b);
+        assert!(touches.len() > 100, "{} touches", touches.len());
+        let (mut da, mut db) = (vec![0f32; p.len()], vec![0f32; p.len()]);
+        draw_backward(&PEN, &p, &a, &g, &mut da);
+        draw_backward_kept(&touches, &b, &g, &mut db);
+        assert!(da.iter().any(|&v| v != 0.0));
+        assert_eq!(
+            da.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            db.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
