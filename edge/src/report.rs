@@ -56,14 +56,16 @@ impl EdgeReport {
     }
 }
 
-/// Evaluates `model` on `id` (digit labels) and the `ood` sets.
+/// Evaluates `model` on `id` (digit labels) and the `ood` sets, adding
+/// their images to `bar`'s length (one bar can follow several calls, also
+/// from several threads).
 pub fn evaluate(
     model: &Model,
     id: &Dataset,
     ood: &[Dataset],
     bar: &indicatif::ProgressBar,
 ) -> Result<EdgeReport> {
-    bar.set_length((id.len() + ood.iter().map(Dataset::len).sum::<usize>()) as u64);
+    bar.inc_length((id.len() + ood.iter().map(Dataset::len).sum::<usize>()) as u64);
     let f = |px: &[u8]| {
         model
             .logits(px)

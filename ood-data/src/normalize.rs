@@ -508,27 +508,47 @@ pub fn photo(img: &[u8; IMG_PIXELS], p: &Photo) -> [u8; IMG_PIXELS] {
 
 /// Every image of `ds` through [`drawing`], renamed `name` (labels kept).
 pub fn dataset(ds: &crate::Dataset, name: &str) -> crate::Dataset {
-    dataset_with(ds, name, drawing)
+    dataset_with(ds, name, |_, img| drawing(img))
 }
 
-/// Every image of `ds` through `f` (e.g. [`drawing`], [`scan`] at one
-/// enlargement, or [`photo`] on a page of its own), in order, renamed
-/// `name` (labels kept).
+/// Every image `i` of `ds` through `f(i, image)` (e.g. [`drawing`], [`scan`]
+/// at one enlargement, or [`photo`] on a page of its own drawn beforehand),
+/// in order, renamed `name` (labels kept). The images are made on every
+/// core ([`images_in_parallel`]); `f` sees each index once.
 pub fn dataset_with(
     ds: &crate::Dataset,
     name: &str,
-    mut f: impl FnMut(&[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS],
+    f: impl Fn(usize, &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] + Sync,
 ) -> crate::Dataset {
-    let mut out = crate::Dataset {
+    crate::Dataset {
         name: name.into(),
-        images: Vec::with_capacity(ds.images.len()),
+        images: images_in_parallel(ds.len(), |i| {
+            let mut img = [0u8; IMG_PIXELS];
+            img.copy_from_slice(ds.image(i));
+            f(i, &img)
+        }),
         labels: ds.labels.clone(),
-    };
-    let mut img = [0u8; IMG_PIXELS];
-    for i in 0..ds.len() {
-        img.copy_from_slice(ds.image(i));
-        out.images.extend_from_slice(&f(&img));
     }
+}
+
+/// Images `0..n`, image `i` made by `f(i)`, concatenated in order; the
+/// indices are split into one contiguous run per core. The result depends
+/// on `f` only, never on the number of cores (draw any randomness
+/// beforehand, in order).
+pub fn images_in_parallel(n: usize, f: impl Fn(usize) -> [u8; IMG_PIXELS] + Sync) -> Vec<u8> {
+    let mut out = vec![0u8; n * IMG_PIXELS];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (c, chunk) in out.chunks_mut(per * IMG_PIXELS).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (j, slot) in chunk.chunks_exact_mut(IMG_PIXELS).enumerate() {
+                    slot.copy_from_slice(&f(c * per + j));
+                }
+            });
+        }
+    });
     out
 }
 
@@ -555,6 +575,21 @@ mod tests {
             img[y * IMG_SIDE + xs.start..y * IMG_SIDE + xs.end].fill(255);
         }
         img
+    }
+
+    #[test]
+    fn images_in_parallel_are_the_images_in_order() {
+        let make = |i: usize| -> [u8; IMG_PIXELS] {
+            let mut img = [0u8; IMG_PIXELS];
+            for (p, v) in img.iter_mut().enumerate() {
+                *v = ((i * 31 + p * 7) % 251) as u8;
+            }
+            img
+        };
+        for n in [0, 1, 2, 3, 7, 100] {
+            let sequential: Vec<u8> = (0..n).flat_map(make).collect();
+            assert_eq!(images_in_parallel(n, make), sequential, "{n} images");
+        }
     }
 
     #[test]

@@ -113,6 +113,13 @@ pub struct OptimConfig {
     /// the other garbage sources (default 0 = an equal share for every
     /// source, the generated set included).
     pub generated_share: f64,
+    /// Share of each garbage seed source (noise, smooth noise, scribbles,
+    /// turned digits: every source whose images are all garbage, the
+    /// generated set excepted) that an epoch trains on, drawn afresh each
+    /// epoch; the class and source weights follow the epoch's counts
+    /// (default 1 = every image every epoch; not written to a config when 1).
+    #[serde(skip_serializing_if = "is_one")]
+    pub seed_garbage_share: f64,
 }
 
 /// How the class-weighted cross-entropy treats the garbage class, which is a
@@ -144,6 +151,7 @@ impl Default for OptimConfig {
             weight_decay: 0.0,
             garbage_balance: GarbageBalance::PerSource,
             generated_share: 0.0,
+            seed_garbage_share: 1.0,
         }
     }
 }
@@ -359,6 +367,10 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
@@ -494,6 +506,12 @@ impl TrainConfig {
                 self.train.generated_share
             )));
         }
+        let share = self.train.seed_garbage_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(Error::Config(format!(
+                "train.seed_garbage_share must be in (0, 1] (1 = every garbage seed image every epoch), got {share}"
+            )));
+        }
         let budget = self.calibration.garbage_budget;
         if !(0.0..=0.1).contains(&budget) {
             return Err(Error::Config(format!(
@@ -567,6 +585,11 @@ mod tests {
         assert!(e.to_string().contains("train.lr"), "{e}");
         let e = TrainConfig::from_toml("[train]\ngenerated_share = 1.0\n", "x.toml").expect_err("share 1");
         assert!(e.to_string().contains("train.generated_share"), "{e}");
+        for bad in ["0.0", "1.5", "-0.25"] {
+            let e = TrainConfig::from_toml(&format!("[train]\nseed_garbage_share = {bad}\n"), "x.toml")
+                .expect_err("seed garbage share out of range");
+            assert!(e.to_string().contains("train.seed_garbage_share"), "{bad}: {e}");
+        }
         let e = TrainConfig::from_toml("[train]\nepoch = 3\n", "x.toml").expect_err("unknown key");
         let msg = e.to_string();
         assert!(

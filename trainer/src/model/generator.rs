@@ -45,6 +45,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Generator architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,8 +312,9 @@ pub struct Generator {
     head: Head,
     device: Device,
     opt: Adam,
-    /// The bilinear up-sampling matrices as plain values, for the CPU path.
-    up_values: [Vec<f32>; 2],
+    /// The head's fixed parts as plain values (up-sampling or smoothing
+    /// matrices), for the CPU path; shared with every step's weights.
+    cpu_head: Arc<cpu::generator::GenHead>,
     /// Buffers of the hand-written CPU path, reused from step to step.
     pub(crate) scratch: Vec<cpu::generator::GenScratch>,
 }
@@ -332,23 +334,35 @@ impl Generator {
             },
         )
         .op("generator optimiser")?;
-        let up_values = [bilinear_matrix(7), bilinear_matrix(14)];
-        let head = match config.kind {
-            GeneratorKind::Pixels => Head::Pixels {
-                fc7: Layer::find(&params, "gen.fc7")?,
-                fc14: Layer::find(&params, "gen.fc14")?,
-                up: [
-                    Tensor::from_slice(&up_values[0], (IMG_PIXELS, 49), device).op("up-sampling matrix")?,
-                    Tensor::from_slice(&up_values[1], (IMG_PIXELS, 196), device).op("up-sampling matrix")?,
-                ],
-            },
+        let (head, cpu_head) = match config.kind {
+            GeneratorKind::Pixels => {
+                let up = [bilinear_matrix(7), bilinear_matrix(14)];
+                let head = Head::Pixels {
+                    fc7: Layer::find(&params, "gen.fc7")?,
+                    fc14: Layer::find(&params, "gen.fc14")?,
+                    up: [
+                        Tensor::from_slice(&up[0], (IMG_PIXELS, 49), device).op("up-sampling matrix")?,
+                        Tensor::from_slice(&up[1], (IMG_PIXELS, 196), device).op("up-sampling matrix")?,
+                    ],
+                };
+                (head, cpu::generator::GenHead::Pixels { up })
+            }
             GeneratorKind::Strokes => {
                 let (m, smooth) = chaikin_matrix(config.stroke_points);
-                Head::Strokes {
+                let head = Head::Strokes {
                     pen: Layer::find(&params, "gen.pen")?,
-                    smooth: Tensor::from_vec(smooth, (m, config.stroke_points), device)
+                    smooth: Tensor::from_slice(&smooth, (m, config.stroke_points), device)
                         .op("smoothing matrix")?,
-                }
+                };
+                let cpu_head = cpu::generator::GenHead::Strokes(cpu::generator::StrokeHead {
+                    pen: config.pen(),
+                    control: config.stroke_points,
+                    smooth,
+                    spread: SPREAD as f32,
+                    centre: CENTRE as f32,
+                    half_width: (HALF_WIDTH.0 as f32, HALF_WIDTH.1 as f32),
+                });
+                (head, cpu_head)
             }
         };
         Ok(Self {
@@ -359,7 +373,7 @@ impl Generator {
             params,
             device: device.clone(),
             opt,
-            up_values,
+            cpu_head: Arc::new(cpu_head),
             scratch: Vec::new(),
         })
     }
@@ -395,23 +409,11 @@ impl Generator {
             hidden2: c.hidden2,
             latent_every_layer: c.latent_every_layer,
         };
-        let head = match &self.head {
-            Head::Pixels { .. } => cpu::generator::GenHead::Pixels {
-                up: self.up_values.clone(),
-            },
-            Head::Strokes { smooth, .. } => cpu::generator::GenHead::Strokes(cpu::generator::StrokeHead {
-                pen: c.pen(),
-                control: c.stroke_points,
-                smooth: smooth
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .op("smoothing matrix")?,
-                spread: SPREAD as f32,
-                centre: CENTRE as f32,
-                half_width: (HALF_WIDTH.0 as f32, HALF_WIDTH.1 as f32),
-            }),
-        };
-        Ok(cpu::generator::GenWeights::new(dims, p, head))
+        Ok(cpu::generator::GenWeights::new(
+            dims,
+            p,
+            Arc::clone(&self.cpu_head),
+        ))
     }
 
     /// The dropout multipliers of both hidden layers for a batch of `b`,

@@ -1,7 +1,11 @@
 //! Adam with decoupled weight decay, written out so that its state (step count
 //! and both moments) can be saved and restored exactly.
+//!
+//! f32 variables on the CPU keep their moments as plain values and are
+//! updated in place (no tensor is read back or built per step); others
+//! (CUDA) keep tensors and take the same arithmetic as tensor ops.
 
-use candle_core::{backprop::GradStore, DType, Result, Tensor, Var};
+use candle_core::{backprop::GradStore, CpuStorage, DType, InplaceOp1, Layout, Result, Tensor, Var};
 
 /// The bias corrections of one step.
 struct Coefficients {
@@ -36,12 +40,94 @@ impl Default for AdamParams {
     }
 }
 
+/// One variable's first and second moments.
+#[derive(Debug, Clone)]
+enum Moments {
+    /// Plain values, for an f32 variable on the CPU (updated in place).
+    Plain(Vec<f32>, Vec<f32>),
+    /// Tensors on the variable's device.
+    Tensors(Tensor, Tensor),
+}
+
+impl Moments {
+    /// Zero moments for `var`.
+    fn zeros(var: &Var) -> Result<Self> {
+        Ok(if plain(var) {
+            Self::Plain(vec![0.0; var.elem_count()], vec![0.0; var.elem_count()])
+        } else {
+            let z = var.zeros_like()?;
+            Self::Tensors(z.clone(), z)
+        })
+    }
+
+    /// Both moments as tensors on `var`'s device and in its shape.
+    fn tensors(&self, var: &Var) -> Result<(Tensor, Tensor)> {
+        Ok(match self {
+            Self::Plain(m, v) => (
+                Tensor::from_slice(m, var.shape(), var.device())?,
+                Tensor::from_slice(v, var.shape(), var.device())?,
+            ),
+            Self::Tensors(m, v) => (m.clone(), v.clone()),
+        })
+    }
+
+    /// Moments read from checkpoint tensors, kept the way `var` keeps them.
+    fn from_tensors(var: &Var, m: Tensor, v: Tensor) -> Result<Self> {
+        Ok(if plain(var) {
+            let read = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>();
+            Self::Plain(read(&m)?, read(&v)?)
+        } else {
+            Self::Tensors(m, v)
+        })
+    }
+}
+
+/// Whether `var` takes the in-place update of plain values.
+fn plain(var: &Var) -> bool {
+    var.device().is_cpu() && var.dtype() == DType::F32
+}
+
+/// `w = w * decay - update * lr` in place on an f32 CPU variable (the last
+/// step of [`Adam::fused`]).
+struct ApplyUpdate<'a> {
+    update: &'a [f32],
+    decay: Option<f32>,
+    lr: f32,
+}
+
+impl InplaceOp1 for ApplyUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "adam-apply-update"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("adam: in-place update of a variable that is not f32")
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adam: in-place update of a strided variable")
+        };
+        let w = &mut data[start..end];
+        if w.len() != self.update.len() {
+            candle_core::bail!("adam: {} updates for {} values", self.update.len(), w.len())
+        }
+        for (wi, &u) in w.iter_mut().zip(self.update) {
+            if let Some(d) = self.decay {
+                *wi *= d;
+            }
+            *wi -= u * self.lr;
+        }
+        Ok(())
+    }
+}
+
 /// The optimiser and its state.
 #[derive(Debug)]
 pub struct Adam {
     vars: Vec<Var>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    moments: Vec<Moments>,
+    /// The last in-place update's values, reused from step to step.
+    update: Vec<f32>,
     step: u64,
     /// Hyper-parameters; `lr` may be changed between steps (schedules).
     pub params: AdamParams,
@@ -50,12 +136,11 @@ pub struct Adam {
 impl Adam {
     /// A fresh optimiser over `vars`.
     pub fn new(vars: Vec<Var>, params: AdamParams) -> Result<Self> {
-        let m = vars.iter().map(|v| v.zeros_like()).collect::<Result<Vec<_>>>()?;
-        let v = m.clone();
+        let moments = vars.iter().map(Moments::zeros).collect::<Result<Vec<_>>>()?;
         Ok(Self {
             vars,
-            m,
-            v,
+            moments,
+            update: Vec::new(),
             step: 0,
             params,
         })
@@ -87,7 +172,7 @@ impl Adam {
             // step's graph to the next (candle's stock conv backward does this:
             // 11 MB a step kept, measured). Keep values only.
             let g = g.detach();
-            if g.device().is_cpu() && g.dtype() == DType::F32 && self.vars[i].dtype() == DType::F32 {
+            if matches!(self.moments[i], Moments::Plain(..)) && g.dtype() == DType::F32 {
                 let g = g.flatten_all()?.to_vec1::<f32>()?;
                 self.fused(i, &g, &k)?;
             } else {
@@ -123,10 +208,12 @@ impl Adam {
     /// The update of variable `i` as tensor ops (any device).
     fn tensor_update(&mut self, i: usize, g: &Tensor, k: &Coefficients) -> Result<()> {
         let p = self.params;
-        let (var, m, v) = (&self.vars[i], &mut self.m[i], &mut self.v[i]);
-        *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
-        *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
-        let update = ((&*m * k.c1)? / ((&*v * k.c2)?.sqrt()? + p.eps)?)?;
+        let var = &self.vars[i];
+        let (m, v) = self.moments[i].tensors(var)?;
+        let m = ((m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
+        let v = ((v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+        let update = ((&m * k.c1)? / ((&v * k.c2)?.sqrt()? + p.eps)?)?;
+        self.moments[i] = Moments::Tensors(m, v);
         let mut w = var.as_tensor().clone();
         if p.weight_decay > 0.0 {
             w = (&w * (1.0 - p.lr * p.weight_decay))?;
@@ -134,42 +221,46 @@ impl Adam {
         var.set(&(w - (update * p.lr)?)?)
     }
 
-    /// The update of variable `i` in one pass over plain f32 values (the
-    /// arithmetic of [`Adam::tensor_update`]).
+    /// The update of f32 CPU variable `i` in one pass over plain values
+    /// (the arithmetic of [`Adam::tensor_update`]): the moments in place,
+    /// then the weights in place.
     fn fused(&mut self, i: usize, g: &[f32], k: &Coefficients) -> Result<()> {
         let p = self.params;
         let (c1, c2) = (k.c1 as f32, k.c2 as f32);
         let (b1, b2, eps, lr) = (p.beta1 as f32, p.beta2 as f32, p.eps as f32, p.lr as f32);
         let (g1, g2) = ((1.0 - p.beta1) as f32, (1.0 - p.beta2) as f32);
         let decay = (p.weight_decay > 0.0).then_some((1.0 - p.lr * p.weight_decay) as f32);
-        let (var, m, v) = (&self.vars[i], &mut self.m[i], &mut self.v[i]);
-        let shape = var.shape().clone();
-        let read = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>();
-        let (mut mv, mut vv, mut wv) = (read(m)?, read(v)?, read(var.as_tensor())?);
-        if g.len() != wv.len() {
-            candle_core::bail!("gradient of {} values for a variable of shape {shape:?}", g.len())
+        let var = &self.vars[i];
+        let Moments::Plain(mv, vv) = &mut self.moments[i] else {
+            candle_core::bail!("adam: variable {i} keeps its moments as tensors")
+        };
+        if g.len() != mv.len() {
+            candle_core::bail!(
+                "gradient of {} values for a variable of shape {:?}",
+                g.len(),
+                var.shape()
+            )
         }
-        for (((mi, vi), wi), &gi) in mv.iter_mut().zip(&mut vv).zip(&mut wv).zip(g) {
+        self.update.resize(g.len(), 0.0);
+        for (((mi, vi), u), &gi) in mv.iter_mut().zip(vv.iter_mut()).zip(&mut self.update).zip(g) {
             *mi = *mi * b1 + gi * g1;
             *vi = *vi * b2 + gi * gi * g2;
-            let update = (*mi * c1) / ((*vi * c2).sqrt() + eps);
-            if let Some(d) = decay {
-                *wi *= d;
-            }
-            *wi -= update * lr;
+            *u = (*mi * c1) / ((*vi * c2).sqrt() + eps);
         }
-        let dev = var.device();
-        *m = Tensor::from_vec(mv, &shape, dev)?;
-        *v = Tensor::from_vec(vv, &shape, dev)?;
-        var.set(&Tensor::from_vec(wv, &shape, dev)?)
+        var.as_tensor().inplace_op1(&ApplyUpdate {
+            update: &self.update,
+            decay,
+            lr,
+        })
     }
 
     /// The state as named tensors (`m.i`, `v.i`, `step`), for checkpoints.
     pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = Vec::with_capacity(2 * self.m.len() + 1);
-        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
-            out.push((format!("m.{i}"), m.clone()));
-            out.push((format!("v.{i}"), v.clone()));
+        let mut out = Vec::with_capacity(2 * self.moments.len() + 1);
+        for (i, (moments, var)) in self.moments.iter().zip(&self.vars).enumerate() {
+            let (m, v) = moments.tensors(var)?;
+            out.push((format!("m.{i}"), m));
+            out.push((format!("v.{i}"), v));
         }
         let dev = self
             .vars
@@ -182,19 +273,18 @@ impl Adam {
 
     /// Restores a state written by [`Adam::state`].
     pub fn load_state(&mut self, get: impl Fn(&str) -> Option<Tensor>) -> Result<()> {
-        for i in 0..self.m.len() {
+        for (i, var) in self.vars.iter().enumerate() {
             let (Some(m), Some(v)) = (get(&format!("m.{i}")), get(&format!("v.{i}"))) else {
                 candle_core::bail!("optimiser state lacks moment {i}")
             };
-            if m.dims() != self.m[i].dims() || v.dims() != self.v[i].dims() {
+            if m.dims() != var.dims() || v.dims() != var.dims() {
                 candle_core::bail!(
                     "optimiser moment {i} has shape {:?}, expected {:?}",
                     m.dims(),
-                    self.m[i].dims()
+                    var.dims()
                 )
             }
-            self.m[i] = m;
-            self.v[i] = v;
+            self.moments[i] = Moments::from_tensors(var, m, v)?;
         }
         let Some(step) = get("step") else {
             candle_core::bail!("optimiser state lacks its step count")

@@ -176,35 +176,52 @@ impl TrainingData {
 /// random enlargement of 2 to 8 times, labels kept.
 pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
     use rand::Rng;
-    digits_through("digits-scanned", digits, n, rng, |img, rng| {
-        ood_data::normalize::scan(img, rng.random_range(2.0..8.0f32))
-    })
+    digits_through(
+        "digits-scanned",
+        digits,
+        n,
+        rng,
+        |rng| rng.random_range(2.0..8.0f32),
+        |img, &factor| ood_data::normalize::scan(img, factor),
+    )
 }
 
-/// `n` random training digits (each drawn from `rng`, then passed with `rng`
-/// through `f`), labels kept, named `name`.
-fn digits_through(
+/// `n` random training digits, labels kept, named `name`: from `rng` in
+/// turn each digit's index and then `draw`'s parameters, and once every
+/// draw is made, each digit through `make` with its parameters (on every
+/// core: the draws alone decide the result).
+fn digits_through<P: Sync>(
     name: &str,
     digits: &Dataset,
     n: usize,
     rng: &mut StdRng,
-    mut f: impl FnMut(&[u8; IMG_PIXELS], &mut StdRng) -> [u8; IMG_PIXELS],
+    mut draw: impl FnMut(&mut StdRng) -> P,
+    make: impl Fn(&[u8; IMG_PIXELS], &P) -> [u8; IMG_PIXELS] + Sync,
 ) -> Dataset {
     use rand::Rng;
-    let mut out = Dataset {
-        name: name.into(),
-        ..Default::default()
-    };
     if digits.is_empty() {
-        return out;
+        return Dataset {
+            name: name.into(),
+            ..Default::default()
+        };
     }
-    let mut img = [0u8; IMG_PIXELS];
-    for _ in 0..n {
-        let i = rng.random_range(0..digits.len());
-        img.copy_from_slice(digits.image(i));
-        out.push(&f(&img, rng), digits.labels[i]);
+    let picks: Vec<(usize, P)> = (0..n)
+        .map(|_| {
+            let i = rng.random_range(0..digits.len());
+            (i, draw(rng))
+        })
+        .collect();
+    let images = ood_data::normalize::images_in_parallel(n, |k| {
+        let (i, p) = &picks[k];
+        let mut img = [0u8; IMG_PIXELS];
+        img.copy_from_slice(digits.image(*i));
+        make(&img, p)
+    });
+    Dataset {
+        name: name.into(),
+        images,
+        labels: picks.iter().map(|&(i, _)| digits.labels[i]).collect(),
     }
-    out
 }
 
 /// `n` random training digits photographed on a lit page and brought back
@@ -213,9 +230,14 @@ fn digits_through(
 /// so every other set of the run is the same with or without them.
 pub fn photographed_digits(digits: &Dataset, n: usize, seed: u64) -> Dataset {
     let mut rng = Stream::PhotoTrain.rng(seed, 0);
-    digits_through("digits-photographed", digits, n, &mut rng, |img, rng| {
-        ood_data::normalize::photo(img, &ood_data::normalize::Photo::random(rng))
-    })
+    digits_through(
+        "digits-photographed",
+        digits,
+        n,
+        &mut rng,
+        ood_data::normalize::Photo::random,
+        ood_data::normalize::photo,
+    )
 }
 
 /// MNIST test, the standard OOD sets and the noise sets of a run with `cfg`
@@ -262,7 +284,7 @@ pub const SCAN_FACTOR: f32 = 105.0 / 28.0;
 /// Every validation digit through `ood_data::normalize::scan` at
 /// [`SCAN_FACTOR`], labels kept, named `device-digits`.
 pub fn scanned_validation(val: &Dataset) -> Dataset {
-    ood_data::normalize::dataset_with(val, "device-digits", |img| {
+    ood_data::normalize::dataset_with(val, "device-digits", |_, img| {
         ood_data::normalize::scan(img, SCAN_FACTOR)
     })
 }
@@ -273,8 +295,12 @@ pub fn scanned_validation(val: &Dataset) -> Dataset {
 /// named `device-photos`.
 pub fn photographed_validation(cfg: &TrainConfig, val: &Dataset) -> Dataset {
     let mut rng = Stream::PhotoDigits.rng(cfg.seed, 0);
-    ood_data::normalize::dataset_with(&head(val, cfg.eval.near_ood), "device-photos", |img| {
-        ood_data::normalize::photo(img, &ood_data::normalize::Photo::random(&mut rng))
+    let digits = head(val, cfg.eval.near_ood);
+    let pages: Vec<_> = (0..digits.len())
+        .map(|_| ood_data::normalize::Photo::random(&mut rng))
+        .collect();
+    ood_data::normalize::dataset_with(&digits, "device-photos", |i, img| {
+        ood_data::normalize::photo(img, &pages[i])
     })
 }
 

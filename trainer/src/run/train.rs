@@ -117,6 +117,33 @@ pub fn accuracy(trainer: &ClassifierTrainer, ds: &Dataset, batch: usize) -> Resu
     Ok(ok as f64 / ds.len().max(1) as f64)
 }
 
+/// The `(source, image)` pairs of one epoch, in source order: every image,
+/// except that of each garbage seed source (all its images garbage, and
+/// not the `generated` source) only `share` of the images (rounded up),
+/// drawn from `rng`. With `share >= 1` nothing is drawn.
+pub fn epoch_index(
+    sources: &[&Dataset],
+    generated: Option<usize>,
+    share: f64,
+    rng: &mut StdRng,
+) -> Vec<(usize, usize)> {
+    let mut index = Vec::with_capacity(sources.iter().map(|d| d.len()).sum());
+    for (s, d) in sources.iter().enumerate() {
+        let seed_garbage =
+            Some(s) != generated && !d.is_empty() && d.labels.iter().all(|&y| usize::from(y) == GARBAGE);
+        if share < 1.0 && seed_garbage {
+            let mut picks: Vec<usize> = (0..d.len()).collect();
+            picks.shuffle(rng);
+            picks.truncate((d.len() as f64 * share).ceil() as usize);
+            picks.sort_unstable();
+            index.extend(picks.into_iter().map(|i| (s, i)));
+        } else {
+            index.extend((0..d.len()).map(|i| (s, i)));
+        }
+    }
+    index
+}
+
 /// Trains one epoch over the union of `sources` (digits and garbage sets).
 ///
 /// `epoch` is the 0-based index among `total_epochs` classifier epochs of the
@@ -137,14 +164,13 @@ pub fn train_epoch(
     rng: &mut StdRng,
 ) -> Result<ClassifierEpoch> {
     let bs = cfg.train.batch_size;
-    let mut index: Vec<(usize, usize)> = sources
-        .iter()
-        .enumerate()
-        .flat_map(|(s, d)| (0..d.len()).map(move |i| (s, i)))
-        .collect();
+    let mut index = epoch_index(sources, generated, cfg.train.seed_garbage_share, rng);
     let n = index.len();
     let steps = n.div_ceil(bs);
-    let per_source: Vec<Vec<usize>> = sources.iter().map(|d| d.counts(NUM_CLASSES)).collect();
+    let mut per_source = vec![vec![0usize; NUM_CLASSES]; sources.len()];
+    for &(s, i) in &index {
+        per_source[s][usize::from(sources[s].labels[i])] += 1;
+    }
     let counts = total_counts(&per_source);
     let weights = source_weights(
         &per_source,
@@ -275,6 +301,47 @@ mod tests {
             source_weights(&counts[..2], GarbageBalance::PerSource, Some((1, 0.5))),
             one
         );
+    }
+
+    #[test]
+    fn an_epoch_trains_on_a_share_of_each_garbage_seed_source_only() {
+        use rand::SeedableRng;
+        let set = |name: &str, labels: Vec<u8>| Dataset {
+            name: name.into(),
+            images: vec![0; labels.len() * IMG_PIXELS],
+            labels,
+        };
+        let digits = set("digits", vec![1, 2, 3, 4, 5]);
+        let noise = set("noise", vec![GARBAGE as u8; 10]);
+        let mixed = set("mixed", vec![GARBAGE as u8, 7, GARBAGE as u8]);
+        let generated = set("generated", vec![GARBAGE as u8; 6]);
+        let sources = [&digits, &noise, &mixed, &generated];
+        let mut rng = StdRng::seed_from_u64(3);
+        let all = epoch_index(&sources, Some(3), 1.0, &mut rng);
+        assert_eq!(all.len(), 24, "every image at share 1");
+        assert_eq!(
+            rng.random::<u64>(),
+            StdRng::seed_from_u64(3).random::<u64>(),
+            "no draw at share 1"
+        );
+        let mut picks_seen = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            let part = epoch_index(&sources, Some(3), 0.25, &mut StdRng::seed_from_u64(seed));
+            let of = |s: usize| {
+                part.iter()
+                    .filter(|&&(src, _)| src == s)
+                    .map(|&(_, i)| i)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(of(0), vec![0, 1, 2, 3, 4], "digits untouched");
+            assert_eq!(of(2), vec![0, 1, 2], "a source with digits is no garbage seed");
+            assert_eq!(of(3), (0..6).collect::<Vec<_>>(), "the generated set untouched");
+            let noise_picks = of(1);
+            assert_eq!(noise_picks.len(), 3, "a quarter of 10, rounded up");
+            assert!(noise_picks.windows(2).all(|w| w[0] < w[1]), "distinct, in order");
+            picks_seen.extend(noise_picks);
+        }
+        assert!(picks_seen.len() > 5, "the share is drawn afresh: {picks_seen:?}");
     }
 
     #[test]

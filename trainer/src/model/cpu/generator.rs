@@ -9,6 +9,7 @@ use super::gemm::{gemm, Mat};
 use super::{for_each_shard, kernels, layer, shard, sized, sum_in_order, Grads, SHARD};
 use crate::model::strokes::{draw_backward_kept, draw_kept, Pen, Touch};
 use ood_core::{IMG_PIXELS, NUM_CLASSES};
+use std::sync::Arc;
 
 /// Slope of the LeakyReLU for negative inputs.
 const SLOPE: f32 = 0.2;
@@ -79,22 +80,23 @@ pub enum GenHead {
 
 /// The generator's parameters (PyTorch layouts, the order of
 /// [`crate::model::generator::GeneratorConfig::param_shapes`]: eight for
-/// the pixel head, six for the stroke head) and its head's fixed parts.
+/// the pixel head, six for the stroke head) and its head's fixed parts
+/// (shared, not copied, from step to step).
 #[derive(Debug, Clone)]
 pub struct GenWeights {
     dims: GenDims,
     p: Vec<Vec<f32>>,
-    head: GenHead,
+    head: Arc<GenHead>,
 }
 
 impl GenWeights {
     /// # Panics
     /// When a parameter's length does not fit `dims` and `head` (a bug in
     /// the caller).
-    pub fn new(dims: GenDims, p: Vec<Vec<f32>>, head: GenHead) -> Self {
+    pub fn new(dims: GenDims, p: Vec<Vec<f32>>, head: Arc<GenHead>) -> Self {
         let (e, h1, h2) = (dims.extra(), dims.hidden1, dims.hidden2);
         let mut want = vec![h1 * (dims.latent + NUM_CLASSES), h1, h2 * (h1 + e), h2];
-        match &head {
+        match &*head {
             GenHead::Pixels { up } => {
                 want.extend([49 * (h2 + e), 49, 196 * (h2 + e), 196]);
                 assert_eq!(up[0].len(), IMG_PIXELS * 49, "7x7 up-sampling matrix");
@@ -135,8 +137,8 @@ pub struct GenScratch {
     /// The head's first output: `fc7`'s map, or the stroke head's values.
     o7: Vec<f32>,
     o14: Vec<f32>,
-    /// One image's control points, and each image's strokes as the pen
-    /// draws them (stroke head).
+    /// One image's control points, and its strokes as the pen draws them
+    /// (stroke head; the backward pass reads the kept touches instead).
     pts: Vec<f32>,
     strokes: Vec<f32>,
     /// What each image's pixels saw of its strokes (stroke head).
@@ -225,7 +227,7 @@ impl GenScratch {
         let in3 = sized(&mut self.in3, ns * (h2 + e));
         concat_rows(in3, &self.a2, h2, extra, e);
         lrelu_into(in3, h2 + e, &self.a2, h2, masks[1]);
-        match &w.head {
+        match &*w.head {
             GenHead::Pixels { up } => self.pixel_head(w, up, ns),
             GenHead::Strokes(head) => self.stroke_head(w, head, ns),
         }
@@ -276,15 +278,14 @@ impl GenScratch {
         let per = pen.per_image();
         kernels::affine(&self.in3, ns, &w.p[W7], &w.p[W7 + 1], sized(&mut self.o7, ns * n));
         let pts = sized(&mut self.pts, pen.strokes * k * 2);
-        let strokes = sized(&mut self.strokes, ns * per);
+        let st = sized(&mut self.strokes, per);
         let px = sized(&mut self.px, ns * IMG_PIXELS);
         if self.touches.len() < ns {
             self.touches.resize_with(ns, Vec::new);
         }
-        for (((o, st), img), touches) in self
+        for ((o, img), touches) in self
             .o7
             .chunks_exact(n)
-            .zip(strokes.chunks_exact_mut(per))
             .zip(px.chunks_exact_mut(IMG_PIXELS))
             .zip(&mut self.touches)
         {
@@ -315,7 +316,7 @@ impl GenScratch {
         for (v, p) in self.grads.iter_mut().zip(&w.p) {
             sized(v, p.len());
         }
-        match &w.head {
+        match &*w.head {
             GenHead::Pixels { up } => self.pixel_head_back(w, up, dpx),
             GenHead::Strokes(head) => self.stroke_head_back(w, head, dpx),
         }
@@ -425,13 +426,7 @@ impl GenScratch {
                 dout[2 * k] = ds[2 * pen.points] * (hi - lo) * s * (1.0 - s);
             }
             // points - mean(points): the mean of the gradient comes off
-            let count = (pen.strokes * k) as f32;
-            for xy in 0..2 {
-                let mean = dpts.iter().skip(xy).step_by(2).sum::<f32>() / count;
-                for v in dpts.iter_mut().skip(xy).step_by(2) {
-                    *v -= mean;
-                }
-            }
+            centre_xy(dpts, 0.0);
             for (dout, dp) in dout.chunks_exact_mut(2 * k + 1).zip(dpts.chunks_exact(2 * k)) {
                 for (o, &g) in dout[..2 * k].iter_mut().zip(dp) {
                     *o = g * head.spread;
@@ -458,11 +453,17 @@ fn stroke_points(head: &StrokeHead, o: &[f32], pts: &mut [f32]) {
             *p = o * head.spread;
         }
     }
-    let count = (head.pen.strokes * k) as f32;
+    centre_xy(pts, head.centre);
+}
+
+/// Moves interleaved points `x0, y0, x1, y1, ...` so that the mean of each
+/// coordinate is `to` (the centring, and with `to = 0` its backward pass).
+fn centre_xy(pts: &mut [f32], to: f32) {
+    let count = (pts.len() / 2) as f32;
     for xy in 0..2 {
         let mean = pts.iter().skip(xy).step_by(2).sum::<f32>() / count;
         for v in pts.iter_mut().skip(xy).step_by(2) {
-            *v = *v - mean + head.centre;
+            *v = *v - mean + to;
         }
     }
 }
