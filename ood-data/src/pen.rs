@@ -126,22 +126,25 @@ fn path(rng: &mut StdRng) -> Vec<(f32, f32)> {
 /// with `normalized`, each drawn as the device delivers it
 /// ([`draw_fitted`]; the same draws either way).
 pub fn scribbles(name: &str, n: usize, normalized: bool, rng: &mut StdRng) -> Dataset {
-    let mut ds = Dataset {
-        name: name.into(),
-        images: Vec::with_capacity(n * IMG_PIXELS),
-        labels: vec![GARBAGE as u8; n],
-    };
-    for _ in 0..n {
-        let k = rng.random_range(1..=3);
-        let lines: Vec<Vec<(f32, f32)>> = (0..k).map(|_| path(rng)).collect();
-        let img = if normalized {
-            draw_fitted(&lines)
+    // every path drawn first, in order; then the images on every core
+    let drawings: Vec<Vec<Vec<(f32, f32)>>> = (0..n)
+        .map(|_| {
+            let k = rng.random_range(1..=3);
+            (0..k).map(|_| path(rng)).collect()
+        })
+        .collect();
+    let images = crate::normalize::images_in_parallel(n, |i| {
+        if normalized {
+            draw_fitted(&drawings[i])
         } else {
-            draw(&lines)
-        };
-        ds.images.extend_from_slice(&img);
+            draw(&drawings[i])
+        }
+    });
+    Dataset {
+        name: name.into(),
+        images,
+        labels: vec![GARBAGE as u8; n],
     }
-    ds
 }
 
 #[cfg(test)]

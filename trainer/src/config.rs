@@ -322,8 +322,8 @@ pub struct TrainConfig {
 
 /// The key defaults: every key a config leaves out takes its value from here.
 /// They are the `scanned` preset (v11, the default run until v12); the
-/// default run ([`DEFAULT_PRESET`], `pen`) is `scanned` with three keys
-/// changed.
+/// default run ([`DEFAULT_PRESET`], `lean`) is `pen` (`scanned` with three
+/// keys changed) with one more: `train.seed_garbage_share`.
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -340,7 +340,8 @@ impl Default for TrainConfig {
 }
 
 /// The presets shipped in `configs/`, by name.
-pub const PRESETS: [(&str, &str); 13] = [
+pub const PRESETS: [(&str, &str); 14] = [
+    ("lean", include_str!("../../configs/lean.toml")),
     ("scanned", include_str!("../../configs/scanned.toml")),
     ("strokes", include_str!("../../configs/strokes.toml")),
     ("pen", include_str!("../../configs/pen.toml")),
@@ -356,8 +357,8 @@ pub const PRESETS: [(&str, &str); 13] = [
     ("baseline", include_str!("../../configs/baseline.toml")),
 ];
 
-/// The preset used when none is named (v12, `models/default`).
-pub const DEFAULT_PRESET: &str = "pen";
+/// The preset used when none is named (v14, `models/default`).
+pub const DEFAULT_PRESET: &str = "lean";
 
 fn is_zero_count(n: &usize) -> bool {
     *n == 0
@@ -545,10 +546,11 @@ mod tests {
         for (name, _) in PRESETS {
             TrainConfig::preset(name)?;
         }
-        // the key defaults are `scanned`; the default run, `pen`, is scanned
-        // with a pen for a generator and its restart, nothing else changed
+        // the key defaults are `scanned`; `pen` is scanned with a pen for a
+        // generator and its restart; the default run, `lean`, is pen with a
+        // share of the garbage seeds per epoch, nothing else changed
         assert_eq!(TrainConfig::preset("scanned")?, TrainConfig::default());
-        assert_eq!(DEFAULT_PRESET, "pen");
+        assert_eq!(DEFAULT_PRESET, "lean");
         let mut pen = TrainConfig {
             name: "pen".into(),
             ..TrainConfig::default()
@@ -557,11 +559,21 @@ mod tests {
         pen.inversion.ink = 2000.0;
         pen.inversion.restart_lost = 0.9;
         assert_eq!(TrainConfig::preset("pen")?, pen);
+        let mut lean = TrainConfig {
+            name: "lean".into(),
+            ..pen
+        };
+        lean.train.seed_garbage_share = 0.25;
+        assert_eq!(TrainConfig::preset("lean")?, lean);
         let round = TrainConfig::from_toml(&TrainConfig::default().to_toml(), "round trip")?;
         assert_eq!(round, TrainConfig::default());
         assert!(
             !TrainConfig::default().to_toml().contains("photographed_count"),
             "off: not written"
+        );
+        assert!(
+            !TrainConfig::default().to_toml().contains("seed_garbage_share"),
+            "every image: not written"
         );
         assert!(
             !TrainConfig::default().to_toml().contains("restart_lost"),
