@@ -40,6 +40,24 @@ use ood_core::{IMG_PIXELS, IMG_SIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 pub use sets::EvalSets;
+
+/// `f(0), f(1), ..., f(n - 1)` in order, the indices split into one
+/// contiguous run per core (a panic in `f` is passed on). The result depends
+/// on `f` only, never on the number of cores.
+pub fn map_in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = n.div_ceil(threads.max(1)).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| s.spawn(move || (start..(start + per).min(n)).map(f).collect::<Vec<T>>()))
+            .collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
 use std::path::Path;
 
 /// A set of 28x28 grayscale images (row-major bytes) with one label each.

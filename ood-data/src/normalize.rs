@@ -531,25 +531,11 @@ pub fn dataset_with(
     }
 }
 
-/// Images `0..n`, image `i` made by `f(i)`, concatenated in order; the
-/// indices are split into one contiguous run per core. The result depends
-/// on `f` only, never on the number of cores (draw any randomness
-/// beforehand, in order).
+/// Images `0..n`, image `i` made by `f(i)`, concatenated in order, made on
+/// every core ([`crate::map_in_parallel`]). The result depends on `f` only,
+/// never on the number of cores (draw any randomness beforehand, in order).
 pub fn images_in_parallel(n: usize, f: impl Fn(usize) -> [u8; IMG_PIXELS] + Sync) -> Vec<u8> {
-    let mut out = vec![0u8; n * IMG_PIXELS];
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let per = n.div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        for (c, chunk) in out.chunks_mut(per * IMG_PIXELS).enumerate() {
-            let f = &f;
-            s.spawn(move || {
-                for (j, slot) in chunk.chunks_exact_mut(IMG_PIXELS).enumerate() {
-                    slot.copy_from_slice(&f(c * per + j));
-                }
-            });
-        }
-    });
-    out
+    crate::map_in_parallel(n, f).concat()
 }
 
 #[cfg(test)]

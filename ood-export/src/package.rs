@@ -250,22 +250,12 @@ fn measure(dir: &Path, sets: &EvalSets, files: &Written) -> Result<(Vec<EdgeRepo
     let order = [F32_FILE, INT8_FILE, INT8_INTEGER_FILE, INT8_QLINEAR_FILE];
     // one file per core at a time (tract runs a plan on one thread); each
     // file's report depends only on that file, so the order of work is free
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = order.len().div_ceil(threads.clamp(1, order.len()));
-    let measure_file = |file: &str| -> Result<EdgeReport> {
-        let m = Model::load(dir, Some(file), None)?;
+    let reports = ood_data::map_in_parallel(order.len(), |i| -> Result<EdgeReport> {
+        let m = Model::load(dir, Some(order[i]), None)?;
         Ok(edge::report::evaluate(&m, &sets.id, &ood, &bar)?)
-    };
-    let reports = std::thread::scope(|s| {
-        let workers: Vec<_> = order
-            .chunks(per)
-            .map(|chunk| s.spawn(|| chunk.iter().map(|f| measure_file(f)).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect::<Result<Vec<_>>>()
-    })?;
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
     let size = |name: &str| bytes_of(files, name).len();
     let mut markdown = format!(
