@@ -45,7 +45,8 @@ fn train_step(c: &mut Criterion) {
     // backward to the input, generator update (seed loss weights)
     g.bench_function("generator_step_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, &mut rng).expect("generator step")
+            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, 0.0, &mut rng)
+                .expect("generator step")
         })
     });
     // the same step with the stroke generator (`pen`'s head and loss:
@@ -63,7 +64,7 @@ fn train_step(c: &mut Criterion) {
     };
     g.bench_function("generator_step_strokes_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, &mut rng)
+            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, 0.0, &mut rng)
                 .expect("stroke generator step")
         })
     });

@@ -195,6 +195,15 @@ pub struct InversionConfig {
     /// each epoch searches the classifier anew rather than tracking one mode
     /// (default false, as in the seed).
     pub fresh_generator: bool,
+    /// Share of the generator's conditions that ask for two digits at once
+    /// (`model::inversion::sample_conditions`: the asked digit `y` about 0.7,
+    /// a second digit about 0.25), so that inversion also searches drawings
+    /// the classifier reads as one digit with part of another (0 = every
+    /// condition asks for one digit, the seed and the default). The
+    /// counterfeit check of the deployed decision always asks for one digit.
+    /// Not written to a config when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub two_digit_share: f64,
     /// Generator batch size (seed: 64).
     pub batch_size: usize,
     /// Generator updates per epoch (seed: 250).
@@ -223,6 +232,7 @@ impl Default for InversionConfig {
             restart_lost: 0.0,
             ink: 0.0,
             fresh_generator: false,
+            two_digit_share: 0.0,
             batch_size: 64,
             generator_steps: 250,
             samples_per_epoch: 1000,
@@ -393,6 +403,7 @@ impl InversionConfig {
             ("restart_floor", inv.restart_floor),
             ("restart_lost", inv.restart_lost),
             ("ink", inv.ink),
+            ("two_digit_share", inv.two_digit_share),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
@@ -402,6 +413,12 @@ impl InversionConfig {
             return Err(Error::Config(format!(
                 "inversion.restart_lost is a share of the epoch's samples (0 = never, at most 1), got {}",
                 inv.restart_lost
+            )));
+        }
+        if inv.two_digit_share > 1.0 {
+            return Err(Error::Config(format!(
+                "inversion.two_digit_share is a share of the generator's conditions (0 = none, at most 1), got {}",
+                inv.two_digit_share
             )));
         }
         if inv.epochs > 0 {
@@ -576,6 +593,10 @@ mod tests {
             "every image: not written"
         );
         assert!(
+            !TrainConfig::default().to_toml().contains("two_digit_share"),
+            "a share of 0 is not written"
+        );
+        assert!(
             !TrainConfig::default().to_toml().contains("restart_lost"),
             "off: not written, so earlier configs read and write the same"
         );
@@ -619,5 +640,10 @@ mod tests {
         let e =
             TrainConfig::from_toml("[inversion]\nrestart_lost = 1.5\n", "x.toml").expect_err("share over 1");
         assert!(e.to_string().contains("inversion.restart_lost"), "{e}");
+        for bad in ["1.5", "-0.1"] {
+            let e = TrainConfig::from_toml(&format!("[inversion]\ntwo_digit_share = {bad}\n"), "x.toml")
+                .expect_err("share out of range");
+            assert!(e.to_string().contains("inversion.two_digit_share"), "{bad}: {e}");
+        }
     }
 }

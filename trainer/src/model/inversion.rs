@@ -196,11 +196,16 @@ fn with_pixel_terms(
 /// [`sample_conditions`] for a generator batch: with `paired`, the rows from
 /// [`pair_offset`] on repeat the first rows' conditions, so each pair differs
 /// only in its latent (drawn afterwards for all `n` rows).
-pub fn batch_conditions(n: usize, paired: bool, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
+pub fn batch_conditions(
+    n: usize,
+    paired: bool,
+    two_digit_share: f64,
+    rng: &mut StdRng,
+) -> (Vec<f32>, Vec<u32>) {
     if !paired {
-        return sample_conditions(n, rng);
+        return sample_conditions(n, two_digit_share, rng);
     }
-    let (mut p, mut y) = sample_conditions(pair_offset(n), rng);
+    let (mut p, mut y) = sample_conditions(pair_offset(n), two_digit_share, rng);
     let h = n / 2;
     p.extend_from_within(..h * NUM_CLASSES);
     y.extend_from_within(..h);
@@ -210,17 +215,27 @@ pub fn batch_conditions(n: usize, paired: bool, rng: &mut StdRng) -> (Vec<f32>, 
 /// Samples `n` conditioning distributions over the 11 classes and their
 /// labels: `y` uniform over the digits, `P = softmax(r)` over the digits with
 /// `r_i ~ N(0, 1)` and `r_y += 5` (so `P_y` is about 0.9 and the rest is spread
-/// randomly), `P_garbage = 0`. Returns row-major `[n, 11]` and `[n]`.
-pub fn sample_conditions(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
+/// randomly), `P_garbage = 0`. A `two_digit_share` of the rows also ask for a
+/// second digit `y2 != y` (uniform among the other nine), with
+/// `r_y2 += `[`SECOND_DIGIT_BOOST`] (`P_y` about 0.7, `P_y2` about 0.25 on
+/// average);
+/// `y` stays the argmax. With a share of 0 nothing more is drawn from `rng`
+/// than without the option. Returns row-major `[n, 11]` and `[n]`.
+pub fn sample_conditions(n: usize, two_digit_share: f64, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
     let mut p = vec![0f32; n * NUM_CLASSES];
     let mut y = Vec::with_capacity(n);
     for row in p.chunks_mut(NUM_CLASSES) {
         let label = rng.random_range(0..NUM_DIGITS);
+        let second = (two_digit_share > 0.0 && rng.random::<f64>() < two_digit_share)
+            .then(|| (label + rng.random_range(1..NUM_DIGITS)) % NUM_DIGITS);
         let mut r = [0f32; NUM_DIGITS];
         for v in r.iter_mut() {
             *v = StandardNormal.sample(rng);
         }
         r[label] += 5.0;
+        if let Some(s) = second {
+            r[s] += SECOND_DIGIT_BOOST;
+        }
         let mut q = [0f32; NUM_DIGITS];
         ood_core::softmax(&r, &mut q);
         let best = ood_core::score::argmax(&q);
@@ -231,6 +246,10 @@ pub fn sample_conditions(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
     (p, y)
 }
 
+/// What a two-digit condition adds to its second digit's logit (the asked
+/// digit gets 5): [`sample_conditions`].
+pub const SECOND_DIGIT_BOOST: f32 = 4.5;
+
 /// Latent vectors `[n, latent]` of standard normals.
 pub fn sample_latent(n: usize, latent: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n * latent).map(|_| StandardNormal.sample(rng)).collect()
@@ -240,10 +259,11 @@ fn cond_tensors(
     n: usize,
     latent: usize,
     paired: bool,
+    two_digit_share: f64,
     rng: &mut StdRng,
     dev: &Device,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let (p, y) = batch_conditions(n, paired, rng);
+    let (p, y) = batch_conditions(n, paired, two_digit_share, rng);
     let z = Tensor::from_vec(sample_latent(n, latent, rng), (n, latent), dev).op("latent")?;
     let p = Tensor::from_vec(p, (n, NUM_CLASSES), dev).op("conditions")?;
     let y = Tensor::from_vec(y, n, dev).op("labels")?;
@@ -251,26 +271,28 @@ fn cond_tensors(
 }
 
 /// One generator update against the frozen `classifier` (eval mode, its
-/// weights detached from the graph). Returns the loss parts.
+/// weights detached from the graph), on conditions drawn with
+/// `two_digit_share` ([`sample_conditions`]). Returns the loss parts.
 pub fn generator_step(
     gen: &mut Generator,
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
+    two_digit_share: f64,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
     if classifier.uses_cpu_path() && gen.has_cpu_path() {
-        let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, rng)?;
+        let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, two_digit_share, rng)?;
         gen.optimizer().step_values(&grads).op("generator update")?;
         return Ok(parts);
     }
     if classifier.uses_cpu_path() && gen.device().is_cpu() {
-        let (parts, grads) = hybrid_generator_grads(gen, classifier, batch, w, rng)?;
+        let (parts, grads) = hybrid_generator_grads(gen, classifier, batch, w, two_digit_share, rng)?;
         gen.optimizer().step_grads(&grads).op("generator update")?;
         return Ok(parts);
     }
     let dev = gen.device().clone();
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), rng, &dev)?;
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
     let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
     let x = to_model_space(&px).op("normalise generated")?;
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
@@ -292,10 +314,11 @@ fn cpu_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
+    two_digit_share: f64,
     rng: &mut StdRng,
 ) -> Result<(LossParts, Vec<Vec<f32>>)> {
     let dev = Device::Cpu;
-    let (p, y) = batch_conditions(batch, w.paired(), rng);
+    let (p, y) = batch_conditions(batch, w.paired(), two_digit_share, rng);
     let z = sample_latent(batch, gen.config.latent, rng);
     let masks = gen.dropout_masks(batch, rng);
     let masks = cpu::generator::GenMasks {
@@ -372,10 +395,11 @@ fn hybrid_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
+    two_digit_share: f64,
     rng: &mut StdRng,
 ) -> Result<(LossParts, candle_core::backprop::GradStore)> {
     let dev = Device::Cpu;
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), rng, &dev)?;
+    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
     let px = gen.forward(&z, &p, Some(rng)).op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
@@ -389,15 +413,22 @@ fn hybrid_generator_grads(
 }
 
 /// `n` generated images as raw bytes (pixel * 255, rounded) with the labels
-/// they were conditioned on; dropout stays on for diversity.
-pub fn generate(gen: &Generator, n: usize, batch: usize, rng: &mut StdRng) -> Result<(Vec<u8>, Vec<u8>)> {
+/// they were conditioned on (drawn with `two_digit_share`, as in training);
+/// dropout stays on for diversity.
+pub fn generate(
+    gen: &Generator,
+    n: usize,
+    batch: usize,
+    two_digit_share: f64,
+    rng: &mut StdRng,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let dev = gen.device().clone();
     let mut images = Vec::with_capacity(n * ood_core::IMG_PIXELS);
     let mut labels = Vec::with_capacity(n);
     let mut left = n;
     while left > 0 {
         let b = left.min(batch.max(1));
-        let (z, p, y) = cond_tensors(b, gen.config.latent, false, rng, &dev)?;
+        let (z, p, y) = cond_tensors(b, gen.config.latent, false, two_digit_share, rng, &dev)?;
         let px = gen.forward(&z, &p, Some(rng)).op("generate")?;
         let v = px
             .flatten_all()
@@ -536,7 +567,7 @@ mod tests {
     ) -> Result<(LossParts, candle_core::backprop::GradStore, Tensor)> {
         cls.set_native_ops(true);
         let mut r = StdRng::seed_from_u64(seed);
-        let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), &mut r, &Device::Cpu)?;
+        let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), 0.0, &mut r, &Device::Cpu)?;
         let px = gen.forward(&z, &p, Some(&mut r)).op("forward")?;
         let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
         let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
@@ -570,7 +601,8 @@ mod tests {
                 ..crate::config::InversionConfig::default().weights()
             };
             let batch = 23; // a short last shard, and an odd row without a pair
-            let (parts, got) = cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+            let (parts, got) =
+                cpu_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
             // the graph, with the same draws
             let (want_parts, g, _) = reference_step(&gen, &mut cls, batch, &w, 3)?;
             assert_eq!(want_parts.ms > 0.0, ms > 0.0, "{want_parts:?}");
@@ -643,7 +675,7 @@ mod tests {
             let names = cfg.param_shapes();
             let parts = if gen.has_cpu_path() {
                 let (parts, got) =
-                    cpu_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+                    cpu_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
                 assert_eq!(got.len(), names.len());
                 for ((name, _), got) in names.iter().zip(&got) {
                     close(
@@ -655,7 +687,7 @@ mod tests {
                 parts
             } else {
                 let (parts, got) =
-                    hybrid_generator_grads(&mut gen, &cls, batch, &w, &mut StdRng::seed_from_u64(3))?;
+                    hybrid_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
                 for (name, _) in &names {
                     let name = *name;
                     close(
@@ -750,7 +782,7 @@ mod tests {
     #[test]
     fn paired_conditions_repeat_the_first_half() {
         let mut rng = StdRng::seed_from_u64(4);
-        let (p, y) = batch_conditions(7, true, &mut rng);
+        let (p, y) = batch_conditions(7, true, 0.0, &mut rng);
         assert_eq!((p.len(), y.len()), (7 * NUM_CLASSES, 7));
         let o = pair_offset(7);
         assert_eq!(o, 4);
@@ -762,18 +794,67 @@ mod tests {
             );
         }
         // unpaired: the seed's draws, row for row
-        let (q, _) = batch_conditions(7, false, &mut StdRng::seed_from_u64(4));
-        assert_eq!(q, sample_conditions(7, &mut StdRng::seed_from_u64(4)).0);
+        let (q, _) = batch_conditions(7, false, 0.0, &mut StdRng::seed_from_u64(4));
+        assert_eq!(q, sample_conditions(7, 0.0, &mut StdRng::seed_from_u64(4)).0);
     }
 
     #[test]
     fn conditions_are_distributions_with_the_label_on_top() {
-        let (p, y) = sample_conditions(50, &mut StdRng::seed_from_u64(4));
+        let (p, y) = sample_conditions(50, 0.0, &mut StdRng::seed_from_u64(4));
         for (row, &label) in p.chunks(NUM_CLASSES).zip(&y) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             assert_eq!(ood_core::score::argmax(row), label as usize);
             assert_eq!(row[ood_core::GARBAGE], 0.0);
         }
+    }
+
+    /// The runner-up's probability of a condition row.
+    fn second_largest(row: &[f32]) -> f32 {
+        let mut v = row.to_vec();
+        v.sort_by(|a, b| b.total_cmp(a));
+        v[1]
+    }
+
+    #[test]
+    fn two_digit_conditions_ask_for_a_second_digit_in_their_share_of_rows() {
+        let n = 4000;
+        // every row: the label on top, a second digit with about a quarter of the mass
+        let (p, y) = sample_conditions(n, 1.0, &mut StdRng::seed_from_u64(4));
+        for (row, &label) in p.chunks(NUM_CLASSES).zip(&y) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert_eq!(ood_core::score::argmax(row), label as usize);
+            assert_eq!(row[ood_core::GARBAGE], 0.0);
+        }
+        let mean_top = p
+            .chunks(NUM_CLASSES)
+            .zip(&y)
+            .map(|(r, &l)| r[l as usize])
+            .sum::<f32>()
+            / n as f32;
+        let mean_second = p.chunks(NUM_CLASSES).map(second_largest).sum::<f32>() / n as f32;
+        // (a simulation of the same draws: 0.70 and 0.25; one-digit rows 0.9 and 0.03)
+        assert!((0.65..0.75).contains(&mean_top), "asked digit {mean_top}");
+        assert!((0.2..0.3).contains(&mean_second), "second digit {mean_second}");
+        // the second digit is any of the other nine
+        let mut seconds = [0usize; NUM_DIGITS];
+        for (row, &label) in p.chunks(NUM_CLASSES).zip(&y) {
+            let s = (0..NUM_DIGITS)
+                .filter(|&d| d != label as usize)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .expect("nine other digits");
+            seconds[s] += 1;
+        }
+        assert!(seconds.iter().all(|&c| c > n / 20), "{seconds:?}");
+        // share of rows whose runner-up holds over 0.15: 3.7% of one-digit
+        // rows, 73.5% of two-digit ones (the same simulation)
+        let runner_up = |share: f64| {
+            let (p, _) = sample_conditions(n, share, &mut StdRng::seed_from_u64(9));
+            p.chunks(NUM_CLASSES).filter(|r| second_largest(r) > 0.15).count() as f64 / n as f64
+        };
+        let (none, half, all) = (runner_up(0.0), runner_up(0.5), runner_up(1.0));
+        assert!(none < 0.06, "{none}");
+        assert!((0.33..0.44).contains(&half), "{half}");
+        assert!((0.69..0.78).contains(&all), "{all}");
     }
 
     #[test]
@@ -800,10 +881,10 @@ mod tests {
             mode_seeking: 0.0,
             ink: 0.0,
         };
-        let first = generator_step(&mut gen, &cls, 32, &w, &mut rng)?;
+        let first = generator_step(&mut gen, &cls, 32, &w, 0.0, &mut rng)?;
         let mut last = first;
         for _ in 0..40 {
-            last = generator_step(&mut gen, &cls, 32, &w, &mut rng)?;
+            last = generator_step(&mut gen, &cls, 32, &w, 0.0, &mut rng)?;
         }
         assert!(last.ce < first.ce, "ce {} -> {}", first.ce, last.ce);
         let after: Vec<f32> = cls.vars()[0]
@@ -812,7 +893,7 @@ mod tests {
             .and_then(|t| t.to_vec1())
             .op("w")?;
         assert_eq!(before, after, "the classifier stays frozen");
-        let (imgs, labels) = generate(&gen, 10, 4, &mut rng)?;
+        let (imgs, labels) = generate(&gen, 10, 4, 0.0, &mut rng)?;
         assert_eq!((imgs.len(), labels.len()), (10 * ood_core::IMG_PIXELS, 10));
         let _ = DType::F32;
         Ok(())

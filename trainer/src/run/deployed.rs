@@ -91,8 +91,10 @@ pub fn counterfeits(model: &Classifier, cfg: &TrainConfig, device: &Device) -> R
     if steps == 0 {
         return Ok(None);
     }
+    // one-digit conditions: the same test whatever the run's generator was asked
     let inv = InversionConfig {
         generator_steps: steps,
+        two_digit_share: 0.0,
         ..cfg.inversion.clone()
     };
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);

@@ -44,7 +44,8 @@ fn train_generator(
     );
     let mut sum = LossParts::default();
     for _ in 0..inv.generator_steps {
-        let p = inversion::generator_step(g, model, inv.batch_size, &inv.weights(), rng)?;
+        let p =
+            inversion::generator_step(g, model, inv.batch_size, &inv.weights(), inv.two_digit_share, rng)?;
         sum.kl += p.kl;
         sum.ce += p.ce;
         sum.cos += p.cos;
@@ -78,7 +79,13 @@ pub(crate) fn train_and_generate(
     rng: &mut StdRng,
 ) -> Result<(LossParts, f64, Dataset)> {
     let (loss, seconds) = train_generator(g, model, inv, rng)?;
-    let (images, cond) = inversion::generate(g, inv.samples_per_epoch, inv.batch_size.max(64), rng)?;
+    let (images, cond) = inversion::generate(
+        g,
+        inv.samples_per_epoch,
+        inv.batch_size.max(64),
+        inv.two_digit_share,
+        rng,
+    )?;
     let new = Dataset {
         name: format!("generated-{}", e + 1),
         images,
