@@ -40,6 +40,7 @@ use ood_core::{IMG_PIXELS, IMG_SIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 pub use sets::EvalSets;
+use std::path::Path;
 
 /// `f(0), f(1), ..., f(n - 1)` in order, the indices split into one
 /// contiguous run per core (a panic in `f` is passed on). The result depends
@@ -58,7 +59,6 @@ pub fn map_in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<
             .collect()
     })
 }
-use std::path::Path;
 
 /// A set of 28x28 grayscale images (row-major bytes) with one label each.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -409,17 +409,20 @@ impl InversionConfig {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
             }
         }
-        if inv.restart_lost > 1.0 {
-            return Err(Error::Config(format!(
-                "inversion.restart_lost is a share of the epoch's samples (0 = never, at most 1), got {}",
-                inv.restart_lost
-            )));
-        }
-        if inv.two_digit_share > 1.0 {
-            return Err(Error::Config(format!(
-                "inversion.two_digit_share is a share of the generator's conditions (0 = none, at most 1), got {}",
-                inv.two_digit_share
-            )));
+        for (name, v, of_what, zero) in [
+            ("restart_lost", inv.restart_lost, "the epoch's samples", "never"),
+            (
+                "two_digit_share",
+                inv.two_digit_share,
+                "the generator's conditions",
+                "none",
+            ),
+        ] {
+            if v > 1.0 {
+                return Err(Error::Config(format!(
+                    "inversion.{name} is a share of {of_what} (0 = {zero}, at most 1), got {v}"
+                )));
+            }
         }
         if inv.epochs > 0 {
             if inv.batch_size < 2 {

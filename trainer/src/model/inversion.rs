@@ -215,12 +215,11 @@ pub fn batch_conditions(
 /// Samples `n` conditioning distributions over the 11 classes and their
 /// labels: `y` uniform over the digits, `P = softmax(r)` over the digits with
 /// `r_i ~ N(0, 1)` and `r_y += 5` (so `P_y` is about 0.9 and the rest is spread
-/// randomly), `P_garbage = 0`. A `two_digit_share` of the rows also ask for a
-/// second digit `y2 != y` (uniform among the other nine), with
+/// randomly), `P_garbage = 0`. A `two_digit_share` of the rows also asks for
+/// a second digit `y2 != y` (uniform among the other nine), with
 /// `r_y2 += `[`SECOND_DIGIT_BOOST`] (`P_y` about 0.7, `P_y2` about 0.25 on
-/// average);
-/// `y` stays the argmax. With a share of 0 nothing more is drawn from `rng`
-/// than without the option. Returns row-major `[n, 11]` and `[n]`.
+/// average); `y` stays the argmax. With a share of 0 nothing more is drawn
+/// from `rng` than without the option. Returns row-major `[n, 11]` and `[n]`.
 pub fn sample_conditions(n: usize, two_digit_share: f64, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
     let mut p = vec![0f32; n * NUM_CLASSES];
     let mut y = Vec::with_capacity(n);
