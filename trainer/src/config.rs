@@ -210,6 +210,16 @@ pub struct InversionConfig {
     pub generator_steps: usize,
     /// Generated images added to the garbage class per epoch (seed: 1000).
     pub samples_per_epoch: usize,
+    /// Samples the generator draws per epoch, of which the
+    /// `samples_per_epoch` that the classifier they were made for trusts most
+    /// as their conditioning digit join the garbage (`run::invert`), so the
+    /// garbage gets counterfeits rather than drawings that classifier already
+    /// rejects (0 = keep every sample, `samples_per_epoch` of them: the seed
+    /// and the default). At least `samples_per_epoch` when set. The
+    /// counterfeit check of the deployed decision keeps every sample. Not
+    /// written to a config when 0.
+    #[serde(skip_serializing_if = "is_zero_count")]
+    pub candidates: usize,
     /// Generator Adam learning rate (default 0.001, beta1 0.5).
     pub generator_lr: f64,
     /// Most generated images kept in the garbage class (default 20000); past
@@ -236,6 +246,7 @@ impl Default for InversionConfig {
             batch_size: 64,
             generator_steps: 250,
             samples_per_epoch: 1000,
+            candidates: 0,
             generator_lr: 1e-3,
             garbage_cap: 20_000,
             generator: GeneratorConfig::default(),
@@ -435,6 +446,12 @@ impl InversionConfig {
                     "inversion.generator_steps, samples_per_epoch and garbage_cap must be at least 1".into(),
                 ));
             }
+            if inv.candidates != 0 && inv.candidates < inv.samples_per_epoch {
+                return Err(Error::Config(format!(
+                    "inversion.candidates ({}) must be 0 (keep every sample) or at least samples_per_epoch ({})",
+                    inv.candidates, inv.samples_per_epoch
+                )));
+            }
             positive("inversion.generator_lr", inv.generator_lr)?;
             inv.generator.validate()?;
         }
@@ -600,6 +617,10 @@ mod tests {
             "a share of 0 is not written"
         );
         assert!(
+            !TrainConfig::default().to_toml().contains("candidates"),
+            "every sample kept: not written"
+        );
+        assert!(
             !TrainConfig::default().to_toml().contains("restart_lost"),
             "off: not written, so earlier configs read and write the same"
         );
@@ -648,5 +669,10 @@ mod tests {
                 .expect_err("share out of range");
             assert!(e.to_string().contains("inversion.two_digit_share"), "{bad}: {e}");
         }
+        let e = TrainConfig::from_toml("[inversion]\ncandidates = 999\n", "x.toml")
+            .expect_err("fewer candidates than samples kept");
+        assert!(e.to_string().contains("inversion.candidates (999)"), "{e}");
+        let ok = TrainConfig::from_toml("[inversion]\ncandidates = 2000\n", "x.toml").expect("twice");
+        assert_eq!(ok.inversion.candidates, 2000);
     }
 }

@@ -146,10 +146,19 @@ fn epoch_table(epochs: &[EpochLog]) -> String {
         let i = e
             .inversion
             .as_ref()
-            .map(|i| (i.new_samples_mean_u, i.new_samples_to_garbage))
+            .map(|i| {
+                (
+                    i.new_samples_mean_u,
+                    i.new_samples_to_garbage,
+                    i.candidates_to_garbage,
+                )
+            })
             .unwrap_or_default();
+        // with `inversion.candidates`: the share among everything drawn beside the kept ones'
+        let drawn =
+            i.2.map_or(String::new(), |c| format!(" (all drawn: {:.1}%)", 100.0 * c));
         s.push_str(&format!(
-            "| {} | {:.4} | {:.1}% | {:.2}% |",
+            "| {} | {:.4} | {:.1}%{drawn} | {:.2}% |",
             k + 1,
             i.0,
             100.0 * i.1,

@@ -69,6 +69,11 @@ pub struct InversionLog {
     pub new_samples_mean_u: f64,
     /// Share of the new samples that classifier already sends to garbage.
     pub new_samples_to_garbage: f64,
+    /// With `inversion.candidates`: the share of everything the generator
+    /// drew that classifier already sends to garbage (the new samples are
+    /// the ones it trusts most among them; absent when every sample is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates_to_garbage: Option<f64>,
     /// Within-class diversity of the new samples: per conditioning digit, the
     /// mean over pixels of the pixel standard deviation (0-1 scale), averaged
     /// over digits. 0 = every sample of a digit is the same image.

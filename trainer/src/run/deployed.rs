@@ -99,7 +99,9 @@ pub fn counterfeits(model: &Classifier, cfg: &TrainConfig, device: &Device) -> R
     };
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
-    let (_, _, mut ds) = invert::train_and_generate(&mut g, model, &inv, 0, &mut rng)?;
+    // every sample kept, whatever the run's `candidates`: the same test in every arm
+    let (_, _, mut ds) =
+        invert::train_and_generate(&mut g, model, &inv, (inv.samples_per_epoch, 0), &mut rng)?;
     ds.name = "counterfeits".into();
     Ok(Some(ds))
 }

@@ -1,7 +1,8 @@
 //! The inversion half of an epoch: train the generator against the frozen
 //! classifier, generate the epoch's counterfeits, score them with the
-//! classifier they were made for, and add them to the garbage class (a
-//! bounded reservoir of everything generated so far).
+//! classifier they were made for (keeping the ones it trusts most when the
+//! generator draws more candidates than the epoch keeps), and add them to the
+//! garbage class (a bounded reservoir of everything generated so far).
 
 use crate::config::InversionConfig;
 use crate::data::Dataset;
@@ -12,7 +13,7 @@ use crate::model::Classifier;
 use crate::report::{InversionLog, RestartCause};
 use crate::run::diversity::{self, ClassDiversity};
 use crate::seeds::Stream;
-use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS};
+use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS, NUM_CLASSES};
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::time::Instant;
@@ -69,23 +70,17 @@ fn train_generator(
     Ok((mean, t0.elapsed().as_secs_f64()))
 }
 
-/// Trains `g` for the epoch's steps and draws its samples: (loss, seconds,
+/// Trains `g` for the epoch's steps and draws `n` samples: (loss, seconds,
 /// samples labelled with their conditioning digit).
 pub(crate) fn train_and_generate(
     g: &mut Generator,
     model: &Classifier,
     inv: &InversionConfig,
-    e: usize,
+    (n, e): (usize, usize),
     rng: &mut StdRng,
 ) -> Result<(LossParts, f64, Dataset)> {
     let (loss, seconds) = train_generator(g, model, inv, rng)?;
-    let (images, cond) = inversion::generate(
-        g,
-        inv.samples_per_epoch,
-        inv.batch_size.max(64),
-        inv.two_digit_share,
-        rng,
-    )?;
+    let (images, cond) = inversion::generate(g, n, inv.batch_size.max(64), inv.two_digit_share, rng)?;
     let new = Dataset {
         name: format!("generated-{}", e + 1),
         images,
@@ -115,10 +110,9 @@ pub fn restart_cause(div: &ClassDiversity, to_garbage: f64, inv: &InversionConfi
     }
 }
 
-/// The mean `U(x)` of `new` under `model` and the share it sends to garbage
-/// (logits in batches of `batch`).
-fn score(model: &Classifier, new: &Dataset, batch: usize) -> Result<(f64, f64)> {
-    let z = model.logits(&new.images, batch)?;
+/// The mean `U(x)` of images with logits `z` and the share of them sent to
+/// garbage.
+fn score(z: &[[f32; NUM_CLASSES]]) -> (f64, f64) {
     let n = z.len().max(1) as f64;
     let u = z
         .iter()
@@ -126,14 +120,38 @@ fn score(model: &Classifier, new: &Dataset, batch: usize) -> Result<(f64, f64)> 
         .sum::<f64>()
         / n;
     let g = z.iter().filter(|l| argmax(&l[..]) == GARBAGE).count() as f64 / n;
-    Ok((u, g))
+    (u, g)
+}
+
+/// The `keep` images (of those with logits `z` and conditioning digits
+/// `labels`) that the classifier trusts most as their own digit: the highest
+/// softmax probability of that digit, ties to the earlier image; in their
+/// original order.
+pub fn most_trusted(z: &[[f32; NUM_CLASSES]], labels: &[u8], keep: usize) -> Vec<usize> {
+    let trust: Vec<f32> = z
+        .iter()
+        .zip(labels)
+        .map(|(l, &y)| {
+            let mut p = [0f32; NUM_CLASSES];
+            ood_core::softmax(l, &mut p);
+            p[usize::from(y)]
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..trust.len()).collect();
+    // stable: equal trust keeps the earlier image first
+    order.sort_by(|&a, &b| trust[b].total_cmp(&trust[a]));
+    order.truncate(keep);
+    order.sort_unstable();
+    order
 }
 
 /// Inverts the frozen `model` for epoch `e` (0-based over the run; `seed`
 /// is the run's): trains the generator, generates `samples_per_epoch`
-/// counterfeits, measures their diversity against the `real` digits
-/// (restarting a collapsed or lost generator once, from fresh weights), scores them
-/// with `model` (logits in batches of `batch`) and adds them to `garbage`.
+/// counterfeits (or `candidates`, of which the `samples_per_epoch` that
+/// `model` trusts most are kept: [`most_trusted`]), measures their diversity
+/// against the `real` digits (restarting a collapsed or lost generator once,
+/// from fresh weights; decided on everything it drew), scores them with
+/// `model` (logits in batches of `batch`) and adds them to `garbage`.
 /// Returns the log and the new counterfeits (labelled with their
 /// conditioning digit).
 pub fn invert(
@@ -159,9 +177,11 @@ pub fn invert(
     if inv.fresh_generator {
         renew(g, Stream::Fresh)?;
     }
-    let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, e, &mut rng)?;
+    let drawn = inv.candidates.max(inv.samples_per_epoch);
+    let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
     let mut div = diversity::measure(model, &new, real, batch)?;
-    let (mut new_u, mut new_g) = score(model, &new, batch)?;
+    let mut z = model.logits(&new.images, batch)?;
+    let (mut new_u, mut new_g) = score(&z);
     let cause = restart_cause(&div, new_g, inv);
     if let Some(cause) = cause {
         match cause {
@@ -179,11 +199,21 @@ pub fn invert(
             ),
         }
         renew(g, Stream::Restart)?;
-        let (l, s, n) = train_and_generate(g, model, inv, e, &mut rng)?;
+        let (l, s, n) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
         div = diversity::measure(model, &new, real, batch)?;
-        (new_u, new_g) = score(model, &new, batch)?;
+        z = model.logits(&new.images, batch)?;
+        (new_u, new_g) = score(&z);
+    }
+    let mut candidates_to_garbage = None;
+    if drawn > inv.samples_per_epoch {
+        let keep = most_trusted(&z, &new.labels, inv.samples_per_epoch);
+        candidates_to_garbage = Some(new_g);
+        new = new.subset(&new.name, &keep);
+        z = keep.iter().map(|&i| z[i]).collect();
+        div = diversity::measure(model, &new, real, batch)?;
+        (new_u, new_g) = score(&z);
     }
     let mut grng = Stream::Garbage.rng(seed, e);
     reservoir_add(garbage, &new, inv.garbage_cap, &mut grng);
@@ -192,6 +222,7 @@ pub fn invert(
         generator_seconds,
         new_samples_mean_u: new_u,
         new_samples_to_garbage: new_g,
+        candidates_to_garbage,
         new_samples_diversity: within_class_diversity(&new),
         garbage_size: garbage.set.len(),
         diversity: Some(div),
@@ -319,17 +350,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_fresh_generator_starts_each_epoch_from_the_epochs_own_weights() -> Result<()> {
+    /// An untrained classifier and 20 noise images labelled as digits 0-9
+    /// twice over: enough for an epoch's inversion to run end to end.
+    fn untrained_model_and_noise_digits() -> Result<(Classifier, Dataset)> {
         use crate::model::{ClassifierConfig, Device};
-        let dev = Device::Cpu;
-        let model = Classifier::new(&ClassifierConfig::default(), &mut StdRng::seed_from_u64(2), &dev)?;
+        let model = Classifier::new(
+            &ClassifierConfig::default(),
+            &mut StdRng::seed_from_u64(2),
+            &Device::Cpu,
+        )?;
         let mut real = Dataset::default();
         let mut rng = StdRng::seed_from_u64(3);
         for i in 0..20u8 {
             let px: Vec<u8> = (0..IMG_PIXELS).map(|_| rng.random()).collect();
             real.push(&px, i % 10);
         }
+        Ok((model, real))
+    }
+
+    #[test]
+    fn a_fresh_generator_starts_each_epoch_from_the_epochs_own_weights() -> Result<()> {
+        let dev = crate::model::Device::Cpu;
+        let (model, real) = untrained_model_and_noise_digits()?;
         let mut inv = InversionConfig {
             fresh_generator: true,
             generator_steps: 2,
@@ -368,6 +410,89 @@ mod tests {
             epoch(&inv, 6)?.images,
             "going on: they do"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_most_trusted_are_the_highest_probabilities_of_their_own_digit_in_order() {
+        // image i asks for digit labels[i]; its logit for that digit is trust[i]
+        let labels = [3u8, 0, 7, 7, 1, 9];
+        let trust = [2.0f32, -1.0, 5.0, 0.5, 2.0, 9.0];
+        let mut z = vec![[0f32; NUM_CLASSES]; labels.len()];
+        for ((row, &y), &t) in z.iter_mut().zip(&labels).zip(&trust) {
+            row[usize::from(y)] = t;
+        }
+        // a large garbage logit lowers the trust of image 5 below everyone's
+        z[5][GARBAGE] = 40.0;
+        assert_eq!(
+            most_trusted(&z, &labels, 3),
+            vec![0, 2, 4],
+            "5.0, then the tie 2.0 / 2.0"
+        );
+        assert_eq!(
+            most_trusted(&z, &labels, 2),
+            vec![0, 2],
+            "the tie goes to the earlier image"
+        );
+        assert_eq!(
+            most_trusted(&z, &labels, 6),
+            vec![0, 1, 2, 3, 4, 5],
+            "all, in order"
+        );
+        assert_eq!(
+            most_trusted(&z, &labels, 9),
+            vec![0, 1, 2, 3, 4, 5],
+            "no more than there are"
+        );
+        assert!(most_trusted(&z, &labels, 0).is_empty());
+    }
+
+    #[test]
+    fn drawing_more_candidates_keeps_the_epochs_count_of_the_most_trusted() -> Result<()> {
+        let dev = crate::model::Device::Cpu;
+        let (model, real) = untrained_model_and_noise_digits()?;
+        let inv = InversionConfig {
+            generator_steps: 2,
+            samples_per_epoch: 12,
+            candidates: 30,
+            batch_size: 8,
+            restart_floor: 0.0,
+            ..InversionConfig::default()
+        };
+        let epoch = |inv: &InversionConfig| -> Result<(InversionLog, Dataset)> {
+            let mut g = Generator::new(
+                &inv.generator,
+                inv.generator_lr,
+                &mut StdRng::seed_from_u64(5),
+                &dev,
+            )?;
+            let mut garbage = GarbageReservoir::default();
+            let out = invert(&mut g, &model, inv, (42, 3, 10), &real, &mut garbage)?;
+            let n = inv.samples_per_epoch;
+            assert_eq!(
+                (garbage.set.len(), garbage.seen),
+                (n, n as u64),
+                "only the kept join"
+            );
+            Ok(out)
+        };
+        let (log, kept) = epoch(&inv)?;
+        assert_eq!(kept.len(), 12);
+        assert!(log.candidates_to_garbage.is_some());
+        // the same 30 drawn without selection: the kept ones are the 12 most trusted of them
+        let (all_log, all) = epoch(&InversionConfig {
+            samples_per_epoch: 30,
+            candidates: 0,
+            ..inv.clone()
+        })?;
+        assert_eq!(
+            all_log.candidates_to_garbage, None,
+            "every sample kept: nothing to report"
+        );
+        assert_eq!(log.candidates_to_garbage, Some(all_log.new_samples_to_garbage));
+        let z = model.logits(&all.images, 10)?;
+        let want = all.subset(&all.name, &most_trusted(&z, &all.labels, 12));
+        assert_eq!((kept.images, kept.labels), (want.images, want.labels));
         Ok(())
     }
 

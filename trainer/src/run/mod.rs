@@ -383,7 +383,7 @@ impl<'a> Run<'a> {
             .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.garbage_share))
             .collect();
         tracing::info!(
-            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}, ms {:.2}, ink {:.3}), new samples U {:.3} / to garbage {:.1}% / diversity vs real digits: pixels {} features {}{}, {}",
+            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}, ms {:.2}, ink {:.3}), new samples U {:.3} / to garbage {:.1}%{} / diversity vs real digits: pixels {} features {}{}, {}",
             e + 1,
             self.total_epochs(),
             100.0 * c.val_accuracy,
@@ -394,6 +394,8 @@ impl<'a> Run<'a> {
             inv.loss.ink,
             inv.new_samples_mean_u,
             100.0 * inv.new_samples_to_garbage,
+            inv.candidates_to_garbage
+                .map_or(String::new(), |c| format!(" (of all drawn {:.1}%)", 100.0 * c)),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_pixel_ratio(), d.min_pixel_ratio().0)),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_feature_ratio(), d.min_feature_ratio())),
             inv.restart_note()

@@ -227,6 +227,9 @@ fn a_stroke_generator_run_inverts_with_pen_drawings_and_repeats_exactly() {
     cfg.inversion.generator.kind = GeneratorKind::Strokes;
     cfg.inversion.ink = 100.0;
     cfg.data.scribble_count = 0;
+    // twice the samples drawn, the most trusted half kept
+    let kept = cfg.inversion.samples_per_epoch;
+    cfg.inversion.candidates = 2 * kept;
     let src = sources(tmp.path());
     let a = trainer::run::run(&cfg, &src, &tmp.path().join("a"), &[], &Device::Cpu, false).expect("run");
     let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
@@ -235,8 +238,23 @@ fn a_stroke_generator_run_inverts_with_pen_drawings_and_repeats_exactly() {
         inv.iter().all(|i| i.loss.total.is_finite() && i.loss.ink >= 0.0),
         "{inv:?}"
     );
+    assert_eq!(
+        inv.iter().map(|i| i.garbage_size).collect::<Vec<_>>(),
+        vec![kept, (2 * kept).min(cfg.inversion.garbage_cap)],
+        "only the kept samples join the garbage"
+    );
+    assert!(inv.iter().all(|i| i.candidates_to_garbage.is_some()), "{inv:?}");
+    let md = std::fs::read_to_string(a.dir.join("report.md")).expect("report");
+    assert!(
+        md.contains("(all drawn: "),
+        "the share among all drawn is reported"
+    );
     let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
     assert!(written.contains("kind = \"strokes\""), "{written}");
+    assert!(
+        written.contains(&format!("candidates = {}", 2 * kept)),
+        "{written}"
+    );
     let d = inv[1].diversity.as_ref().expect("diversity");
     // 30 samples over 10 digits: a digit drawn once has no pairs to compare
     let varied = d.generated_pixel.iter().filter(|&&v| v > 0.0).count();
