@@ -33,11 +33,26 @@
 //!
 //! so inversion searches the space of drawings: whatever the classifier
 //! trusts as a digit there is something a pen can put on paper.
+//!
+//! With `kind = "warp"` it deforms real handwriting instead
+//! ([`super::warp`]): each condition comes with a training digit of another
+//! class than the one asked for, which the layers see (pooled to 14x14,
+//! beside the condition), and the last layer writes a displacement field:
+//!
+//! ```text
+//!  ... fc2 ++ c -> warp -> [b, 2 x 7x7] -> tanh * warp_shift pixels
+//!  -> bilinear up-sampling to 28x28 per axis
+//!  -> the source digit sampled at the moved pixels   -> [b, 28, 28, 1]
+//! ```
+//!
+//! With `kind = "strokes-and-warp"` both heads share the trunk: half of each
+//! batch is drawn by the pen, half bent ([`mixed_rows`]).
 
 use super::cpu;
 use super::layers::Layer;
 use super::optim::{Adam, AdamParams};
 use super::strokes::{draw_tensor, Pen};
+use super::warp::{self, SourceDigits};
 use crate::error::{Error, Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
 use ood_core::{input, IMG_PIXELS, IMG_SIDE, NUM_CLASSES};
@@ -61,7 +76,9 @@ pub struct GeneratorConfig {
     pub dropout: f32,
     /// Feed the latent `z` (not only the condition) into every layer.
     pub latent_every_layer: bool,
-    /// What the last layer writes: pixels (the default) or pen strokes.
+    /// What the last layer writes: pixels (the default), pen strokes, a
+    /// displacement field that bends a training digit (`"warp"`), or both
+    /// of the last two (`"strokes-and-warp"`).
     #[serde(skip_serializing_if = "GeneratorKind::is_pixels")]
     pub kind: GeneratorKind,
     /// Strokes per image (`kind = "strokes"` only).
@@ -79,6 +96,10 @@ pub struct GeneratorConfig {
     /// classifier rejected fewer symbols.
     #[serde(skip_serializing_if = "is_zero")]
     pub stroke_radius: f64,
+    /// Largest displacement of the warp generator's field, in pixels
+    /// (the kinds with a warp only; default 3).
+    #[serde(skip_serializing_if = "is_default_warp_shift")]
+    pub warp_shift: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -96,12 +117,40 @@ pub enum GeneratorKind {
     /// The points and widths of a few pen strokes, drawn by a differentiable
     /// pen ([`super::strokes`]): inversion searches the space of drawings.
     Strokes,
+    /// A smooth displacement field that deforms a training digit of another
+    /// class ([`super::warp`]): inversion searches bent real handwriting.
+    Warp,
+    /// Both heads on one trunk: half the rows pen drawings, half bent
+    /// training digits ([`mixed_rows`]).
+    #[serde(rename = "strokes-and-warp")]
+    StrokesAndWarp,
 }
 
 impl GeneratorKind {
     fn is_pixels(&self) -> bool {
         *self == Self::Pixels
     }
+
+    /// Whether this kind draws pen strokes (alone or beside warps).
+    fn draws_strokes(&self) -> bool {
+        matches!(self, Self::Strokes | Self::StrokesAndWarp)
+    }
+
+    /// Whether this kind deforms training digits (alone or beside strokes).
+    pub fn warps(&self) -> bool {
+        matches!(self, Self::Warp | Self::StrokesAndWarp)
+    }
+}
+
+/// The rows of a batch of `b` that the two-headed kind
+/// ([`GeneratorKind::StrokesAndWarp`]) draws with the pen: 1.0 for those,
+/// 0.0 for the warped ones; even rows counted within each half of the batch,
+/// so a mode-seeking pair (rows `i` and `b - b / 2 + i`) is of one kind.
+pub fn mixed_rows(b: usize) -> Vec<f32> {
+    let half = b - b / 2;
+    (0..b)
+        .map(|r| if (r % half.max(1)) % 2 == 0 { 1.0 } else { 0.0 })
+        .collect()
 }
 
 /// Default strokes per image of the stroke generator.
@@ -132,6 +181,13 @@ fn is_default_stroke_points(n: &usize) -> bool {
     *n == STROKE_POINTS
 }
 
+/// Default largest displacement of the warp generator, in pixels.
+const WARP_SHIFT: f64 = 3.0;
+
+fn is_default_warp_shift(v: &f64) -> bool {
+    *v == WARP_SHIFT
+}
+
 impl Default for GeneratorConfig {
     fn default() -> Self {
         Self {
@@ -144,6 +200,7 @@ impl Default for GeneratorConfig {
             strokes: STROKES,
             stroke_points: STROKE_POINTS,
             stroke_radius: 0.0,
+            warp_shift: WARP_SHIFT,
         }
     }
 }
@@ -151,29 +208,46 @@ impl Default for GeneratorConfig {
 impl GeneratorConfig {
     /// Names and shapes of all parameters.
     pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
-        let c = NUM_CLASSES + if self.latent_every_layer { self.latent } else { 0 };
+        let cond = self.condition_width();
+        let c = cond + if self.latent_every_layer { self.latent } else { 0 };
         let mut v = vec![
-            ("gen.fc1.weight", vec![self.hidden1, self.latent + NUM_CLASSES]),
+            ("gen.fc1.weight", vec![self.hidden1, self.latent + cond]),
             ("gen.fc1.bias", vec![self.hidden1]),
             ("gen.fc2.weight", vec![self.hidden2, self.hidden1 + c]),
             ("gen.fc2.bias", vec![self.hidden2]),
         ];
-        match self.kind {
-            GeneratorKind::Pixels => v.extend([
+        if self.kind == GeneratorKind::Pixels {
+            v.extend([
                 ("gen.fc7.weight", vec![7 * 7, self.hidden2 + c]),
                 ("gen.fc7.bias", vec![7 * 7]),
                 ("gen.fc14.weight", vec![14 * 14, self.hidden2 + c]),
                 ("gen.fc14.bias", vec![14 * 14]),
-            ]),
-            GeneratorKind::Strokes => {
-                let n = self.strokes * (2 * self.stroke_points + 1);
-                v.extend([
-                    ("gen.pen.weight", vec![n, self.hidden2 + c]),
-                    ("gen.pen.bias", vec![n]),
-                ]);
-            }
+            ]);
+        }
+        if self.kind.draws_strokes() {
+            let n = self.strokes * (2 * self.stroke_points + 1);
+            v.extend([
+                ("gen.pen.weight", vec![n, self.hidden2 + c]),
+                ("gen.pen.bias", vec![n]),
+            ]);
+        }
+        if self.kind.warps() {
+            v.extend([
+                ("gen.warp.weight", vec![warp::HEAD_OUTPUTS, self.hidden2 + c]),
+                ("gen.warp.bias", vec![warp::HEAD_OUTPUTS]),
+            ]);
         }
         v
+    }
+
+    /// What the layers see besides the latent: the condition, and for the
+    /// warp kind the pooled source digit.
+    fn condition_width(&self) -> usize {
+        if self.kind.warps() {
+            NUM_CLASSES + warp::POOLED_SIDE * warp::POOLED_SIDE
+        } else {
+            NUM_CLASSES
+        }
     }
 
     /// The pen that draws the smoothed strokes (`kind = "strokes"`).
@@ -195,19 +269,25 @@ impl GeneratorConfig {
                 self.stroke_radius
             )));
         }
-        if self.kind == GeneratorKind::Strokes && (self.strokes == 0 || self.stroke_points < 2) {
+        if self.kind.draws_strokes() && (self.strokes == 0 || self.stroke_points < 2) {
             return Err(Error::Config(format!(
                 "a stroke generator needs at least 1 stroke of at least 2 points, got {} of {}",
                 self.strokes, self.stroke_points
             )));
         }
-        if self.kind == GeneratorKind::Strokes && self.pen().per_image() > super::strokes::MAX_PARAMS {
+        if self.kind.draws_strokes() && self.pen().per_image() > super::strokes::MAX_PARAMS {
             return Err(Error::Config(format!(
                 "{} strokes of {} points are {} pen parameters an image, more than the pen's {}",
                 self.strokes,
                 self.stroke_points,
                 self.pen().per_image(),
                 super::strokes::MAX_PARAMS
+            )));
+        }
+        if !(self.warp_shift > 0.0 && self.warp_shift.is_finite()) {
+            return Err(Error::Config(format!(
+                "generator.warp_shift must be > 0 pixels, got {}",
+                self.warp_shift
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -295,6 +375,17 @@ enum Head {
     /// `pen`: control points and half-widths of the strokes, and the
     /// smoothing matrix `[smoothed, control]` of one stroke.
     Strokes { pen: Layer, smooth: Tensor },
+    /// `warp`: the 7x7 displacement field per axis, its up-sampling matrix
+    /// `[784, 49]`, and the digits it deforms (set by
+    /// [`Generator::set_sources`]).
+    /// With `pen` (the two-headed kind): the stroke head's `pen` layer and
+    /// smoothing matrix too.
+    Warp {
+        warp: Layer,
+        up: Tensor,
+        sources: Option<Arc<SourceDigits>>,
+        pen: Option<(Layer, Tensor)>,
+    },
 }
 
 /// The generator's parameters and its optimiser.
@@ -313,8 +404,9 @@ pub struct Generator {
     device: Device,
     opt: Adam,
     /// The head's fixed parts as plain values (up-sampling or smoothing
-    /// matrices), for the CPU path; shared with every step's weights.
-    cpu_head: Arc<cpu::generator::GenHead>,
+    /// matrices), for the CPU path; shared with every step's weights (none
+    /// for the warp kind, which runs as a candle graph).
+    cpu_head: Option<Arc<cpu::generator::GenHead>>,
     /// Buffers of the hand-written CPU path, reused from step to step.
     pub(crate) scratch: Vec<cpu::generator::GenScratch>,
 }
@@ -345,7 +437,7 @@ impl Generator {
                         Tensor::from_slice(&up[1], (IMG_PIXELS, 196), device).op("up-sampling matrix")?,
                     ],
                 };
-                (head, cpu::generator::GenHead::Pixels { up })
+                (head, Some(cpu::generator::GenHead::Pixels { up }))
             }
             GeneratorKind::Strokes => {
                 let (m, smooth) = chaikin_matrix(config.stroke_points);
@@ -362,7 +454,26 @@ impl Generator {
                     centre: CENTRE as f32,
                     half_width: (HALF_WIDTH.0 as f32, HALF_WIDTH.1 as f32),
                 });
-                (head, cpu_head)
+                (head, Some(cpu_head))
+            }
+            GeneratorKind::Warp | GeneratorKind::StrokesAndWarp => {
+                let pen = match config.kind {
+                    GeneratorKind::StrokesAndWarp => {
+                        let (m, smooth) = chaikin_matrix(config.stroke_points);
+                        let smooth = Tensor::from_slice(&smooth, (m, config.stroke_points), device)
+                            .op("smoothing matrix")?;
+                        Some((Layer::find(&params, "gen.pen")?, smooth))
+                    }
+                    _ => None,
+                };
+                let head = Head::Warp {
+                    warp: Layer::find(&params, "gen.warp")?,
+                    up: Tensor::from_slice(&bilinear_matrix(7), (IMG_PIXELS, 49), device)
+                        .op("up-sampling matrix")?,
+                    sources: None,
+                    pen,
+                };
+                (head, None)
             }
         };
         Ok(Self {
@@ -373,17 +484,55 @@ impl Generator {
             params,
             device: device.clone(),
             opt,
-            cpu_head: Arc::new(cpu_head),
+            cpu_head: cpu_head.map(Arc::new),
             scratch: Vec::new(),
         })
     }
 
     /// Whether the hand-written CPU path can run this generator: on the
-    /// CPU, either head; a stroke head with a `stroke_radius` cap runs as a
-    /// candle graph instead.
+    /// CPU, the pixel and stroke heads; a stroke head with a `stroke_radius`
+    /// cap and the warp head run as a candle graph instead.
     pub(crate) fn has_cpu_path(&self) -> bool {
         self.device.is_cpu()
-            && (self.config.kind == GeneratorKind::Pixels || self.config.stroke_radius <= 0.0)
+            && match self.config.kind {
+                GeneratorKind::Pixels => true,
+                GeneratorKind::Strokes => self.config.stroke_radius <= 0.0,
+                GeneratorKind::Warp | GeneratorKind::StrokesAndWarp => false,
+            }
+    }
+
+    /// Gives a warp generator the training digits it deforms (shared, not
+    /// copied); other kinds ignore them.
+    pub fn set_sources(&mut self, digits: &Arc<SourceDigits>) {
+        if let Head::Warp { sources, .. } = &mut self.head {
+            *sources = Some(Arc::clone(digits));
+        }
+    }
+
+    /// For a warp generator, the training digits of `digits` to deform
+    /// ([`Generator::set_sources`]; an error when some digit has none); other
+    /// kinds need nothing and take nothing.
+    pub fn give_sources(&mut self, digits: &crate::data::Dataset) -> Result<()> {
+        if !self.config.kind.warps() {
+            return Ok(());
+        }
+        let sources = SourceDigits::new(digits);
+        if !sources.covers_every_digit() {
+            return Err(Error::Config(format!(
+                "a warp generator deforms training digits of every class; {} has none of some digit",
+                digits.name
+            )));
+        }
+        self.set_sources(&Arc::new(sources));
+        Ok(())
+    }
+
+    /// The digits a warp generator deforms, when it has them.
+    pub fn sources(&self) -> Option<&Arc<SourceDigits>> {
+        match &self.head {
+            Head::Warp { sources, .. } => sources.as_ref(),
+            _ => None,
+        }
     }
 
     /// The weights as plain values for the CPU path.
@@ -409,11 +558,11 @@ impl Generator {
             hidden2: c.hidden2,
             latent_every_layer: c.latent_every_layer,
         };
-        Ok(cpu::generator::GenWeights::new(
-            dims,
-            p,
-            Arc::clone(&self.cpu_head),
-        ))
+        let head = self
+            .cpu_head
+            .as_ref()
+            .ok_or_else(|| Error::Config("this generator has no CPU path".into()))?;
+        Ok(cpu::generator::GenWeights::new(dims, p, Arc::clone(head)))
     }
 
     /// The dropout multipliers of both hidden layers for a batch of `b`,
@@ -437,6 +586,31 @@ impl Generator {
         mut rng: Option<&mut StdRng>,
     ) -> candle_core::Result<Tensor> {
         let b = z.dim(0)?;
+        // the warp kind: each row's source digit, drawn first, and the
+        // pooled copy the layers see beside the condition
+        let source = match &self.head {
+            Head::Warp { sources, .. } => {
+                let Some(sources) = sources else {
+                    candle_core::bail!("a warp generator needs the training digits it deforms (set_sources)")
+                };
+                let rows = c
+                    .to_dtype(candle_core::DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Some(sources.draw(&rows, rng.as_deref_mut()))
+            }
+            _ => None,
+        };
+        let with_source;
+        let c = match &source {
+            Some(src) => {
+                let side = warp::POOLED_SIDE;
+                let pooled = Tensor::from_vec(warp::pooled(src), (b, side * side), c.device())?;
+                with_source = Tensor::cat(&[c, &pooled.to_dtype(c.dtype())?], 1)?;
+                &with_source
+            }
+            None => c,
+        };
         let lrelu = |x: Tensor| x.maximum(&(&x * 0.2)?);
         let h = lrelu(self.fc1.dense(&Tensor::cat(&[z, c], 1)?)?)?; // [b, h1]
                                                                     // what every later layer sees besides its input: c, or z ++ c
@@ -453,38 +627,59 @@ impl Generator {
                 let o14 = fc14.dense(&hc)?.matmul(&up[1].t()?)?; // [b, 196] -> [b, 784]
                 sigmoid((o7 + o14)?)? // [b, 784]
             }
-            Head::Strokes { pen, smooth } => {
-                let (s, k) = (self.config.strokes, self.config.stroke_points);
-                let o = pen.dense(&hc)?.reshape((b, s, 2 * k + 1))?;
-                // control points [b, s*k, 2], their mean moved to the page's
-                // centre (as MNIST centres its digits), then [b*s, 2, k]
-                let pts = (o.narrow(2, 0, 2 * k)?.contiguous()? * SPREAD)?.reshape((b, s * k, 2))?;
-                let mut pts = pts.broadcast_sub(&pts.mean_keepdim(1)?)?;
-                let cap = self.config.stroke_radius;
-                if cap > 0.0 {
-                    // points farther out than `cap` (root mean square about
-                    // their mean) are shrunk to it
-                    let r = pts.sqr()?.sum_keepdim(2)?.mean_keepdim(1)?.sqrt()?; // [b, 1, 1]
-                    let shrink = (r.clamp(cap, f64::INFINITY)?.recip()? * cap)?;
-                    pts = pts.broadcast_mul(&shrink)?;
+            Head::Strokes { pen, smooth } => self.draw_strokes(pen, smooth, &hc)?,
+            Head::Warp {
+                warp: layer, up, pen, ..
+            } => {
+                let (dx, dy) = warp::fields(&layer.dense(&hc)?, up, self.config.warp_shift)?;
+                let src = source.as_deref().unwrap_or_default();
+                let bent = warp::warp_tensor(src, &dx, &dy)?;
+                match pen {
+                    None => bent,
+                    Some((pen, smooth)) => {
+                        let drawn = self.draw_strokes(pen, smooth, &hc)?;
+                        let m = Tensor::from_vec(mixed_rows(b), (b, 1), hc.device())?.to_dtype(hc.dtype())?;
+                        (drawn.broadcast_mul(&m)? + bent.broadcast_mul(&m.affine(-1.0, 1.0)?)?)?
+                    }
                 }
-                let pts = (pts + CENTRE)?;
-                let pts = pts.reshape((b * s, k, 2))?.transpose(1, 2)?;
-                // smoothed: [b*s, 2, k] @ [k, m] -> [b*s, 2, m] -> [b, s, 2m]
-                let m = smooth.dim(0)?;
-                let curve = pts
-                    .reshape((b * s * 2, k))?
-                    .matmul(&smooth.t()?)?
-                    .reshape((b * s, 2, m))?
-                    .transpose(1, 2)?
-                    .reshape((b, s, 2 * m))?;
-                let (lo, hi) = HALF_WIDTH;
-                let w = ((sigmoid(o.narrow(2, 2 * k, 1)?)? * (hi - lo))? + lo)?; // [b, s, 1]
-                let params = Tensor::cat(&[&curve, &w], 2)?.reshape((b, s * (2 * m + 1)))?;
-                draw_tensor(self.config.pen(), &params)?
             }
         };
         px.reshape((b, IMG_SIDE, IMG_SIDE, 1)) // [b, 28, 28, 1]
+    }
+
+    /// The stroke head: the pen's drawings `[b, 784]` from the trunk's
+    /// output `hc` (`[b, h2 + c]`).
+    fn draw_strokes(&self, pen: &Layer, smooth: &Tensor, hc: &Tensor) -> candle_core::Result<Tensor> {
+        let b = hc.dim(0)?;
+        let sigmoid = |o: Tensor| (o.neg()?.exp()? + 1.0)?.recip();
+        let (s, k) = (self.config.strokes, self.config.stroke_points);
+        let o = pen.dense(hc)?.reshape((b, s, 2 * k + 1))?;
+        // control points [b, s*k, 2], their mean moved to the page's
+        // centre (as MNIST centres its digits), then [b*s, 2, k]
+        let pts = (o.narrow(2, 0, 2 * k)?.contiguous()? * SPREAD)?.reshape((b, s * k, 2))?;
+        let mut pts = pts.broadcast_sub(&pts.mean_keepdim(1)?)?;
+        let cap = self.config.stroke_radius;
+        if cap > 0.0 {
+            // points farther out than `cap` (root mean square about
+            // their mean) are shrunk to it
+            let r = pts.sqr()?.sum_keepdim(2)?.mean_keepdim(1)?.sqrt()?; // [b, 1, 1]
+            let shrink = (r.clamp(cap, f64::INFINITY)?.recip()? * cap)?;
+            pts = pts.broadcast_mul(&shrink)?;
+        }
+        let pts = (pts + CENTRE)?;
+        let pts = pts.reshape((b * s, k, 2))?.transpose(1, 2)?;
+        // smoothed: [b*s, 2, k] @ [k, m] -> [b*s, 2, m] -> [b, s, 2m]
+        let m = smooth.dim(0)?;
+        let curve = pts
+            .reshape((b * s * 2, k))?
+            .matmul(&smooth.t()?)?
+            .reshape((b * s, 2, m))?
+            .transpose(1, 2)?
+            .reshape((b, s, 2 * m))?;
+        let (lo, hi) = HALF_WIDTH;
+        let w = ((sigmoid(o.narrow(2, 2 * k, 1)?)? * (hi - lo))? + lo)?; // [b, s, 1]
+        let params = Tensor::cat(&[&curve, &w], 2)?.reshape((b, s * (2 * m + 1)))?;
+        draw_tensor(self.config.pen(), &params)
     }
 
     /// Weights (and optimiser state) as named tensors.
@@ -577,6 +772,85 @@ mod tests {
         let err = bad.validate().expect_err("too many pen parameters");
         assert!(err.to_string().contains("pen parameters"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn a_warp_generator_with_a_still_field_returns_its_source_digits() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::Warp,
+            warp_shift: 2.5,
+            ..GeneratorConfig::default()
+        };
+        let text = toml::to_string(&cfg).map_err(|e| Error::Config(e.to_string()))?;
+        assert!(
+            text.contains("kind = \"warp\"") && text.contains("warp_shift = 2.5"),
+            "{text}"
+        );
+        let bad = GeneratorConfig {
+            warp_shift: 0.0,
+            ..cfg.clone()
+        };
+        assert!(bad.validate().is_err(), "no shift");
+        // digit d of the set: every pixel 10 * (d + 1)
+        let mut digits = crate::data::Dataset::default();
+        for d in 0..10u8 {
+            digits.push(&[10 * (d + 1); IMG_PIXELS], d);
+        }
+        for kind in [GeneratorKind::Warp, GeneratorKind::StrokesAndWarp] {
+            let mut rng = StdRng::seed_from_u64(1);
+            let mut g = Generator::new(&GeneratorConfig { kind, ..cfg.clone() }, 1e-3, &mut rng, &dev)?;
+            let z = Tensor::randn(0f32, 1.0, (4, 100), &dev).op("z")?;
+            let mut c = vec![0f32; 4 * NUM_CLASSES];
+            for (r, row) in c.chunks_mut(NUM_CLASSES).enumerate() {
+                row[r] = 1.0; // rows ask for digits 0..3
+            }
+            let c = Tensor::from_vec(c, (4, NUM_CLASSES), &dev).op("c")?;
+            let err = g.forward(&z, &c, None).expect_err("no sources");
+            assert!(err.to_string().contains("set_sources"), "{err}");
+            g.give_sources(&digits)?;
+            let px = g.forward(&z, &c, Some(&mut rng)).op("forward")?;
+            assert_eq!(px.dims(), &[4, 28, 28, 1]);
+            // a still field: zero head weights and bias
+            let Head::Warp { warp: head, .. } = &g.head else {
+                panic!("a warp head")
+            };
+            head.weight
+                .set(&head.weight.zeros_like().op("zeros")?)
+                .op("still")?;
+            head.bias.set(&head.bias.zeros_like().op("zeros")?).op("still")?;
+            let px = g
+                .forward(&z, &c, None)
+                .op("forward")?
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .op("read")?;
+            let pen = match kind {
+                GeneratorKind::StrokesAndWarp => mixed_rows(4),
+                _ => vec![0.0; 4],
+            };
+            for (r, img) in px.chunks(IMG_PIXELS).enumerate() {
+                // without rng, row r (asking for digit r) deforms the first digit r + 1
+                let want = f32::from(10 * (r as u8 + 2)) / 255.0;
+                let same = img.iter().all(|&v| (v - want).abs() < 1e-6);
+                assert_eq!(same, pen[r] == 0.0, "{kind:?} row {r}: bent digit, or a drawing");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_two_headed_kind_draws_half_the_rows_and_keeps_pairs_together() {
+        for b in [2, 7, 64] {
+            let m = mixed_rows(b);
+            let half = b - b / 2;
+            for i in 0..b / 2 {
+                assert_eq!(m[i], m[half + i], "batch {b}: pair {i}");
+            }
+            let drawn = m.iter().filter(|&&v| v == 1.0).count();
+            assert!(drawn.abs_diff(b - drawn) <= 2, "batch {b}: {drawn} drawn");
+        }
+        assert_eq!(mixed_rows(4), vec![1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

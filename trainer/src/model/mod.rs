@@ -11,6 +11,7 @@ pub mod ops;
 pub mod optim;
 pub mod step;
 pub mod strokes;
+pub mod warp;
 
 pub use candle_core::Device;
 pub use classifier::{Classifier, ClassifierConfig};

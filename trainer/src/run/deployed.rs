@@ -85,8 +85,14 @@ fn mean_rejected(sets: &[VerdictShares]) -> f64 {
 }
 
 /// A fresh generator's samples after `eval.counterfeit_steps` steps against
-/// `model` (`None` when the check is off).
-pub fn counterfeits(model: &Classifier, cfg: &TrainConfig, device: &Device) -> Result<Option<Dataset>> {
+/// `model` (`None` when the check is off); a warp generator deforms the
+/// training `digits`.
+pub fn counterfeits(
+    model: &Classifier,
+    cfg: &TrainConfig,
+    digits: &Dataset,
+    device: &Device,
+) -> Result<Option<Dataset>> {
     let steps = cfg.eval.counterfeit_steps;
     if steps == 0 {
         return Ok(None);
@@ -99,6 +105,7 @@ pub fn counterfeits(model: &Classifier, cfg: &TrainConfig, device: &Device) -> R
     };
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
+    g.give_sources(digits)?;
     // every sample kept, whatever the run's `candidates`: the same test in every arm
     let (_, _, mut ds) =
         invert::train_and_generate(&mut g, model, &inv, (inv.samples_per_epoch, 0), &mut rng)?;
@@ -151,7 +158,7 @@ pub fn measure(
     let val_scanned = Some(verdicts(&data.val_scanned, true)?);
     let pen_digits = Some(verdicts(&data.pen_digits, true)?);
     let val_photographed = Some(verdicts(&data.val_photographed, true)?);
-    let counterfeits = counterfeits(model, cfg, device)?
+    let counterfeits = counterfeits(model, cfg, &data.digits, device)?
         .as_ref()
         .map(decide)
         .transpose()?;

@@ -166,12 +166,16 @@ pub fn invert(
     // new weights for `g` from `stream`'s draws of this epoch
     let renew = |g: &mut Generator, stream: Stream| -> Result<()> {
         let device = g.device().clone();
+        let sources = g.sources().cloned();
         *g = Generator::new(
             &inv.generator,
             inv.generator_lr,
             &mut stream.rng(seed, e),
             &device,
         )?;
+        if let Some(s) = &sources {
+            g.set_sources(s);
+        }
         Ok(())
     };
     if inv.fresh_generator {

@@ -242,12 +242,11 @@ impl<'a> Run<'a> {
         let inv = &cfg.inversion;
         let gen = match inv.epochs {
             0 => None,
-            _ => Some(Generator::new(
-                &inv.generator,
-                inv.generator_lr,
-                &mut init_rng,
-                device,
-            )?),
+            _ => {
+                let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut init_rng, device)?;
+                g.give_sources(&data.digits)?;
+                Some(g)
+            }
         };
         let garbage = GarbageReservoir {
             set: Dataset {

@@ -266,6 +266,36 @@ fn a_stroke_generator_run_inverts_with_pen_drawings_and_repeats_exactly() {
 }
 
 #[test]
+fn a_warp_generator_run_deforms_training_digits_of_other_classes() {
+    use trainer::model::generator::GeneratorKind;
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let mut cfg = tiny_config();
+    cfg.inversion.generator.kind = GeneratorKind::Warp;
+    cfg.inversion.generator.warp_shift = 2.0;
+    let src = sources(tmp.path());
+    let a = trainer::run::run(&cfg, &src, &tmp.path().join("a"), &[], &Device::Cpu, false).expect("run");
+    let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
+    assert_eq!(inv.len(), 2);
+    assert!(inv.iter().all(|i| i.loss.total.is_finite()), "{inv:?}");
+    let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
+    assert!(
+        written.contains("kind = \"warp\"") && written.contains("warp_shift = 2.0"),
+        "{written}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("report"))
+            .expect("json");
+    assert!(
+        report["deployed"]["counterfeits"]["accepted"].is_number(),
+        "the counterfeit check ran a fresh warp generator"
+    );
+    // different latents and source digits: a digit's samples differ
+    let d = inv[1].diversity.as_ref().expect("diversity");
+    assert!(d.generated_pixel.iter().any(|&v| v > 0.0), "{d:?}");
+}
+
+#[test]
 fn export_writes_verified_onnx_files_that_match_candle() {
     let tmp = tempfile::tempdir().expect("tmp");
     crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
