@@ -120,6 +120,13 @@ pub struct OptimConfig {
     /// (default 1 = every image every epoch; not written to a config when 1).
     #[serde(skip_serializing_if = "is_one")]
     pub seed_garbage_share: f64,
+    /// The shipped classifier is the mean of the weights at the end of the
+    /// run's last this many epochs (weight averaging along the trajectory;
+    /// `model::average`), not the last epoch's alone (default 0 = off: the
+    /// last epoch's weights; 1 is the same). At most the run's epochs; not
+    /// written to a config when 0.
+    #[serde(skip_serializing_if = "is_zero_count")]
+    pub average_epochs: usize,
 }
 
 /// How the class-weighted cross-entropy treats the garbage class, which is a
@@ -152,6 +159,7 @@ impl Default for OptimConfig {
             garbage_balance: GarbageBalance::PerSource,
             generated_share: 0.0,
             seed_garbage_share: 1.0,
+            average_epochs: 0,
         }
     }
 }
@@ -550,6 +558,13 @@ impl TrainConfig {
                 "train.seed_garbage_share must be in (0, 1] (1 = every garbage seed image every epoch), got {share}"
             )));
         }
+        if self.train.average_epochs > self.total_epochs() {
+            return Err(Error::Config(format!(
+                "train.average_epochs ({}) exceeds the run's epochs ({}: train.epochs + inversion.epochs)",
+                self.train.average_epochs,
+                self.total_epochs()
+            )));
+        }
         let budget = self.calibration.garbage_budget;
         if !(0.0..=0.1).contains(&budget) {
             return Err(Error::Config(format!(
@@ -621,6 +636,10 @@ mod tests {
             "every sample kept: not written"
         );
         assert!(
+            !TrainConfig::default().to_toml().contains("average_epochs"),
+            "off: not written"
+        );
+        assert!(
             !TrainConfig::default().to_toml().contains("restart_lost"),
             "off: not written, so earlier configs read and write the same"
         );
@@ -647,6 +666,13 @@ mod tests {
                 .expect_err("seed garbage share out of range");
             assert!(e.to_string().contains("train.seed_garbage_share"), "{bad}: {e}");
         }
+        // 3 pre-training + 20 inversion epochs by default
+        let e = TrainConfig::from_toml("[train]\naverage_epochs = 24\n", "x.toml")
+            .expect_err("more than the run");
+        assert!(e.to_string().contains("train.average_epochs (24)"), "{e}");
+        let ok = TrainConfig::from_toml("[train]\naverage_epochs = 23\n", "x.toml").expect("every epoch");
+        assert_eq!(ok.train.average_epochs, 23);
+        assert!(ok.to_toml().contains("average_epochs = 23"));
         let e = TrainConfig::from_toml("[train]\nepoch = 3\n", "x.toml").expect_err("unknown key");
         let msg = e.to_string();
         assert!(

@@ -2,6 +2,7 @@
 //! and one training step. The rest of the trainer sees only our own types
 //! (`&[u8]` pixel batches, `[f32; 11]` logits, `f32` losses).
 
+pub mod average;
 pub mod classifier;
 pub mod cpu;
 pub mod generator;
@@ -40,7 +41,8 @@ pub fn select_device(cuda: bool) -> Result<Device> {
 const PROGRESS_TENSOR: &str = "progress.json";
 
 /// Writes a training checkpoint (classifier + optimiser, generator +
-/// optimiser, the generated garbage set, and `progress`, the run's progress
+/// optimiser, the generated garbage set, the running sums of the weight
+/// mean when it has any, and `progress`, the run's progress
 /// as JSON, so that weights and the epoch they belong to are one file,
 /// replaced in one rename) as one safetensors file, atomically.
 pub fn save_checkpoint(
@@ -48,12 +50,14 @@ pub fn save_checkpoint(
     cls: &ClassifierTrainer,
     gen: Option<&generator::Generator>,
     garbage: &Dataset,
+    mean: &average::WeightMean,
     progress: &[u8],
 ) -> Result<()> {
     let mut m = cls.tensors()?;
     if let Some(g) = gen {
         m.extend(g.tensors()?);
     }
+    m.extend(mean.tensors()?);
     let n = garbage.len();
     let dev = Device::Cpu;
     m.insert(
@@ -80,14 +84,25 @@ pub(crate) fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -
     })
 }
 
-/// Restores a checkpoint written by [`save_checkpoint`]; returns the garbage
-/// set and the progress saved with the weights (`None` in checkpoints of
-/// versions that kept it only in `progress.json`).
+/// What a checkpoint holds besides the weights it restores in place.
+#[derive(Debug)]
+pub struct Restored {
+    /// The generated garbage set.
+    pub garbage: Dataset,
+    /// The progress saved with the weights (`None` in checkpoints of
+    /// versions that kept it only in `progress.json`).
+    pub progress: Option<Vec<u8>>,
+    /// The running sums of the weight mean (empty when none were saved).
+    pub mean: average::WeightMean,
+}
+
+/// Restores a checkpoint written by [`save_checkpoint`] into `cls` and
+/// `gen`, and returns the rest of it.
 pub fn load_checkpoint(
     path: &Path,
     cls: &mut ClassifierTrainer,
     gen: Option<&mut generator::Generator>,
-) -> Result<(Dataset, Option<Vec<u8>>)> {
+) -> Result<Restored> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let dev = cls.model.device().clone();
     let m = candle_core::safetensors::load_buffer(&bytes, &dev)
@@ -110,7 +125,12 @@ pub fn load_checkpoint(
         true => Some(get(PROGRESS_TENSOR)?),
         false => None,
     };
-    Ok((garbage, progress))
+    let mean = average::WeightMean::from_tensors(&m, &cls.model, path)?;
+    Ok(Restored {
+        garbage,
+        progress,
+        mean,
+    })
 }
 
 /// Fresh parameters for `shapes`: He-uniform weights (bound `sqrt(6 / fan_in)`,

@@ -22,6 +22,16 @@ impl Report {
     /// The report as Markdown: the seed's two tables, then the full metrics.
     pub fn to_markdown(&self) -> String {
         let mut s = format!("# Run `{}`\n\n{}\n\n", self.name, self.selection);
+        if let Some(a) = &self.averaged {
+            s.push_str(&format!(
+                "The classifier is the mean of the weights at the end of the last {} epochs (`train.average_epochs`); MNIST validation accuracy of the mean {:.2}% (the last epoch's own: {}).\n\n",
+                a.epochs,
+                100.0 * a.val_accuracy,
+                self.epochs
+                    .last()
+                    .map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.classifier.val_accuracy))
+            ));
+        }
         if let Some(before) = &self.before {
             s.push_str(&self.before_after_table(before));
         }

@@ -128,6 +128,17 @@ impl RestartCause {
     }
 }
 
+/// The shipped classifier as the mean of the weights at the end of the
+/// run's last epochs (`train.average_epochs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Averaged {
+    /// Epochs whose end-of-epoch weights were averaged.
+    pub epochs: usize,
+    /// MNIST validation accuracy of the mean (before the garbage offset);
+    /// the last epoch's log holds that of its own weights.
+    pub val_accuracy: f64,
+}
+
 /// A whole run's report (`report.json` / `report.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -154,4 +165,8 @@ pub struct Report {
     /// generator's counterfeits (absent in runs made before it).
     #[serde(default)]
     pub deployed: Option<Deployed>,
+    /// The weight mean the shipped classifier is (absent when the last
+    /// epoch's weights are shipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged: Option<Averaged>,
 }

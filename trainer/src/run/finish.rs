@@ -1,13 +1,14 @@
-//! The end of a run: the shipped model is the last epoch's weights with the
-//! garbage offset calibrated on the validation digits folded into its
-//! garbage bias. It is evaluated once on every set (those logits feed the
-//! report and the plots), saved, reported, and its provenance written.
+//! The end of a run: the shipped model is the last epoch's weights (or their
+//! mean over the last epochs, `train.average_epochs`) with the garbage
+//! offset calibrated on the validation digits folded into its garbage bias.
+//! It is evaluated once on every set (those logits feed the report and the
+//! plots), saved, reported, and its provenance written.
 
 use super::{calibrate, deployed, dir, eval_bar, provenance, Run, RunInfo, RunOutput, SELECTION};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval;
-use crate::report::{plots, Calibrated, Report};
+use crate::report::{plots, Averaged, Calibrated, Report};
 use ood_core::{GARBAGE, NUM_CLASSES};
 
 impl Run<'_> {
@@ -19,6 +20,13 @@ impl Run<'_> {
         let batch = cfg.eval.batch_size;
         let bar = eval_bar("final evaluation");
         let sets = &self.data.sets;
+        let averaged = match cfg.train.average_epochs {
+            0 => None,
+            n => Some(Averaged {
+                epochs: n,
+                val_accuracy: super::train::accuracy(&self.trainer, &self.data.val, batch)?,
+            }),
+        };
         let model = &mut self.trainer.model;
         let offset = calibrate::garbage_offset(model, &self.data.val, cfg.calibration.garbage_budget, batch)?;
         // the weights as trained, when an offset is about to change them
@@ -60,6 +68,7 @@ impl Run<'_> {
             },
             not_evaluated: sets.skipped.clone(),
             deployed: Some(deployed),
+            averaged,
         };
         self.dir.write_json(dir::REPORT_JSON, &report)?;
         self.dir.write(dir::REPORT_MD, report.to_markdown())?;

@@ -33,6 +33,7 @@ use crate::config::TrainConfig;
 use crate::data::{fetch::Sources, Dataset};
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
+use crate::model::average::WeightMean;
 use crate::model::generator::Generator;
 use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
 use crate::report::{plots, Calibrated, EpochLog};
@@ -136,6 +137,9 @@ pub struct Run<'a> {
     trainer: ClassifierTrainer,
     gen: Option<Generator>,
     garbage: GarbageReservoir,
+    /// Running sums of the weights over the last `train.average_epochs`
+    /// epochs (empty until the first of them ends).
+    mean: WeightMean,
     progress: Progress,
     device: model::Device,
     started: Instant,
@@ -180,8 +184,13 @@ impl<'a> Run<'a> {
         let listed = Progress::parse(&text, &path, run.total_epochs())?;
         let ckpt = run.dir.file(dir::CHECKPOINT);
         run.progress = if ckpt.is_file() {
-            let (set, saved) = model::load_checkpoint(&ckpt, &mut run.trainer, run.gen.as_mut())?;
-            run.garbage.set = set;
+            let model::Restored {
+                garbage,
+                progress: saved,
+                mean,
+            } = model::load_checkpoint(&ckpt, &mut run.trainer, run.gen.as_mut())?;
+            run.garbage.set = garbage;
+            run.mean = mean;
             // the checkpoint's own copy is the one that matches its weights
             let progress = match saved {
                 Some(bytes) => {
@@ -262,6 +271,7 @@ impl<'a> Run<'a> {
             trainer,
             gen,
             garbage,
+            mean: WeightMean::default(),
             progress: Progress::default(),
             device: device.clone(),
             started,
@@ -291,6 +301,7 @@ impl<'a> Run<'a> {
         };
         self.progress.log.push(log);
         self.progress.epochs_done += 1;
+        self.average_weights()?;
         if self.progress.epochs_done == self.cfg.train.epochs && self.gen.is_some() {
             let bar = eval_bar("evaluating before inversion");
             let sets = &self.data.sets;
@@ -299,6 +310,33 @@ impl<'a> Run<'a> {
         }
         self.progress.wall_seconds = self.base_wall + self.started.elapsed().as_secs_f64();
         self.save_checkpoint()
+    }
+
+    /// Adds the weights to the mean in the run's last `train.average_epochs`
+    /// epochs, and after the last one makes the classifier that mean (the
+    /// checkpoint written next holds it).
+    fn average_weights(&mut self) -> Result<()> {
+        let (n, total, done) = (
+            self.cfg.train.average_epochs,
+            self.total_epochs(),
+            self.progress.epochs_done,
+        );
+        if n == 0 || done + n <= total {
+            return Ok(());
+        }
+        self.mean.add(&self.trainer.model)?;
+        let expected = done + n - total;
+        if self.mean.count() != expected {
+            return Err(Error::Config(format!(
+                "the weight mean holds {} epochs after epoch {done}, expected {expected} (a checkpoint from another config?)",
+                self.mean.count()
+            )));
+        }
+        if done == total {
+            self.mean.apply(&mut self.trainer.model)?;
+            tracing::info!("the classifier is the mean of the weights at the end of the last {n} epochs");
+        }
+        Ok(())
     }
 
     /// A classifier epoch on digits and noise garbage, plus the generated
@@ -431,6 +469,7 @@ impl<'a> Run<'a> {
             &self.trainer,
             self.gen.as_ref(),
             &self.garbage.set,
+            &self.mean,
             &progress,
         )?;
         self.dir.write_json(dir::PROGRESS, &self.progress)

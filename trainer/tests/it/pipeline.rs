@@ -266,6 +266,50 @@ fn a_stroke_generator_run_inverts_with_pen_drawings_and_repeats_exactly() {
 }
 
 #[test]
+fn a_run_can_ship_the_mean_of_its_last_epochs_weights() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let src = sources(tmp.path());
+    let run = |cfg: &TrainConfig, name: &str| {
+        trainer::run::run(cfg, &src, &tmp.path().join(name), &[], &Device::Cpu, false).expect(name)
+    };
+    let w = |dir: &std::path::Path| std::fs::read(dir.join("classifier.safetensors")).expect("weights");
+    let report = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("report"))
+            .expect("json")
+    };
+    let mut cfg = tiny_config();
+    let last = run(&cfg, "last");
+    assert!(
+        report(&last.dir).get("averaged").is_none(),
+        "off: not in the report"
+    );
+    // the mean of one epoch is that epoch's weights, bit for bit
+    cfg.train.average_epochs = 1;
+    let one = run(&cfg, "one");
+    assert_eq!(w(&one.dir), w(&last.dir));
+    // over the last three epochs (the first inversion epoch's and the two before)
+    cfg.train.average_epochs = 3;
+    let three = run(&cfg, "three");
+    assert_ne!(
+        w(&three.dir),
+        w(&last.dir),
+        "a mean of three epochs is not the last"
+    );
+    let r = report(&three.dir);
+    assert_eq!(r["averaged"]["epochs"], 3);
+    let acc = r["averaged"]["val_accuracy"].as_f64().expect("accuracy");
+    assert!((0.5..=1.0).contains(&acc), "{acc}");
+    let md = std::fs::read_to_string(three.dir.join("report.md")).expect("report.md");
+    assert!(
+        md.contains("mean of the weights at the end of the last 3 epochs"),
+        "{md}"
+    );
+    let written = std::fs::read_to_string(three.dir.join("config.toml")).expect("config");
+    assert!(written.contains("average_epochs = 3"), "{written}");
+}
+
+#[test]
 fn a_warp_generator_run_deforms_training_digits_of_other_classes() {
     use trainer::model::generator::GeneratorKind;
     let tmp = tempfile::tempdir().expect("tmp");

@@ -44,6 +44,9 @@ fn sigkill_mid_run_then_resume_on_other_thread_counts_matches_an_uninterrupted_r
     let mut cfg = crate::pipeline::tiny_config();
     cfg.inversion.epochs = 4;
     cfg.inversion.generator_steps = 40;
+    // the classifier shipped is the mean over the last four epochs, so the
+    // kill below lands while the checkpoint carries its running sums
+    cfg.train.average_epochs = cfg.inversion.epochs;
     std::fs::write(tmp.path().join("tiny.toml"), cfg.to_toml()).expect("write config");
 
     // each process on another thread count: the CPU path's results do not
