@@ -23,11 +23,13 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval::VerdictShares;
 use crate::model::generator::Generator;
+use crate::model::warp::SourceDigits;
 use crate::model::{Classifier, Device};
 use crate::package::{DECISION_SCORE, KEEPS};
 use crate::seeds::Stream;
 use ood_core::{calibrate, Policy, NUM_CLASSES};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Share of validation digits the deployed threshold keeps: the export's
 /// default, the last of its [`KEEPS`].
@@ -86,11 +88,12 @@ fn mean_rejected(sets: &[VerdictShares]) -> f64 {
 
 /// A fresh generator's samples after `eval.counterfeit_steps` steps against
 /// `model` (`None` when the check is off); a warp generator deforms the
-/// training `digits`.
+/// training `digits`, or `shared`, the same digits as the run's generator
+/// holds them (no copy).
 pub fn counterfeits(
     model: &Classifier,
     cfg: &TrainConfig,
-    digits: &Dataset,
+    (digits, shared): (&Dataset, Option<&Arc<SourceDigits>>),
     device: &Device,
 ) -> Result<Option<Dataset>> {
     let steps = cfg.eval.counterfeit_steps;
@@ -105,7 +108,10 @@ pub fn counterfeits(
     };
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
-    g.give_sources(digits)?;
+    match shared {
+        Some(sources) => g.set_sources(sources),
+        None => g.give_sources(digits)?,
+    }
     // every sample kept, whatever the run's `candidates`: the same test in every arm
     let (_, _, mut ds) =
         invert::train_and_generate(&mut g, model, &inv, (inv.samples_per_epoch, 0), &mut rng)?;
@@ -119,12 +125,15 @@ fn shares(policy: &Policy, set: &Dataset, z: &[[f32; NUM_CLASSES]], digits: bool
 }
 
 /// The deployed decision of `model` (the final one, offset folded in) on
-/// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets.
+/// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets;
+/// `sources`: the training digits the run's warp generator holds, which the
+/// counterfeit check's generator then shares ([`counterfeits`]).
 pub fn measure(
     model: &Classifier,
     cfg: &TrainConfig,
     data: &TrainingData,
     (zid, zood): (&[[f32; NUM_CLASSES]], &[Vec<[f32; NUM_CLASSES]>]),
+    sources: Option<&Arc<SourceDigits>>,
     device: &Device,
 ) -> Result<Deployed> {
     let batch = cfg.eval.batch_size;
@@ -158,7 +167,7 @@ pub fn measure(
     let val_scanned = Some(verdicts(&data.val_scanned, true)?);
     let pen_digits = Some(verdicts(&data.pen_digits, true)?);
     let val_photographed = Some(verdicts(&data.val_photographed, true)?);
-    let counterfeits = counterfeits(model, cfg, &data.digits, device)?
+    let counterfeits = counterfeits(model, cfg, (&data.digits, sources), device)?
         .as_ref()
         .map(decide)
         .transpose()?;
@@ -189,6 +198,44 @@ mod tests {
             rejected_garbage: 1.0 - accepted,
             rejected_uncertain: 0.0,
         }
+    }
+
+    #[test]
+    fn the_counterfeit_check_of_a_warp_run_shares_its_digits_and_finds_the_same() {
+        use crate::model::generator::GeneratorKind;
+        use crate::model::ClassifierConfig;
+        use rand::SeedableRng;
+        let mut digits = Dataset::default();
+        for i in 0..40u8 {
+            let mut img = [0u8; ood_core::IMG_PIXELS];
+            img[usize::from(i) * 7..usize::from(i) * 7 + 60].fill(200);
+            digits.push(&img, i % 10);
+        }
+        let mut cfg = TrainConfig::default();
+        cfg.eval.counterfeit_steps = 2;
+        let inv = &mut cfg.inversion;
+        inv.generator.kind = GeneratorKind::Warp;
+        (inv.generator.hidden1, inv.generator.hidden2) = (8, 16);
+        (inv.batch_size, inv.samples_per_epoch) = (4, 12);
+        let tiny = ClassifierConfig {
+            conv1: 2,
+            conv2: 3,
+            hidden: 4,
+            dropout: 0.0,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let model = Classifier::new(&tiny, &mut rng, &Device::Cpu).expect("classifier");
+        let own = counterfeits(&model, &cfg, (&digits, None), &Device::Cpu)
+            .expect("own copy")
+            .expect("on");
+        let shared = Arc::new(SourceDigits::new(&digits));
+        let with_shared = counterfeits(&model, &cfg, (&Dataset::default(), Some(&shared)), &Device::Cpu)
+            .expect("shared")
+            .expect("on");
+        assert_eq!(own.len(), 12);
+        assert_eq!(own, with_shared, "the same digits, the same counterfeits");
+        // without either, a warp generator has nothing to deform
+        assert!(counterfeits(&model, &cfg, (&Dataset::default(), None), &Device::Cpu).is_err());
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl Run<'_> {
         let evaluation = eval::evaluate_logits(&sets.id, &zid, &sets.ood, &zood);
         model.save(&self.dir.file(dir::CLASSIFIER))?;
         tracing::info!("deployed decision: near-OOD validation sets and a fresh generator's counterfeits");
-        let deployed = deployed::measure(model, cfg, &self.data, (&zid, &zood), &self.device)?;
+        let sources = self.gen.as_ref().and_then(|g| g.sources());
+        let deployed = deployed::measure(model, cfg, &self.data, (&zid, &zood), sources, &self.device)?;
         log_deployed(&deployed);
         let report = Report {
             name: cfg.name.clone(),
