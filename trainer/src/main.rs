@@ -335,7 +335,7 @@ fn ablate(a: AblateArgs) -> Result<()> {
         rows.push(ablate::row(v, seed, &dir)?);
         // the table so far, so an interrupted ablation still leaves one
         let md = format!(
-            "# Ablation of `{}`\n\nEach cell: mean over seeds [min, max]. Rejection and acceptance at the deployed decision (threshold keeping 99% of the validation digits, f32); near-OOD and counterfeit acceptance are the run's own validation signals, the OOD test sets are reported only.\n\n{}",
+            "# Ablation of `{}`\n\nEach cell: mean over seeds [min, max]. Rejection and acceptance at the deployed decision (threshold keeping 99% of the validation digits, f32); near-OOD and counterfeit acceptance are the run's own validation signals, the OOD test sets are reported only. Every share as a picture: [ablation.png](ablation.png).\n\n{}",
             base.name,
             ablate::table(&rows)
         );
@@ -343,6 +343,11 @@ fn ablate(a: AblateArgs) -> Result<()> {
         let json = serde_json::to_string_pretty(&rows)?;
         std::fs::write(out.join("ablation.json"), json)
             .with_context(|| format!("writing {}", out.display()))?;
+        let title = format!(
+            "Ablation of `{}`: each seed a dot, the range a line, the mean a black tick (and on the right)",
+            base.name
+        );
+        trainer::report::plots::ablation(&title, &rows, &out.join(trainer::report::plots::ABLATION))?;
     }
     println!(
         "{}",

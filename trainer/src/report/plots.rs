@@ -7,7 +7,10 @@
 //! - `hist_uncertainty.png`, `hist_garbage_prob.png`: MNIST test vs OOD score
 //!   histograms;
 //! - `samples_epochNNN.png` (written during the run): inverted samples, one
-//!   row per conditioning digit.
+//!   row per conditioning digit;
+//! - `ablation.png` (written by `trainer ablate`): every share of the
+//!   ablation table, one band per figure, one colour per variant, each seed
+//!   a dot.
 
 use super::Report;
 use crate::data::Dataset;
@@ -240,6 +243,159 @@ pub fn curves(report: &Report, path: &Path) -> Result<()> {
     )
 }
 
+/// Whether an ablation figure is a share of a set (drawn by [`ablation`]),
+/// not an AUROC, an FPR95 or a time.
+pub fn is_share_figure(name: &str) -> bool {
+    !(name.contains("AUROC") || name.contains("FPR95") || name.ends_with(", s"))
+}
+
+/// File name of [`ablation`]'s plot in an ablation's folder.
+pub const ABLATION: &str = "ablation.png";
+
+/// Height of one figure's band in [`ablation`], in pixels.
+const BAND: u32 = 30;
+
+/// `ablation.png`: each share figure of an ablation (in the table's order),
+/// one horizontal band per figure on a 0-100% axis, one colour per variant
+/// (in its own line of the band): every seed's value a dot, the range over
+/// seeds a line, the mean a tick, and the means as numbers in a column on the
+/// right. Nothing is written when no row holds a share.
+pub fn ablation(title: &str, rows: &[crate::run::ablate::Row], path: &Path) -> Result<()> {
+    let mut variants: Vec<&str> = Vec::new();
+    let mut figures: Vec<&str> = Vec::new();
+    for r in rows {
+        if !variants.contains(&r.variant.as_str()) {
+            variants.push(&r.variant);
+        }
+        for (n, _) in &r.figures {
+            if is_share_figure(n) && !figures.contains(&n.as_str()) {
+                figures.push(n);
+            }
+        }
+    }
+    if figures.is_empty() {
+        return Ok(());
+    }
+    init_font();
+    let n = figures.len();
+    let (label_w, chart_w, means_w) = (420u32, 720u32, 90 * variants.len() as u32 + 20);
+    let (top, bottom) = (80u32, 60u32);
+    let (w, h) = (label_w + chart_w + means_w, top + bottom + BAND * n as u32);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    draw_ablation(
+        &mut rgb,
+        (w, h),
+        (label_w, chart_w, top, bottom),
+        (title, rows, &variants, &figures),
+        path,
+    )?;
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_err(path, "buffer size"))?;
+    save_png(path, img)
+}
+
+/// [`ablation`]'s drawing into an RGB buffer of `size`.
+fn draw_ablation(
+    rgb: &mut [u8],
+    (w, h): (u32, u32),
+    (label_w, chart_w, top, bottom): (u32, u32, u32, u32),
+    (title, rows, variants, figures): (&str, &[crate::run::ablate::Row], &[&str], &[&str]),
+    path: &Path,
+) -> Result<()> {
+    let n = figures.len();
+    let root = BitMapBackend::with_buffer(rgb, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let font = |size: i32, color: &RGBColor| ("sans-serif", size).into_font().color(color);
+    root.draw(&Text::new(title, (10, 10), font(22, &BLACK)))
+        .map_err(|e| plot_err(path, e))?;
+    let (_, rest) = root.split_vertically(top - 10);
+    let (_, rest) = rest.split_horizontally(label_w);
+    let (plot_area, _) = rest.split_horizontally(chart_w);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .margin_top(10)
+        .margin_right(10)
+        .x_label_area_size(bottom - 10)
+        .build_cartesian_2d(0f64..100f64, 0f64..n as f64)
+        .map_err(|e| plot_err(path, e))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .x_desc("% of the set (rejected, or accepted and correct; the figure says which)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    let lanes = variants.len() as f64;
+    // the band of figure i, top first; variant v's line inside it
+    let y = |i: usize, v: usize| (n - i) as f64 - 0.1 - 0.8 * (v as f64 + 0.5) / lanes;
+    for i in 1..n {
+        let edge = i as f64;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, edge), (100.0, edge)],
+                RGBColor(220, 220, 220).stroke_width(1),
+            )))
+            .map_err(|e| plot_err(path, e))?;
+    }
+    let means_x = (label_w + chart_w + 10) as i32;
+    for (v, name) in variants.iter().enumerate() {
+        let color = COLORS[v % COLORS.len()];
+        // the column header names the variant in its colour
+        root.draw(&Text::new(
+            name.to_string(),
+            (means_x + 90 * v as i32, top as i32 - 28),
+            font(13, &color),
+        ))
+        .map_err(|e| plot_err(path, e))?;
+        for (i, fig) in figures.iter().enumerate() {
+            let vals: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.variant == *name)
+                .filter_map(|r| r.figures.iter().find(|(m, _)| m == fig).map(|p| 100.0 * p.1))
+                .collect();
+            if vals.is_empty() {
+                continue;
+            }
+            let yv = y(i, v);
+            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let clamp = |x: f64| x.clamp(0.0, 100.0);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(clamp(lo), yv), (clamp(hi), yv)],
+                    color.stroke_width(2),
+                )))
+                .map_err(|e| plot_err(path, e))?;
+            chart
+                .draw_series(
+                    vals.iter()
+                        .map(|&x| Circle::new((clamp(x), yv), 3, color.filled())),
+                )
+                .map_err(|e| plot_err(path, e))?;
+            let tick = 0.35 / lanes;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(clamp(mean), yv - tick), (clamp(mean), yv + tick)],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(|e| plot_err(path, e))?;
+            let (_, py) = chart.backend_coord(&(0.0, yv));
+            root.draw(&Text::new(
+                format!("{mean:.1}"),
+                (means_x + 90 * v as i32, py - 7),
+                font(13, &color),
+            ))
+            .map_err(|e| plot_err(path, e))?;
+        }
+    }
+    for (i, fig) in figures.iter().enumerate() {
+        let (_, py) = chart.backend_coord(&(0.0, (n - i) as f64 - 0.5));
+        root.draw(&Text::new(fig.to_string(), (10, py - 8), font(14, &BLACK)))
+            .map_err(|e| plot_err(path, e))?;
+    }
+    root.present().map_err(|e| plot_err(path, e))
+}
+
 /// Normalised histogram of `v` over `[lo, hi]` as a polyline.
 fn histogram(v: &[f32], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
     let mut h = vec![0usize; bins];
@@ -411,6 +567,56 @@ mod tests {
         let total: f64 = h.iter().step_by(2).map(|p| p.1).sum();
         assert!((total - 1.0).abs() < 1e-12);
         assert_eq!(h.len(), 8);
+    }
+
+    #[test]
+    fn the_ablation_plot_draws_every_share_in_a_band_with_each_variants_colour() -> Result<()> {
+        use crate::run::ablate::Row;
+        let row = |variant: &str, seed: u64, shift: f64| Row {
+            variant: variant.into(),
+            seed,
+            figures: vec![
+                ("near-OOD rejected, mean".into(), 0.6 + shift),
+                ("fashion-mnist AUROC (garbage_prob)".into(), 0.99),
+                ("counterfeit acceptance".into(), 0.1 + shift),
+                ("wall time, s".into(), 200.0),
+            ],
+        };
+        assert!(is_share_figure("near-OOD rejected, mean"));
+        assert!(!is_share_figure("fashion-mnist FPR95 (garbage_prob)"));
+        assert!(!is_share_figure("wall time, s"));
+        let rows = [
+            row("on", 1, 0.0),
+            row("on", 2, 0.1),
+            row("off", 1, -0.2),
+            row("off", 2, -0.3),
+        ];
+        let d = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let p = d.path().join(ABLATION);
+        ablation("t", &rows, &p)?;
+        let img = image::open(&p).map_err(|e| plot_err(&p, e))?.to_rgb8();
+        // two shares: two bands; the AUROC and the time are not drawn
+        assert_eq!(img.height(), 80 + 60 + 2 * BAND);
+        assert_eq!(img.width(), 420 + 720 + 2 * 90 + 20);
+        for (v, c) in COLORS[..2].iter().enumerate() {
+            let n = img.pixels().filter(|px| px.0 == [c.0, c.1, c.2]).count();
+            assert!(n > 100, "variant {v}'s colour: {n} pixels");
+        }
+        assert!(
+            img.pixels()
+                .all(|px| px.0 != [COLORS[2].0, COLORS[2].1, COLORS[2].2]),
+            "two variants, two colours"
+        );
+        // no share at all: no picture
+        let none = [Row {
+            variant: "on".into(),
+            seed: 1,
+            figures: vec![("wall time, s".into(), 1.0)],
+        }];
+        let q = d.path().join("none.png");
+        ablation("t", &none, &q)?;
+        assert!(!q.exists());
+        Ok(())
     }
 
     #[test]
