@@ -56,7 +56,8 @@ enum Command {
     },
     /// Run a config with and without inversion (and other variants) over
     /// several seeds at equal classifier epochs, and write one table
-    /// (OUT/ablation.md, OUT/ablation.json) with each figure's range.
+    /// (OUT/ablation.md, OUT/ablation.json) with each figure's range, and
+    /// its shares as a picture (OUT/ablation.png).
     Ablate(AblateArgs),
     /// List the shipped presets, or print one as TOML to copy and edit.
     Presets {

@@ -1,0 +1,71 @@
+//! Study (not shipped): the deployed decision of finished runs with their
+//! logits divided by a temperature T, the threshold recomputed to keep 99% of
+//! the validation digits. Prints one JSON line per (run, T).
+use ood_core::{calibrate, Policy, Score, NUM_CLASSES};
+use trainer::data::{fetch::Sources, Dataset};
+use trainer::eval::VerdictShares;
+use trainer::model::{Classifier, Device};
+use trainer::run::{data::TrainingData, dir::RunDir};
+
+fn main() -> anyhow::Result<()> {
+    let temps = [0.5f32, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
+    for dir in std::env::args().skip(1) {
+        let run = RunDir::at(std::path::Path::new(&dir));
+        let cfg = run.config()?;
+        let data = TrainingData::load(&cfg, &Sources::new(None).offline(), &[])?;
+        let model = Classifier::load(
+            &cfg.model,
+            &std::path::Path::new(&dir).join("classifier.safetensors"),
+            &Device::Cpu,
+        )?;
+        let z = |d: &Dataset| model.logits(&d.images, 500);
+        let zval = z(&data.val)?;
+        let mut sets: Vec<(&Dataset, bool, &str)> = vec![(&data.sets.id, true, "mnist")];
+        for d in &data.sets.ood {
+            sets.push((d, false, "ood"));
+        }
+        for d in &data.near_ood {
+            sets.push((d, false, "near"));
+        }
+        for d in &data.near_ood_device {
+            sets.push((d, false, "device"));
+        }
+        sets.push((&data.val_scanned, true, "digits"));
+        sets.push((&data.pen_digits, true, "digits"));
+        sets.push((&data.val_photographed, true, "digits"));
+        let zs: Vec<Vec<[f32; NUM_CLASSES]>> = sets.iter().map(|(d, _, _)| z(d)).collect::<Result<_, _>>()?;
+        for &t in &temps {
+            let scale = |l: &[f32; NUM_CLASSES]| {
+                let mut o = *l;
+                for v in &mut o {
+                    *v /= t;
+                }
+                o
+            };
+            let mut s: Vec<f32> = zval
+                .iter()
+                .map(|l| Score::Uncertainty.id_score(&scale(l)))
+                .collect();
+            let threshold = calibrate(&mut s, 0.99).expect("threshold");
+            let policy = Policy {
+                score: Score::Uncertainty,
+                threshold,
+            };
+            let mut out = serde_json::Map::new();
+            out.insert("run".into(), dir.clone().into());
+            out.insert("t".into(), f64::from(t).into());
+            for ((d, digits, kind), zz) in sets.iter().zip(&zs) {
+                let verdicts: Vec<_> = zz.iter().map(|l| policy.decide(&scale(l))).collect();
+                let v = VerdictShares::of(d, &verdicts, *digits);
+                let value = if *digits {
+                    v.accepted_correct
+                } else {
+                    1.0 - v.accepted
+                };
+                out.insert(format!("{kind}:{}", d.name), value.into());
+            }
+            println!("{}", serde_json::Value::Object(out));
+        }
+    }
+    Ok(())
+}
