@@ -1,6 +1,8 @@
 //! Study (not shipped): the deployed decision of finished runs with their
-//! logits divided by a temperature T, the threshold recomputed to keep 99% of
-//! the validation digits. Prints one JSON line per (run, T).
+//! logits divided by a temperature T (`budget` absent), or with the garbage
+//! offset recalibrated to another budget of validation digits (`t` = 1), the
+//! threshold recomputed to keep 99% of the validation digits each time.
+//! Prints one JSON line per (run, T or budget).
 use ood_core::{calibrate, Policy, Score, NUM_CLASSES};
 use trainer::data::{fetch::Sources, Dataset};
 use trainer::eval::VerdictShares;
@@ -9,6 +11,8 @@ use trainer::run::{data::TrainingData, dir::RunDir};
 
 fn main() -> anyhow::Result<()> {
     let temps = [0.5f32, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
+    // the runs' own budget (0.002) first: its offset on the folded model is about 0
+    let budgets = [0.002f32, 0.001, 0.003, 0.005, 0.0075, 0.01];
     for dir in std::env::args().skip(1) {
         let run = RunDir::at(std::path::Path::new(&dir));
         let cfg = run.config()?;
@@ -34,9 +38,16 @@ fn main() -> anyhow::Result<()> {
         sets.push((&data.pen_digits, true, "digits"));
         sets.push((&data.val_photographed, true, "digits"));
         let zs: Vec<Vec<[f32; NUM_CLASSES]>> = sets.iter().map(|(d, _, _)| z(d)).collect::<Result<_, _>>()?;
-        for &t in &temps {
+        let mut margins: Vec<f32> = zval.iter().map(ood_core::verdict::garbage_margin).collect();
+        let mut cases: Vec<(f32, Option<f32>, f32)> = temps.iter().map(|&t| (t, None, 0.0)).collect();
+        for b in budgets {
+            let delta = ood_core::verdict::garbage_offset(&mut margins, b).expect("offset");
+            cases.push((1.0, Some(b), delta));
+        }
+        for (t, budget, delta) in cases {
             let scale = |l: &[f32; NUM_CLASSES]| {
                 let mut o = *l;
+                o[ood_core::GARBAGE] += delta;
                 for v in &mut o {
                     *v /= t;
                 }
@@ -54,6 +65,10 @@ fn main() -> anyhow::Result<()> {
             let mut out = serde_json::Map::new();
             out.insert("run".into(), dir.clone().into());
             out.insert("t".into(), f64::from(t).into());
+            if let Some(b) = budget {
+                out.insert("budget".into(), f64::from(b).into());
+                out.insert("delta".into(), f64::from(delta).into());
+            }
             for ((d, digits, kind), zz) in sets.iter().zip(&zs) {
                 let verdicts: Vec<_> = zz.iter().map(|l| policy.decide(&scale(l))).collect();
                 let v = VerdictShares::of(d, &verdicts, *digits);
