@@ -278,14 +278,21 @@ pub fn ablation(title: &str, rows: &[crate::run::ablate::Row], path: &Path) -> R
     }
     init_font();
     let n = figures.len();
-    let (label_w, chart_w, means_w) = (420u32, 720u32, 90 * variants.len() as u32 + 20);
+    // a column per variant on the right, wide enough for its name
+    let col_w = variants
+        .iter()
+        .map(|v| 8 * v.len() as u32)
+        .max()
+        .unwrap_or(0)
+        .max(70);
+    let (label_w, chart_w, means_w) = (420u32, 720u32, col_w * variants.len() as u32 + 20);
     let (top, bottom) = (80u32, 60u32);
     let (w, h) = (label_w + chart_w + means_w, top + bottom + BAND * n as u32);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     draw_ablation(
         &mut rgb,
         (w, h),
-        (label_w, chart_w, top, bottom),
+        (label_w, chart_w, col_w, top, bottom),
         (title, rows, &variants, &figures),
         path,
     )?;
@@ -293,11 +300,12 @@ pub fn ablation(title: &str, rows: &[crate::run::ablate::Row], path: &Path) -> R
     save_png(path, img)
 }
 
-/// [`ablation`]'s drawing into an RGB buffer of `size`.
+/// [`ablation`]'s drawing into an RGB buffer of `w` x `h` pixels: the
+/// figures' names, the chart, then a column of `col_w` pixels per variant.
 fn draw_ablation(
     rgb: &mut [u8],
     (w, h): (u32, u32),
-    (label_w, chart_w, top, bottom): (u32, u32, u32, u32),
+    (label_w, chart_w, col_w, top, bottom): (u32, u32, u32, u32, u32),
     (title, rows, variants, figures): (&str, &[crate::run::ablate::Row], &[&str], &[&str]),
     path: &Path,
 ) -> Result<()> {
@@ -342,7 +350,7 @@ fn draw_ablation(
         // the column header names the variant in its colour
         root.draw(&Text::new(
             name.to_string(),
-            (means_x + 90 * v as i32, top as i32 - 28),
+            (means_x + (col_w * v as u32) as i32, top as i32 - 28),
             font(13, &color),
         ))
         .map_err(|e| plot_err(path, e))?;
@@ -382,7 +390,7 @@ fn draw_ablation(
             let (_, py) = chart.backend_coord(&(0.0, yv));
             root.draw(&Text::new(
                 format!("{mean:.1}"),
-                (means_x + 90 * v as i32, py - 7),
+                (means_x + (col_w * v as u32) as i32, py - 7),
                 font(13, &color),
             ))
             .map_err(|e| plot_err(path, e))?;
@@ -597,7 +605,8 @@ mod tests {
         let img = image::open(&p).map_err(|e| plot_err(&p, e))?.to_rgb8();
         // two shares: two bands; the AUROC and the time are not drawn
         assert_eq!(img.height(), 80 + 60 + 2 * BAND);
-        assert_eq!(img.width(), 420 + 720 + 2 * 90 + 20);
+        // the variants' columns as wide as the longest name needs (70 at least)
+        assert_eq!(img.width(), 420 + 720 + 2 * 70 + 20);
         for (v, c) in COLORS[..2].iter().enumerate() {
             let n = img.pixels().filter(|px| px.0 == [c.0, c.1, c.2]).count();
             assert!(n > 100, "variant {v}'s colour: {n} pixels");
