@@ -12,7 +12,7 @@ use trainer::run::{data::TrainingData, dir::RunDir};
 fn main() -> anyhow::Result<()> {
     let temps = [0.5f32, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
     // the runs' own budget (0.002) first: its offset on the folded model is about 0
-    let budgets = [0.002f32, 0.001, 0.003, 0.005, 0.0075, 0.01];
+    let budgets = [0.002f32, 0.001, 0.003, 0.004, 0.005, 0.0075, 0.01];
     for dir in std::env::args().skip(1) {
         let run = RunDir::at(std::path::Path::new(&dir));
         let cfg = run.config()?;
