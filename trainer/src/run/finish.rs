@@ -58,7 +58,13 @@ impl Run<'_> {
         log_deployed(&deployed);
         let report = Report {
             name: cfg.name.clone(),
-            selection: SELECTION.into(),
+            selection: match &averaged {
+                None => SELECTION.into(),
+                Some(a) => format!(
+                    "{SELECTION} With `train.average_epochs = {}` the weights are the mean of those at the end of the last {} epochs, not the last epoch's alone.",
+                    a.epochs, a.epochs
+                ),
+            },
             calibration_budget: cfg.calibration.garbage_budget,
             epochs: self.progress.log.clone(),
             before: self.progress.before.clone(),

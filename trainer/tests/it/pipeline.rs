@@ -305,6 +305,14 @@ fn a_run_can_ship_the_mean_of_its_last_epochs_weights() {
         md.contains("mean of the weights at the end of the last 3 epochs"),
         "{md}"
     );
+    let selection = r["selection"].as_str().expect("selection");
+    assert!(selection.contains("`train.average_epochs = 3`"), "{selection}");
+    let before = report(&last.dir);
+    let plain = before["selection"].as_str().expect("selection");
+    assert!(
+        !plain.contains("average_epochs"),
+        "off: the selection text as before"
+    );
     let written = std::fs::read_to_string(three.dir.join("config.toml")).expect("config");
     assert!(written.contains("average_epochs = 3"), "{written}");
 }
