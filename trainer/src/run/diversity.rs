@@ -166,22 +166,34 @@ fn of_set(model: &Classifier, ds: &Dataset, batch: usize) -> Result<(Vec<f64>, V
     Ok((pix, feat))
 }
 
-/// The diversity of `generated` (labels = conditioning digits) next to that
-/// of the `real` digits, features under `model`.
-pub fn measure(
-    model: &Classifier,
-    generated: &Dataset,
-    real: &Dataset,
-    batch: usize,
-) -> Result<ClassDiversity> {
-    let (generated_pixel, generated_feature) = of_set(model, generated, batch)?;
-    let (real_pixel, real_feature) = of_set(model, real, batch)?;
-    Ok(ClassDiversity {
-        generated_pixel,
-        real_pixel,
-        generated_feature,
-        real_feature,
-    })
+/// The per-digit pixel and feature diversity of the real digits under one
+/// classifier: the scale every generated set of that classifier is measured
+/// against ([`Reference::against`]), computed once.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pixel: Vec<f64>,
+    feature: Vec<f64>,
+}
+
+impl Reference {
+    /// The diversity of the `real` digits, features under `model`.
+    pub fn of(model: &Classifier, real: &Dataset, batch: usize) -> Result<Self> {
+        let (pixel, feature) = of_set(model, real, batch)?;
+        Ok(Self { pixel, feature })
+    }
+
+    /// The diversity of `generated` (labels = conditioning digits) next to
+    /// the real digits', features under `model` (the classifier this
+    /// reference was measured with).
+    pub fn against(&self, model: &Classifier, generated: &Dataset, batch: usize) -> Result<ClassDiversity> {
+        let (generated_pixel, generated_feature) = of_set(model, generated, batch)?;
+        Ok(ClassDiversity {
+            generated_pixel,
+            real_pixel: self.pixel.clone(),
+            generated_feature,
+            real_feature: self.feature.clone(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +201,16 @@ mod tests {
     use super::*;
     use crate::model::{ClassifierConfig, Device};
     use rand::SeedableRng;
+
+    /// `generated` against `real`, both under `model`.
+    fn measure(
+        model: &Classifier,
+        generated: &Dataset,
+        real: &Dataset,
+        batch: usize,
+    ) -> Result<ClassDiversity> {
+        Reference::of(model, real, batch)?.against(model, generated, batch)
+    }
 
     #[test]
     fn distances_by_hand() {

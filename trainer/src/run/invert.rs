@@ -183,7 +183,9 @@ pub fn invert(
     }
     let drawn = inv.candidates.max(inv.samples_per_epoch);
     let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
-    let mut div = diversity::measure(model, &new, real, batch)?;
+    // the real digits' scale: one classifier for the whole call, so measured once
+    let reference = diversity::Reference::of(model, real, batch)?;
+    let mut div = reference.against(model, &new, batch)?;
     let mut z = model.logits(&new.images, batch)?;
     let (mut new_u, mut new_g) = score(&z);
     let cause = restart_cause(&div, new_g, inv);
@@ -206,7 +208,7 @@ pub fn invert(
         let (l, s, n) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
-        div = diversity::measure(model, &new, real, batch)?;
+        div = reference.against(model, &new, batch)?;
         z = model.logits(&new.images, batch)?;
         (new_u, new_g) = score(&z);
     }
@@ -216,7 +218,7 @@ pub fn invert(
         candidates_to_garbage = Some(new_g);
         new = new.subset(&new.name, &keep);
         z = keep.iter().map(|&i| z[i]).collect();
-        div = diversity::measure(model, &new, real, batch)?;
+        div = reference.against(model, &new, batch)?;
         (new_u, new_g) = score(&z);
     }
     let mut grng = Stream::Garbage.rng(seed, e);
