@@ -16,6 +16,7 @@ use super::Report;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::metrics;
+use crate::run::ablate::{self, Row};
 use ood_core::{Score, IMG_SIDE, NUM_CLASSES, NUM_DIGITS};
 use plotters::prelude::*;
 use std::path::Path;
@@ -260,19 +261,12 @@ const BAND: u32 = 30;
 /// (in its own line of the band): every seed's value a dot, the range over
 /// seeds a line, the mean a tick, and the means as numbers in a column on the
 /// right. Nothing is written when no row holds a share.
-pub fn ablation(title: &str, rows: &[crate::run::ablate::Row], path: &Path) -> Result<()> {
-    let mut variants: Vec<&str> = Vec::new();
-    let mut figures: Vec<&str> = Vec::new();
-    for r in rows {
-        if !variants.contains(&r.variant.as_str()) {
-            variants.push(&r.variant);
-        }
-        for (n, _) in &r.figures {
-            if is_share_figure(n) && !figures.contains(&n.as_str()) {
-                figures.push(n);
-            }
-        }
-    }
+pub fn ablation(title: &str, rows: &[Row], path: &Path) -> Result<()> {
+    let variants = ablate::variants(rows);
+    let figures: Vec<&str> = ablate::figures(rows)
+        .into_iter()
+        .filter(|n| is_share_figure(n))
+        .collect();
     if figures.is_empty() {
         return Ok(());
     }
@@ -306,7 +300,7 @@ fn draw_ablation(
     rgb: &mut [u8],
     (w, h): (u32, u32),
     (label_w, chart_w, col_w, top, bottom): (u32, u32, u32, u32, u32),
-    (title, rows, variants, figures): (&str, &[crate::run::ablate::Row], &[&str], &[&str]),
+    (title, rows, variants, figures): (&str, &[Row], &[&str], &[&str]),
     path: &Path,
 ) -> Result<()> {
     let n = figures.len();
@@ -355,41 +349,35 @@ fn draw_ablation(
         ))
         .map_err(|e| plot_err(path, e))?;
         for (i, fig) in figures.iter().enumerate() {
-            let vals: Vec<f64> = rows
-                .iter()
-                .filter(|r| r.variant == *name)
-                .filter_map(|r| r.figures.iter().find(|(m, _)| m == fig).map(|p| 100.0 * p.1))
-                .collect();
-            if vals.is_empty() {
+            let Some(x) = ablate::spread(rows, name, fig) else {
                 continue;
-            }
+            };
             let yv = y(i, v);
-            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-            let clamp = |x: f64| x.clamp(0.0, 100.0);
+            // a share as a percentage on the axis
+            let pct = |v: f64| (100.0 * v).clamp(0.0, 100.0);
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    vec![(clamp(lo), yv), (clamp(hi), yv)],
+                    vec![(pct(x.lo), yv), (pct(x.hi), yv)],
                     color.stroke_width(2),
                 )))
                 .map_err(|e| plot_err(path, e))?;
             chart
                 .draw_series(
-                    vals.iter()
-                        .map(|&x| Circle::new((clamp(x), yv), 3, color.filled())),
+                    x.values
+                        .iter()
+                        .map(|&v| Circle::new((pct(v), yv), 3, color.filled())),
                 )
                 .map_err(|e| plot_err(path, e))?;
             let tick = 0.35 / lanes;
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    vec![(clamp(mean), yv - tick), (clamp(mean), yv + tick)],
+                    vec![(pct(x.mean), yv - tick), (pct(x.mean), yv + tick)],
                     BLACK.stroke_width(2),
                 )))
                 .map_err(|e| plot_err(path, e))?;
             let (_, py) = chart.backend_coord(&(0.0, yv));
             root.draw(&Text::new(
-                format!("{mean:.1}"),
+                format!("{:.1}", 100.0 * x.mean),
                 (means_x + (col_w * v as u32) as i32, py - 7),
                 font(13, &color),
             ))
@@ -579,7 +567,6 @@ mod tests {
 
     #[test]
     fn the_ablation_plot_draws_every_share_in_a_band_with_each_variants_colour() -> Result<()> {
-        use crate::run::ablate::Row;
         let row = |variant: &str, seed: u64, shift: f64| Row {
             variant: variant.into(),
             seed,

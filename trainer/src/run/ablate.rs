@@ -188,15 +188,19 @@ fn fmt(name: &str, v: f64) -> String {
     }
 }
 
-/// The table: one row per figure, one column per variant, each cell the
-/// mean over seeds with its `[min, max]`.
-pub fn table(rows: &[Row]) -> String {
+/// The variants of `rows`, in their first appearance's order.
+pub fn variants(rows: &[Row]) -> Vec<&str> {
     let mut variants: Vec<&str> = Vec::new();
     for r in rows {
         if !variants.contains(&r.variant.as_str()) {
             variants.push(&r.variant);
         }
     }
+    variants
+}
+
+/// The figures of `rows`, in their first appearance's order.
+pub fn figures(rows: &[Row]) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     for r in rows {
         for (n, _) in &r.figures {
@@ -205,6 +209,44 @@ pub fn table(rows: &[Row]) -> String {
             }
         }
     }
+    names
+}
+
+/// One figure of one variant over its seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spread {
+    /// Each seed's value, in row order.
+    pub values: Vec<f64>,
+    /// Their mean.
+    pub mean: f64,
+    /// The least.
+    pub lo: f64,
+    /// The largest.
+    pub hi: f64,
+}
+
+/// `figure` of `variant` over its seeds (`None` when no row has it).
+pub fn spread(rows: &[Row], variant: &str, figure: &str) -> Option<Spread> {
+    let values: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.variant == variant)
+        .filter_map(|r| r.figures.iter().find(|(m, _)| m == figure).map(|p| p.1))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(Spread {
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+        lo: values.iter().copied().fold(f64::INFINITY, f64::min),
+        hi: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        values,
+    })
+}
+
+/// The table: one row per figure, one column per variant, each cell the
+/// mean over seeds with its `[min, max]`.
+pub fn table(rows: &[Row]) -> String {
+    let variants = variants(rows);
     let mut s = String::from("| figure |");
     for v in &variants {
         let seeds: Vec<String> = rows
@@ -215,22 +257,18 @@ pub fn table(rows: &[Row]) -> String {
         s.push_str(&format!(" {v} (seeds {}) |", seeds.join(", ")));
     }
     s.push_str(&format!("\n|---|{}\n", "---|".repeat(variants.len())));
-    for n in names {
+    for n in figures(rows) {
         s.push_str(&format!("| {n} |"));
         for v in &variants {
-            let vals: Vec<f64> = rows
-                .iter()
-                .filter(|r| r.variant == *v)
-                .filter_map(|r| r.figures.iter().find(|(m, _)| m == n).map(|p| p.1))
-                .collect();
-            if vals.is_empty() {
-                s.push_str(" - |");
-                continue;
+            match spread(rows, v, n) {
+                None => s.push_str(" - |"),
+                Some(x) => s.push_str(&format!(
+                    " {} [{}, {}] |",
+                    fmt(n, x.mean),
+                    fmt(n, x.lo),
+                    fmt(n, x.hi)
+                )),
             }
-            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            s.push_str(&format!(" {} [{}, {}] |", fmt(n, mean), fmt(n, lo), fmt(n, hi)));
         }
         s.push('\n');
     }
