@@ -3,11 +3,12 @@
 //! offset recalibrated to another budget of validation digits (`t` = 1), the
 //! threshold recomputed to keep 99% of the validation digits each time.
 //! Prints one JSON line per (run, T or budget).
-use ood_core::{calibrate, Policy, Score, NUM_CLASSES};
+use ood_core::{calibrate, Policy, NUM_CLASSES};
 use trainer::data::{fetch::Sources, Dataset};
 use trainer::eval::VerdictShares;
 use trainer::model::{Classifier, Device};
-use trainer::run::{data::TrainingData, dir::RunDir};
+use trainer::package::DECISION_SCORE;
+use trainer::run::{data::TrainingData, deployed::KEEP, dir::RunDir};
 
 fn main() -> anyhow::Result<()> {
     let temps = [0.5f32, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
@@ -56,13 +57,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 o
             };
-            let mut s: Vec<f32> = zval
-                .iter()
-                .map(|l| Score::Uncertainty.id_score(&scale(l)))
-                .collect();
-            let threshold = calibrate(&mut s, 0.99).expect("threshold");
+            let mut s: Vec<f32> = zval.iter().map(|l| DECISION_SCORE.id_score(&scale(l))).collect();
+            let threshold = calibrate(&mut s, KEEP).expect("threshold");
             let policy = Policy {
-                score: Score::Uncertainty,
+                score: DECISION_SCORE,
                 threshold,
             };
             let mut out = serde_json::Map::new();

@@ -181,6 +181,12 @@ fn is_default_stroke_points(n: &usize) -> bool {
     *n == STROKE_POINTS
 }
 
+/// `1 / (1 + e^-o)`, element-wise (the pixel head's output and the stroke
+/// head's widths).
+fn sigmoid(o: Tensor) -> candle_core::Result<Tensor> {
+    (o.neg()?.exp()? + 1.0)?.recip()
+}
+
 /// Default largest displacement of the warp generator, in pixels.
 const WARP_SHIFT: f64 = 3.0;
 
@@ -620,7 +626,6 @@ impl Generator {
         let h = lrelu(self.fc2.dense(&Tensor::cat(&[&h, c], 1)?)?)?; // [b, h2]
         let h = super::dropout(&h, self.config.dropout, rng)?;
         let hc = Tensor::cat(&[&h, c], 1)?;
-        let sigmoid = |o: Tensor| (o.neg()?.exp()? + 1.0)?.recip();
         let px = match &self.head {
             Head::Pixels { fc7, fc14, up } => {
                 let o7 = fc7.dense(&hc)?.matmul(&up[0].t()?)?; // [b, 49] -> [b, 784]
@@ -651,7 +656,6 @@ impl Generator {
     /// output `hc` (`[b, h2 + c]`).
     fn draw_strokes(&self, pen: &Layer, smooth: &Tensor, hc: &Tensor) -> candle_core::Result<Tensor> {
         let b = hc.dim(0)?;
-        let sigmoid = |o: Tensor| (o.neg()?.exp()? + 1.0)?.recip();
         let (s, k) = (self.config.strokes, self.config.stroke_points);
         let o = pen.dense(hc)?.reshape((b, s, 2 * k + 1))?;
         // control points [b, s*k, 2], their mean moved to the page's
