@@ -47,6 +47,14 @@
 //!
 //! With `kind = "strokes-and-warp"` both heads share the trunk: half of each
 //! batch is drawn by the pen, half bent ([`mixed_rows`]).
+//!
+//! With `kind = "strokes-over-digits"` every row is a pen drawing, and a
+//! share of each batch (`over_digits_share`, [`over_rows`]) is drawn over a training digit
+//! of another class than the one asked for ([`over_digit`]: the two inks
+//! combined as `1 - (1 - pen)(1 - digit)`), which the layers see pooled to
+//! 14x14 beside the condition (zeros on the blank pages). Inversion then
+//! searches strokes that, added to real handwriting, make the classifier
+//! read the asked digit.
 
 use super::cpu;
 use super::layers::Layer;
@@ -77,8 +85,9 @@ pub struct GeneratorConfig {
     /// Feed the latent `z` (not only the condition) into every layer.
     pub latent_every_layer: bool,
     /// What the last layer writes: pixels (the default), pen strokes, a
-    /// displacement field that bends a training digit (`"warp"`), or both
-    /// of the last two (`"strokes-and-warp"`).
+    /// displacement field that bends a training digit (`"warp"`), both
+    /// of the last two (`"strokes-and-warp"`), or pen strokes of which a
+    /// share is drawn over training digits (`"strokes-over-digits"`).
     #[serde(skip_serializing_if = "GeneratorKind::is_pixels")]
     pub kind: GeneratorKind,
     /// Strokes per image (`kind = "strokes"` only).
@@ -100,6 +109,17 @@ pub struct GeneratorConfig {
     /// (the kinds with a warp only; default 3).
     #[serde(skip_serializing_if = "is_default_warp_shift")]
     pub warp_shift: f64,
+    /// Share of each batch's rows that the pen draws over a training digit
+    /// (`kind = "strokes-over-digits"` only; default 0.5, in (0, 1]).
+    #[serde(skip_serializing_if = "is_default_over_digits_share")]
+    pub over_digits_share: f64,
+}
+
+/// Default share of rows drawn over digits.
+const OVER_DIGITS_SHARE: f64 = 0.5;
+
+fn is_default_over_digits_share(v: &f64) -> bool {
+    *v == OVER_DIGITS_SHARE
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -124,6 +144,10 @@ pub enum GeneratorKind {
     /// training digits ([`mixed_rows`]).
     #[serde(rename = "strokes-and-warp")]
     StrokesAndWarp,
+    /// Pen strokes, a share of the rows drawn over a training digit of
+    /// another class ([`over_rows`], [`over_digit`]).
+    #[serde(rename = "strokes-over-digits")]
+    StrokesOverDigits,
 }
 
 impl GeneratorKind {
@@ -131,14 +155,23 @@ impl GeneratorKind {
         *self == Self::Pixels
     }
 
-    /// Whether this kind draws pen strokes (alone or beside warps).
+    /// Whether this kind draws pen strokes (alone, beside warps or over digits).
     fn draws_strokes(&self) -> bool {
-        matches!(self, Self::Strokes | Self::StrokesAndWarp)
+        matches!(
+            self,
+            Self::Strokes | Self::StrokesAndWarp | Self::StrokesOverDigits
+        )
     }
 
     /// Whether this kind deforms training digits (alone or beside strokes).
     pub fn warps(&self) -> bool {
         matches!(self, Self::Warp | Self::StrokesAndWarp)
+    }
+
+    /// Whether this kind takes training digits (to bend or to draw over),
+    /// which its layers see pooled beside the condition.
+    pub fn takes_digits(&self) -> bool {
+        self.warps() || *self == Self::StrokesOverDigits
     }
 }
 
@@ -151,6 +184,39 @@ pub fn mixed_rows(b: usize) -> Vec<f32> {
     (0..b)
         .map(|r| if (r % half.max(1)) % 2 == 0 { 1.0 } else { 0.0 })
         .collect()
+}
+
+/// The rows of a batch of `b` that the over-digits kind draws over a digit:
+/// `share` of them, spread evenly within each half of the batch, so a
+/// mode-seeking pair (rows `i` and `b - b / 2 + i`) is drawn on one kind of
+/// page. At 0.5 these are the rows [`mixed_rows`] bends.
+pub fn over_rows(b: usize, share: f64) -> Vec<bool> {
+    let half = (b - b / 2).max(1);
+    (0..b)
+        .map(|r| {
+            let i = (r % half) as f64;
+            ((i + 1.0) * share).floor() > (i * share).floor()
+        })
+        .collect()
+}
+
+/// The pages under a batch of the over-digits kind (`[b, 784]`): the
+/// training digits `src` drawn for its rows ([`SourceDigits::draw`]), blank
+/// on the rows [`over_rows`] leaves to the pen alone.
+pub fn pages(src: &[f32], share: f64) -> Vec<f32> {
+    let over = over_rows(src.len() / IMG_PIXELS, share);
+    src.chunks_exact(IMG_PIXELS)
+        .zip(over)
+        .flat_map(|(img, o)| img.iter().map(move |&v| if o { v } else { 0.0 }))
+        .collect()
+}
+
+/// A pen drawing `pen` over a `page` (both `[0, 1]`, the same length): the
+/// inks combined as `1 - (1 - pen)(1 - page)`, which is the drawing on a
+/// blank page and never darker than either. Its gradient in `pen` is
+/// `1 - page`.
+pub fn over_digit(pen: &[f32], page: &[f32]) -> Vec<f32> {
+    pen.iter().zip(page).map(|(&a, &b)| a + b - a * b).collect()
 }
 
 /// Default strokes per image of the stroke generator.
@@ -207,6 +273,7 @@ impl Default for GeneratorConfig {
             stroke_points: STROKE_POINTS,
             stroke_radius: 0.0,
             warp_shift: WARP_SHIFT,
+            over_digits_share: OVER_DIGITS_SHARE,
         }
     }
 }
@@ -247,9 +314,9 @@ impl GeneratorConfig {
     }
 
     /// What the layers see besides the latent: the condition, and for the
-    /// warp kind the pooled source digit.
-    fn condition_width(&self) -> usize {
-        if self.kind.warps() {
+    /// kinds that take digits the pooled digit (or page).
+    pub(crate) fn condition_width(&self) -> usize {
+        if self.kind.takes_digits() {
             NUM_CLASSES + warp::POOLED_SIDE * warp::POOLED_SIDE
         } else {
             NUM_CLASSES
@@ -294,6 +361,12 @@ impl GeneratorConfig {
             return Err(Error::Config(format!(
                 "generator.warp_shift must be > 0 pixels, got {}",
                 self.warp_shift
+            )));
+        }
+        if !(self.over_digits_share > 0.0 && self.over_digits_share <= 1.0) {
+            return Err(Error::Config(format!(
+                "generator.over_digits_share must be in (0, 1], got {}",
+                self.over_digits_share
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -381,15 +454,13 @@ enum Head {
     /// `pen`: control points and half-widths of the strokes, and the
     /// smoothing matrix `[smoothed, control]` of one stroke.
     Strokes { pen: Layer, smooth: Tensor },
-    /// `warp`: the 7x7 displacement field per axis, its up-sampling matrix
-    /// `[784, 49]`, and the digits it deforms (set by
-    /// [`Generator::set_sources`]).
+    /// `warp`: the 7x7 displacement field per axis and its up-sampling
+    /// matrix `[784, 49]`.
     /// With `pen` (the two-headed kind): the stroke head's `pen` layer and
     /// smoothing matrix too.
     Warp {
         warp: Layer,
         up: Tensor,
-        sources: Option<Arc<SourceDigits>>,
         pen: Option<(Layer, Tensor)>,
     },
 }
@@ -407,6 +478,9 @@ pub struct Generator {
     fc1: Layer,
     fc2: Layer,
     head: Head,
+    /// The training digits the kinds that take digits bend or draw over
+    /// (set by [`Generator::set_sources`]).
+    sources: Option<Arc<SourceDigits>>,
     device: Device,
     opt: Adam,
     /// The head's fixed parts as plain values (up-sampling or smoothing
@@ -445,7 +519,7 @@ impl Generator {
                 };
                 (head, Some(cpu::generator::GenHead::Pixels { up }))
             }
-            GeneratorKind::Strokes => {
+            GeneratorKind::Strokes | GeneratorKind::StrokesOverDigits => {
                 let (m, smooth) = chaikin_matrix(config.stroke_points);
                 let head = Head::Strokes {
                     pen: Layer::find(&params, "gen.pen")?,
@@ -476,7 +550,6 @@ impl Generator {
                     warp: Layer::find(&params, "gen.warp")?,
                     up: Tensor::from_slice(&bilinear_matrix(7), (IMG_PIXELS, 49), device)
                         .op("up-sampling matrix")?,
-                    sources: None,
                     pen,
                 };
                 (head, None)
@@ -487,6 +560,7 @@ impl Generator {
             fc1: Layer::find(&params, "gen.fc1")?,
             fc2: Layer::find(&params, "gen.fc2")?,
             head,
+            sources: None,
             params,
             device: device.clone(),
             opt,
@@ -496,49 +570,72 @@ impl Generator {
     }
 
     /// Whether the hand-written CPU path can run this generator: on the
-    /// CPU, the pixel and stroke heads; a stroke head with a `stroke_radius`
-    /// cap and the warp head run as a candle graph instead.
+    /// CPU, the pixel and stroke heads (over digits too); a stroke head with
+    /// a `stroke_radius` cap and the warp head run as a candle graph instead.
     pub(crate) fn has_cpu_path(&self) -> bool {
         self.device.is_cpu()
             && match self.config.kind {
                 GeneratorKind::Pixels => true,
-                GeneratorKind::Strokes => self.config.stroke_radius <= 0.0,
+                GeneratorKind::Strokes | GeneratorKind::StrokesOverDigits => self.config.stroke_radius <= 0.0,
                 GeneratorKind::Warp | GeneratorKind::StrokesAndWarp => false,
             }
     }
 
-    /// Gives a warp generator the training digits it deforms (shared, not
-    /// copied); other kinds ignore them.
+    /// Gives a generator of a kind that takes digits the training digits it
+    /// bends or draws over (shared, not copied); other kinds ignore them.
     pub fn set_sources(&mut self, digits: &Arc<SourceDigits>) {
-        if let Head::Warp { sources, .. } = &mut self.head {
-            *sources = Some(Arc::clone(digits));
+        if self.config.kind.takes_digits() {
+            self.sources = Some(Arc::clone(digits));
         }
     }
 
-    /// For a warp generator, the training digits of `digits` to deform
+    /// For a kind that takes digits, the training digits of `digits`
     /// ([`Generator::set_sources`]; an error when some digit has none); other
     /// kinds need nothing and take nothing.
     pub fn give_sources(&mut self, digits: &crate::data::Dataset) -> Result<()> {
-        if !self.config.kind.warps() {
+        if !self.config.kind.takes_digits() {
             return Ok(());
         }
         let sources = SourceDigits::new(digits);
         if !sources.covers_every_digit() {
             return Err(Error::Config(format!(
-                "a warp generator deforms training digits of every class; {} has none of some digit",
-                digits.name
+                "a generator of kind {:?} takes training digits of every class; {} has none of some digit",
+                self.config.kind, digits.name
             )));
         }
         self.set_sources(&Arc::new(sources));
         Ok(())
     }
 
-    /// The digits a warp generator deforms, when it has them.
+    /// The digits a kind that takes digits bends or draws over, when it has them.
     pub fn sources(&self) -> Option<&Arc<SourceDigits>> {
-        match &self.head {
-            Head::Warp { sources, .. } => sources.as_ref(),
-            _ => None,
+        self.sources.as_ref()
+    }
+
+    /// For a kind that takes digits, what row `r` of conditions `c`
+    /// (`[b, 11]`, row-major) gets (`[b, 784]`, `[0, 1]`): the digit to bend
+    /// ([`SourceDigits::draw`], from `rng`), or for the over-digits kind the
+    /// page to draw on ([`pages`]); `None` for the other kinds. Drawn before
+    /// anything else of a forward pass.
+    pub(crate) fn digits_for(
+        &self,
+        c: &[f32],
+        rng: Option<&mut StdRng>,
+    ) -> candle_core::Result<Option<Vec<f32>>> {
+        if !self.config.kind.takes_digits() {
+            return Ok(None);
         }
+        let Some(sources) = &self.sources else {
+            candle_core::bail!(
+                "a generator of kind {:?} needs the training digits it takes (set_sources)",
+                self.config.kind
+            )
+        };
+        let src = sources.draw(c, rng);
+        Ok(Some(match self.config.kind {
+            GeneratorKind::StrokesOverDigits => pages(&src, self.config.over_digits_share),
+            _ => src,
+        }))
     }
 
     /// The weights as plain values for the CPU path.
@@ -563,6 +660,7 @@ impl Generator {
             hidden1: c.hidden1,
             hidden2: c.hidden2,
             latent_every_layer: c.latent_every_layer,
+            cond: c.condition_width(),
         };
         let head = self
             .cpu_head
@@ -592,20 +690,16 @@ impl Generator {
         mut rng: Option<&mut StdRng>,
     ) -> candle_core::Result<Tensor> {
         let b = z.dim(0)?;
-        // the warp kind: each row's source digit, drawn first, and the
-        // pooled copy the layers see beside the condition
-        let source = match &self.head {
-            Head::Warp { sources, .. } => {
-                let Some(sources) = sources else {
-                    candle_core::bail!("a warp generator needs the training digits it deforms (set_sources)")
-                };
-                let rows = c
-                    .to_dtype(candle_core::DType::F32)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                Some(sources.draw(&rows, rng.as_deref_mut()))
-            }
-            _ => None,
+        // the kinds that take digits: each row's digit (or page), drawn
+        // first, and the pooled copy the layers see beside the condition
+        let source = if self.config.kind.takes_digits() {
+            let rows = c
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            self.digits_for(&rows, rng.as_deref_mut())?
+        } else {
+            None
         };
         let with_source;
         let c = match &source {
@@ -632,10 +726,19 @@ impl Generator {
                 let o14 = fc14.dense(&hc)?.matmul(&up[1].t()?)?; // [b, 196] -> [b, 784]
                 sigmoid((o7 + o14)?)? // [b, 784]
             }
-            Head::Strokes { pen, smooth } => self.draw_strokes(pen, smooth, &hc)?,
-            Head::Warp {
-                warp: layer, up, pen, ..
-            } => {
+            Head::Strokes { pen, smooth } => {
+                let drawn = self.draw_strokes(pen, smooth, &hc)?;
+                match &source {
+                    // over the pages: 1 - (1 - pen)(1 - page)
+                    Some(page) => {
+                        let page = Tensor::from_slice(page, (b, IMG_PIXELS), hc.device())?
+                            .to_dtype(drawn.dtype())?;
+                        ((&drawn + &page)? - (&drawn * &page)?)?
+                    }
+                    None => drawn,
+                }
+            }
+            Head::Warp { warp: layer, up, pen } => {
                 let (dx, dy) = warp::fields(&layer.dense(&hc)?, up, self.config.warp_shift)?;
                 let src = source.as_deref().unwrap_or_default();
                 let bent = warp::warp_tensor(src, &dx, &dy)?;
@@ -838,6 +941,111 @@ mod tests {
                 let want = f32::from(10 * (r as u8 + 2)) / 255.0;
                 let same = img.iter().all(|&v| (v - want).abs() < 1e-6);
                 assert_eq!(same, pen[r] == 0.0, "{kind:?} row {r}: bent digit, or a drawing");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_drawing_over_a_digit_keeps_both_inks() {
+        // 1 - (1 - a)(1 - b): either alone on a blank other, never darker than either
+        assert_eq!(
+            over_digit(&[0.0, 0.3, 0.5, 1.0], &[0.6, 0.0, 0.5, 0.2]),
+            vec![0.6, 0.3, 0.75, 1.0]
+        );
+        // the pen-alone rows of a batch get a blank page, the others their digit
+        let src: Vec<f32> = (0..4)
+            .flat_map(|r| vec![0.1 * (r + 1) as f32; IMG_PIXELS])
+            .collect();
+        let p = pages(&src, 0.5);
+        for (r, (page, over)) in p.chunks(IMG_PIXELS).zip(over_rows(4, 0.5)).enumerate() {
+            let want = if over { 0.1 * (r + 1) as f32 } else { 0.0 };
+            assert!(page.iter().all(|&v| v == want), "row {r}");
+        }
+        // the share, spread over each half; pairs on one kind of page; at
+        // 0.5 the rows the two-headed kind bends
+        for b in [2, 7, 64] {
+            for share in [0.25, 0.5, 1.0] {
+                let o = over_rows(b, share);
+                let half = b - b / 2;
+                for i in 0..b / 2 {
+                    assert_eq!(o[i], o[half + i], "batch {b}, share {share}: pair {i}");
+                }
+                let n = o[..half].iter().filter(|&&v| v).count();
+                assert_eq!(
+                    n,
+                    (half as f64 * share).floor() as usize,
+                    "batch {b}, share {share}"
+                );
+            }
+            let bent: Vec<bool> = mixed_rows(b).iter().map(|&v| v == 0.0).collect();
+            assert_eq!(over_rows(b, 0.5), bent, "batch {b}");
+        }
+        assert_eq!(
+            over_rows(8, 0.25),
+            vec![false, false, false, true, false, false, false, true]
+        );
+        let bad = GeneratorConfig {
+            over_digits_share: 0.0,
+            ..GeneratorConfig::default()
+        };
+        assert!(bad.validate().is_err(), "no rows over digits");
+    }
+
+    #[test]
+    fn the_over_digits_kind_draws_over_the_digits_of_half_the_rows() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            ..GeneratorConfig::default()
+        };
+        let text = toml::to_string(&cfg).map_err(|e| Error::Config(e.to_string()))?;
+        assert!(text.contains("kind = \"strokes-over-digits\""), "{text}");
+        let back: GeneratorConfig = toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
+        assert_eq!(back, cfg);
+        // the layers see the condition and the pooled page
+        let fc1 = &cfg.param_shapes()[0].1;
+        assert_eq!(fc1[1], 100 + NUM_CLASSES + warp::POOLED_SIDE * warp::POOLED_SIDE);
+        // digit d of the set: every pixel 10 * (d + 1)
+        let mut digits = crate::data::Dataset::default();
+        for d in 0..10u8 {
+            digits.push(&[10 * (d + 1); IMG_PIXELS], d);
+        }
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut g = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+        let z = Tensor::randn(0f32, 1.0, (4, 100), &dev).op("z")?;
+        let mut c = vec![0f32; 4 * NUM_CLASSES];
+        for (r, row) in c.chunks_mut(NUM_CLASSES).enumerate() {
+            row[r] = 1.0; // rows ask for digits 0..3
+        }
+        let c = Tensor::from_vec(c, (4, NUM_CLASSES), &dev).op("c")?;
+        let err = g.forward(&z, &c, None).expect_err("no sources");
+        assert!(err.to_string().contains("set_sources"), "{err}");
+        let mut one = crate::data::Dataset::default();
+        one.push(&[9; IMG_PIXELS], 0);
+        assert!(g.give_sources(&one).is_err(), "digits of every class");
+        g.give_sources(&digits)?;
+        let px = g
+            .forward(&z, &c, None)
+            .op("forward")?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .op("read")?;
+        for (r, (img, over)) in px.chunks(IMG_PIXELS).zip(over_rows(4, 0.5)).enumerate() {
+            // without rng, row r (asking for digit r) is drawn over the first digit r + 1
+            let page = f32::from(10 * (r as u8 + 2)) / 255.0;
+            let under = img.iter().filter(|&&v| v < page - 1e-6).count();
+            if !over {
+                assert!(
+                    under > IMG_PIXELS / 4,
+                    "row {r}: a drawing on a blank page ({under} light pixels)"
+                );
+            } else {
+                assert_eq!(under, 0, "row {r}: the digit's ink everywhere under the drawing");
+                assert!(
+                    img.iter().any(|&v| v > page + 0.1),
+                    "row {r}: and the drawing on it"
+                );
             }
         }
         Ok(())

@@ -22,8 +22,8 @@
 //! (0.1307). Without it the generator fools the classifier with images
 //! half-covered in ink, a region no camera over paper shows.
 
-use super::generator::{to_model_space, Generator};
-use super::{cpu, Classifier};
+use super::generator::{over_digit, to_model_space, Generator};
+use super::{cpu, warp, Classifier};
 use crate::error::{Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
 use ood_core::{input, NUM_CLASSES, NUM_DIGITS};
@@ -319,13 +319,31 @@ fn cpu_generator_grads(
     let dev = Device::Cpu;
     let (p, y) = batch_conditions(batch, w.paired(), two_digit_share, rng);
     let z = sample_latent(batch, gen.config.latent, rng);
+    // the over-digits kind: each row's page, drawn before the dropout (as
+    // the graph draws it), its pooled copy beside the condition
+    let pages = gen.digits_for(&p, Some(rng)).op("pages")?;
+    let c = match &pages {
+        Some(pages) => {
+            let pooled = warp::pooled(pages);
+            let pw = pooled.len() / batch;
+            p.chunks_exact(NUM_CLASSES)
+                .zip(pooled.chunks_exact(pw))
+                .flat_map(|(a, b)| a.iter().chain(b).copied())
+                .collect()
+        }
+        None => p.clone(),
+    };
     let masks = gen.dropout_masks(batch, rng);
     let masks = cpu::generator::GenMasks {
         first: masks[0].as_deref(),
         second: masks[1].as_deref(),
     };
     let gw = gen.cpu_weights()?;
-    let px = cpu::generator::forward(&gw, &mut gen.scratch, &z, &p, masks, classifier.cpu_threads());
+    let drawn = cpu::generator::forward(&gw, &mut gen.scratch, &z, &c, masks, classifier.cpu_threads());
+    let px = match &pages {
+        Some(pages) => over_digit(&drawn, pages),
+        None => drawn,
+    };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
     let (parts, dx) = classifier_pixel_grad(classifier, &px, &p, &y, w)?;
@@ -336,7 +354,13 @@ fn cpu_generator_grads(
     let (pixel_loss, parts) =
         with_pixel_terms((zero, parts), px_var.as_tensor(), &z_t, w).op("pixel terms")?;
     let dpix = grad_values(&pixel_loss.backward().op("pixel terms backward")?, &px_var)?;
-    let dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
+    let mut dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
+    if let Some(pages) = &pages {
+        // through 1 - (1 - pen)(1 - page): times 1 - page
+        for (d, &q) in dpx.iter_mut().zip(pages) {
+            *d *= 1.0 - q;
+        }
+    }
     let grads = cpu::generator::backward(&gw, &mut gen.scratch, &dpx, masks, classifier.cpu_threads());
     // the stroke head has fewer parameters than the pixel head: the rest are empty
     Ok((parts, grads.into_iter().take(gw.param_count()).collect()))
@@ -631,6 +655,19 @@ mod tests {
         Ok(())
     }
 
+    /// Digits for the kinds that take them: digit `d` a bar of ink in rows
+    /// `2d..2d + 6` (a fifth of the page), four of each.
+    fn bar_digits() -> std::sync::Arc<crate::model::warp::SourceDigits> {
+        let mut set = crate::data::Dataset::default();
+        for i in 0..40u8 {
+            let d = usize::from(i % 10);
+            let mut img = [0u8; ood_core::IMG_PIXELS];
+            img[2 * d * 28..(2 * d + 6) * 28].fill(40 + 5 * i);
+            set.push(&img, i % 10);
+        }
+        std::sync::Arc::new(crate::model::warp::SourceDigits::new(&set))
+    }
+
     #[test]
     fn stroke_generator_step_on_the_cpu_path_matches_the_candle_graph() -> Result<()> {
         use crate::model::generator::{GeneratorConfig, GeneratorKind};
@@ -658,15 +695,27 @@ mod tests {
             );
         };
         // the hand-written path (both heads of latent wiring, a short last
-        // shard); with a radius cap, the hybrid path (generator as a graph)
-        for (every, radius, batch) in [(true, 0.0, 23), (false, 0.0, 9), (true, 4.0, 9)] {
+        // shard); with a radius cap, the hybrid path (generator as a graph);
+        // the pen alone and over digits
+        let over = GeneratorKind::StrokesOverDigits;
+        for (kind, every, radius, batch, share) in [
+            (GeneratorKind::Strokes, true, 0.0, 23, 0.5),
+            (GeneratorKind::Strokes, false, 0.0, 9, 0.5),
+            (GeneratorKind::Strokes, true, 4.0, 9, 0.5),
+            (over, true, 0.0, 23, 0.5),
+            (over, false, 0.0, 9, 0.25),
+            (over, true, 4.0, 9, 1.0),
+        ] {
             let cfg = GeneratorConfig {
-                kind: GeneratorKind::Strokes,
+                kind,
                 latent_every_layer: every,
                 stroke_radius: radius,
+                over_digits_share: share,
                 ..GeneratorConfig::default()
             };
             let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+            gen.set_sources(&bar_digits());
+            assert_eq!(gen.sources().is_some(), kind == over);
             assert_eq!(gen.has_cpu_path(), radius == 0.0);
             let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
             assert!(want_parts.ms > 0.0, "{want_parts:?}");
@@ -678,7 +727,7 @@ mod tests {
                 assert_eq!(got.len(), names.len());
                 for ((name, _), got) in names.iter().zip(&got) {
                     close(
-                        &format!("every {every}: {name}"),
+                        &format!("{kind:?}, every {every}: {name}"),
                         got,
                         &read(&want, &vars[*name])?,
                     );
@@ -690,7 +739,7 @@ mod tests {
                 for (name, _) in &names {
                     let name = *name;
                     close(
-                        &format!("radius {radius}: {name}"),
+                        &format!("{kind:?}, radius {radius}: {name}"),
                         &read(&got, &vars[name])?,
                         &read(&want, &vars[name])?,
                     );
@@ -706,6 +755,15 @@ mod tests {
             let v = px.flatten_all().and_then(|t| t.to_vec1::<f32>()).op("px")?;
             let blank = v.iter().filter(|&&q| q < 0.01).count() as f64 / v.len() as f64;
             assert!(blank > 0.3, "blank share {blank}");
+            // over digits: the rows drawn over a digit keep their bar's ink
+            // (six rows of at least 40/255) under the drawing
+            let rows = crate::model::generator::over_rows(batch, cfg.over_digits_share);
+            for (r, img) in v.chunks(ood_core::IMG_PIXELS).enumerate() {
+                let inked = img.iter().filter(|&&q| q >= 40.0 / 255.0 - 1e-6).count();
+                if kind == over && rows[r] {
+                    assert!(inked >= 6 * 28, "row {r}: {inked} inked pixels");
+                }
+            }
         }
         Ok(())
     }

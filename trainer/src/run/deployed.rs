@@ -22,7 +22,7 @@ use crate::config::{InversionConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval::VerdictShares;
-use crate::model::generator::Generator;
+use crate::model::generator::{Generator, GeneratorKind};
 use crate::model::warp::SourceDigits;
 use crate::model::{Classifier, Device};
 use crate::package::{DECISION_SCORE, KEEPS};
@@ -89,7 +89,8 @@ fn mean_rejected(sets: &[VerdictShares]) -> f64 {
 /// A fresh generator's samples after `eval.counterfeit_steps` steps against
 /// `model` (`None` when the check is off); a warp generator deforms the
 /// training `digits`, or `shared`, the same digits as the run's generator
-/// holds them (no copy).
+/// holds them (no copy). A run whose pen draws over digits is checked with
+/// the pen alone on blank pages, the same test as a stroke generator's.
 pub fn counterfeits(
     model: &Classifier,
     cfg: &TrainConfig,
@@ -101,11 +102,14 @@ pub fn counterfeits(
         return Ok(None);
     }
     // one-digit conditions: the same test whatever the run's generator was asked
-    let inv = InversionConfig {
+    let mut inv = InversionConfig {
         generator_steps: steps,
         two_digit_share: 0.0,
         ..cfg.inversion.clone()
     };
+    if inv.generator.kind == GeneratorKind::StrokesOverDigits {
+        inv.generator.kind = GeneratorKind::Strokes;
+    }
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
     match shared {
@@ -126,8 +130,9 @@ fn shares(policy: &Policy, set: &Dataset, z: &[[f32; NUM_CLASSES]], digits: bool
 
 /// The deployed decision of `model` (the final one, offset folded in) on
 /// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets;
-/// `sources`: the training digits the run's warp generator holds, which the
-/// counterfeit check's generator then shares ([`counterfeits`]).
+/// `sources`: the training digits the run's generator holds (the kinds that
+/// take digits), which the counterfeit check's generator then shares
+/// ([`counterfeits`]).
 pub fn measure(
     model: &Classifier,
     cfg: &TrainConfig,
@@ -201,8 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn the_counterfeit_check_of_a_warp_run_shares_its_digits_and_finds_the_same() {
-        use crate::model::generator::GeneratorKind;
+    fn the_counterfeit_check_shares_a_warp_runs_digits_and_checks_a_pen_over_digits_alone() {
         use crate::model::ClassifierConfig;
         use rand::SeedableRng;
         let mut digits = Dataset::default();
@@ -236,6 +240,18 @@ mod tests {
         assert_eq!(own, with_shared, "the same digits, the same counterfeits");
         // without either, a warp generator has nothing to deform
         assert!(counterfeits(&model, &cfg, (&Dataset::default(), None), &Device::Cpu).is_err());
+        // a pen that draws over digits is checked as the pen alone: the same
+        // counterfeits as a stroke run's, and no digits needed
+        let mut pen = cfg.clone();
+        pen.inversion.generator.kind = GeneratorKind::Strokes;
+        let mut over = cfg.clone();
+        over.inversion.generator.kind = GeneratorKind::StrokesOverDigits;
+        let check = |c: &TrainConfig| {
+            counterfeits(&model, c, (&Dataset::default(), None), &Device::Cpu)
+                .expect("pen")
+                .expect("on")
+        };
+        assert_eq!(check(&over), check(&pen), "the same test as the pen's");
     }
 
     #[test]

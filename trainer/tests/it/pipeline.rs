@@ -318,33 +318,41 @@ fn a_run_can_ship_the_mean_of_its_last_epochs_weights() {
 }
 
 #[test]
-fn a_warp_generator_run_deforms_training_digits_of_other_classes() {
+fn generator_runs_on_training_digits_of_other_classes() {
     use trainer::model::generator::GeneratorKind;
     let tmp = tempfile::tempdir().expect("tmp");
     crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
-    let mut cfg = tiny_config();
-    cfg.inversion.generator.kind = GeneratorKind::Warp;
-    cfg.inversion.generator.warp_shift = 2.0;
     let src = sources(tmp.path());
-    let a = trainer::run::run(&cfg, &src, &tmp.path().join("a"), &[], &Device::Cpu, false).expect("run");
-    let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
-    assert_eq!(inv.len(), 2);
-    assert!(inv.iter().all(|i| i.loss.total.is_finite()), "{inv:?}");
-    let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
-    assert!(
-        written.contains("kind = \"warp\"") && written.contains("warp_shift = 2.0"),
-        "{written}"
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("report"))
-            .expect("json");
-    assert!(
-        report["deployed"]["counterfeits"]["accepted"].is_number(),
-        "the counterfeit check ran a fresh warp generator"
-    );
-    // different latents and source digits: a digit's samples differ
-    let d = inv[1].diversity.as_ref().expect("diversity");
-    assert!(d.generated_pixel.iter().any(|&v| v > 0.0), "{d:?}");
+    // bent digits (a candle graph), and pen drawings over digits (the CPU path)
+    for (kind, name, key) in [
+        (GeneratorKind::Warp, "warp", "warp_shift = 2.0"),
+        (GeneratorKind::StrokesOverDigits, "strokes-over-digits", ""),
+    ] {
+        let mut cfg = tiny_config();
+        cfg.inversion.generator.kind = kind;
+        cfg.inversion.generator.warp_shift = if key.is_empty() { 3.0 } else { 2.0 };
+        let a = trainer::run::run(&cfg, &src, &tmp.path().join(name), &[], &Device::Cpu, false).expect("run");
+        let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
+        assert_eq!(inv.len(), 2, "{name}");
+        assert!(inv.iter().all(|i| i.loss.total.is_finite()), "{name}: {inv:?}");
+        let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
+        assert!(
+            written.contains(&format!("kind = \"{name}\"")) && written.contains(key),
+            "{written}"
+        );
+        // the default shift is not written
+        assert_eq!(written.contains("warp_shift"), !key.is_empty(), "{written}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("report"))
+                .expect("json");
+        assert!(
+            report["deployed"]["counterfeits"]["accepted"].is_number(),
+            "{name}: the counterfeit check ran a fresh generator"
+        );
+        // different latents and source digits: a digit's samples differ
+        let d = inv[1].diversity.as_ref().expect("diversity");
+        assert!(d.generated_pixel.iter().any(|&v| v > 0.0), "{name}: {d:?}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use super::gemm::{gemm, Mat};
 use super::{for_each_shard, kernels, layer, shard, sized, sum_in_order, Grads, SHARD};
 use crate::model::strokes::{draw_backward_kept, draw_kept, Pen, Touch};
-use ood_core::{IMG_PIXELS, NUM_CLASSES};
+use ood_core::IMG_PIXELS;
 use std::sync::Arc;
 
 /// Slope of the LeakyReLU for negative inputs.
@@ -30,12 +30,15 @@ pub struct GenDims {
     pub hidden2: usize,
     /// Whether every layer sees `z ++ c` (else only `c`).
     pub latent_every_layer: bool,
+    /// Width of a row of `c`: the 11 classes' condition, and for the
+    /// over-digits kind its pooled page beside it.
+    pub cond: usize,
 }
 
 impl GenDims {
     /// Width of what every layer after the first sees besides its input.
     fn extra(&self) -> usize {
-        NUM_CLASSES + if self.latent_every_layer { self.latent } else { 0 }
+        self.cond + if self.latent_every_layer { self.latent } else { 0 }
     }
 }
 
@@ -95,7 +98,7 @@ impl GenWeights {
     /// the caller).
     pub fn new(dims: GenDims, p: Vec<Vec<f32>>, head: Arc<GenHead>) -> Self {
         let (e, h1, h2) = (dims.extra(), dims.hidden1, dims.hidden2);
-        let mut want = vec![h1 * (dims.latent + NUM_CLASSES), h1, h2 * (h1 + e), h2];
+        let mut want = vec![h1 * (dims.latent + dims.cond), h1, h2 * (h1 + e), h2];
         match &*head {
             GenHead::Pixels { up } => {
                 want.extend([49 * (h2 + e), 49, 196 * (h2 + e), 196]);
@@ -198,13 +201,13 @@ fn lrelu_back(out: &mut [f32], din: &[f32], stride: usize, a: &[f32], width: usi
 
 impl GenScratch {
     /// Pixel-space images `[ns, 784]` from latents `[ns, latent]` and
-    /// conditions `[ns, 11]`, with dropout multipliers for both hidden layers.
+    /// conditions `[ns, cond]`, with dropout multipliers for both hidden layers.
     fn forward(&mut self, w: &GenWeights, z: &[f32], c: &[f32], ns: usize, masks: [Option<&[f32]>; 2]) {
         let d = w.dims;
         let (e, h1, h2) = (d.extra(), d.hidden1, d.hidden2);
         self.rows = ns;
-        let in1 = sized(&mut self.in1, ns * (d.latent + NUM_CLASSES));
-        concat_rows(in1, z, d.latent, c, NUM_CLASSES);
+        let in1 = sized(&mut self.in1, ns * (d.latent + d.cond));
+        concat_rows(in1, z, d.latent, c, d.cond);
         // what every later layer sees besides its input: z ++ c, or c
         let extra: &[f32] = if d.latent_every_layer { &self.in1 } else { c };
         kernels::affine(
@@ -493,7 +496,8 @@ fn ensure(scratch: &mut Vec<GenScratch>, n: usize) {
 }
 
 /// Pixel-space images `[b, 784]` of latents `z` (`[b, latent]`) and
-/// conditions `c` (`[b, 11]`); the intermediates stay in `scratch` for
+/// conditions `c` (`[b, cond]`: the 11 classes, and a pooled page where the
+/// kind takes one); the intermediates stay in `scratch` for
 /// [`backward`].
 ///
 /// # Panics
@@ -507,14 +511,14 @@ pub fn forward(
     threads: usize,
 ) -> Vec<f32> {
     let d = w.dims;
-    let b = c.len() / NUM_CLASSES;
+    let b = c.len() / d.cond;
     assert_eq!(z.len(), b * d.latent, "generator: latents vs conditions");
     let shards = b.div_ceil(SHARD);
     ensure(scratch, shards);
     for_each_shard(scratch, shards, threads, &|i, s| {
         let r = shard(i, b);
         let zr = &z[r.start * d.latent..r.end * d.latent];
-        let cr = &c[r.start * NUM_CLASSES..r.end * NUM_CLASSES];
+        let cr = &c[r.start * d.cond..r.end * d.cond];
         s.forward(w, zr, cr, r.len(), masks.rows(&d, &r));
     });
     let mut px = Vec::with_capacity(b * IMG_PIXELS);
