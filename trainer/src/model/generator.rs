@@ -881,6 +881,33 @@ mod tests {
         Ok(())
     }
 
+    /// Digit `d` of the set: every pixel `10 * (d + 1)`.
+    fn flat_digits() -> crate::data::Dataset {
+        let mut digits = crate::data::Dataset::default();
+        for d in 0..10u8 {
+            digits.push(&[10 * (d + 1); IMG_PIXELS], d);
+        }
+        digits
+    }
+
+    /// `g`'s images of `(z, c)` without dropout, as plain values.
+    fn pixels_without_dropout(g: &Generator, z: &Tensor, c: &Tensor) -> Result<Vec<f32>> {
+        g.forward(z, c, None)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .op("forward")
+    }
+
+    /// Four latents and one-hot conditions: row `r` asks for digit `r`.
+    fn asking_for_0_to_3(dev: &Device) -> Result<(Tensor, Tensor)> {
+        let z = Tensor::randn(0f32, 1.0, (4, 100), dev).op("z")?;
+        let mut c = vec![0f32; 4 * NUM_CLASSES];
+        for (r, row) in c.chunks_mut(NUM_CLASSES).enumerate() {
+            row[r] = 1.0;
+        }
+        Ok((z, Tensor::from_vec(c, (4, NUM_CLASSES), dev).op("c")?))
+    }
+
     #[test]
     fn a_warp_generator_with_a_still_field_returns_its_source_digits() -> Result<()> {
         let dev = Device::Cpu;
@@ -899,20 +926,11 @@ mod tests {
             ..cfg.clone()
         };
         assert!(bad.validate().is_err(), "no shift");
-        // digit d of the set: every pixel 10 * (d + 1)
-        let mut digits = crate::data::Dataset::default();
-        for d in 0..10u8 {
-            digits.push(&[10 * (d + 1); IMG_PIXELS], d);
-        }
+        let digits = flat_digits();
         for kind in [GeneratorKind::Warp, GeneratorKind::StrokesAndWarp] {
             let mut rng = StdRng::seed_from_u64(1);
             let mut g = Generator::new(&GeneratorConfig { kind, ..cfg.clone() }, 1e-3, &mut rng, &dev)?;
-            let z = Tensor::randn(0f32, 1.0, (4, 100), &dev).op("z")?;
-            let mut c = vec![0f32; 4 * NUM_CLASSES];
-            for (r, row) in c.chunks_mut(NUM_CLASSES).enumerate() {
-                row[r] = 1.0; // rows ask for digits 0..3
-            }
-            let c = Tensor::from_vec(c, (4, NUM_CLASSES), &dev).op("c")?;
+            let (z, c) = asking_for_0_to_3(&dev)?;
             let err = g.forward(&z, &c, None).expect_err("no sources");
             assert!(err.to_string().contains("set_sources"), "{err}");
             g.give_sources(&digits)?;
@@ -926,12 +944,7 @@ mod tests {
                 .set(&head.weight.zeros_like().op("zeros")?)
                 .op("still")?;
             head.bias.set(&head.bias.zeros_like().op("zeros")?).op("still")?;
-            let px = g
-                .forward(&z, &c, None)
-                .op("forward")?
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .op("read")?;
+            let px = pixels_without_dropout(&g, &z, &c)?;
             let pen = match kind {
                 GeneratorKind::StrokesAndWarp => mixed_rows(4),
                 _ => vec![0.0; 4],
@@ -1006,31 +1019,17 @@ mod tests {
         // the layers see the condition and the pooled page
         let fc1 = &cfg.param_shapes()[0].1;
         assert_eq!(fc1[1], 100 + NUM_CLASSES + warp::POOLED_SIDE * warp::POOLED_SIDE);
-        // digit d of the set: every pixel 10 * (d + 1)
-        let mut digits = crate::data::Dataset::default();
-        for d in 0..10u8 {
-            digits.push(&[10 * (d + 1); IMG_PIXELS], d);
-        }
+        let digits = flat_digits();
         let mut rng = StdRng::seed_from_u64(1);
         let mut g = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
-        let z = Tensor::randn(0f32, 1.0, (4, 100), &dev).op("z")?;
-        let mut c = vec![0f32; 4 * NUM_CLASSES];
-        for (r, row) in c.chunks_mut(NUM_CLASSES).enumerate() {
-            row[r] = 1.0; // rows ask for digits 0..3
-        }
-        let c = Tensor::from_vec(c, (4, NUM_CLASSES), &dev).op("c")?;
+        let (z, c) = asking_for_0_to_3(&dev)?;
         let err = g.forward(&z, &c, None).expect_err("no sources");
         assert!(err.to_string().contains("set_sources"), "{err}");
         let mut one = crate::data::Dataset::default();
         one.push(&[9; IMG_PIXELS], 0);
         assert!(g.give_sources(&one).is_err(), "digits of every class");
         g.give_sources(&digits)?;
-        let px = g
-            .forward(&z, &c, None)
-            .op("forward")?
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .op("read")?;
+        let px = pixels_without_dropout(&g, &z, &c)?;
         for (r, (img, over)) in px.chunks(IMG_PIXELS).zip(over_rows(4, 0.5)).enumerate() {
             // without rng, row r (asking for digit r) is drawn over the first digit r + 1
             let page = f32::from(10 * (r as u8 + 2)) / 255.0;

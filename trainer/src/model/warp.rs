@@ -15,7 +15,8 @@ use ood_core::{IMG_PIXELS, IMG_SIDE, NUM_CLASSES, NUM_DIGITS};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// Training digits by class, for the warp generator to deform.
+/// Training digits by class, for the warp generator to deform (and the
+/// over-digits kind to draw over).
 #[derive(Debug, Clone, Default)]
 pub struct SourceDigits {
     /// `n * 784` bytes.
