@@ -113,6 +113,12 @@ pub struct GeneratorConfig {
     /// (`kind = "strokes-over-digits"` only; default 0.5, in (0, 1]).
     #[serde(skip_serializing_if = "is_default_over_digits_share")]
     pub over_digits_share: f64,
+    /// The inversion's ink term counts only the ink the pen adds to a page
+    /// (what the classifier sees minus the page), not the page's own
+    /// (`kind = "strokes-over-digits"` only; default false: everything the
+    /// classifier sees).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub added_ink_only: bool,
 }
 
 /// Default share of rows drawn over digits.
@@ -274,6 +280,7 @@ impl Default for GeneratorConfig {
             stroke_radius: 0.0,
             warp_shift: WARP_SHIFT,
             over_digits_share: OVER_DIGITS_SHARE,
+            added_ink_only: false,
         }
     }
 }
@@ -367,6 +374,12 @@ impl GeneratorConfig {
             return Err(Error::Config(format!(
                 "generator.over_digits_share must be in (0, 1], got {}",
                 self.over_digits_share
+            )));
+        }
+        if self.added_ink_only && self.kind != GeneratorKind::StrokesOverDigits {
+            return Err(Error::Config(format!(
+                "generator.added_ink_only counts the ink a pen adds to a page: kind \"strokes-over-digits\" only, not {:?}",
+                self.kind
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -683,12 +696,18 @@ impl Generator {
 
     /// Pixel-space images `[b, 28, 28, 1]` from latents `[b, latent]` and
     /// conditioning vectors `[b, 11]`; dropout on when `rng` is given.
-    pub fn forward(
+    pub fn forward(&self, z: &Tensor, c: &Tensor, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
+        Ok(self.forward_parts(z, c, rng)?.0)
+    }
+
+    /// [`Generator::forward`], and for the over-digits kind the pages under
+    /// the drawings (`[b, 784]`).
+    pub(crate) fn forward_parts(
         &self,
         z: &Tensor,
         c: &Tensor,
         mut rng: Option<&mut StdRng>,
-    ) -> candle_core::Result<Tensor> {
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let b = z.dim(0)?;
         // the kinds that take digits: each row's digit (or page), drawn
         // first, and the pooled copy the layers see beside the condition
@@ -733,7 +752,8 @@ impl Generator {
                     Some(page) => {
                         let page = Tensor::from_slice(page, (b, IMG_PIXELS), hc.device())?
                             .to_dtype(drawn.dtype())?;
-                        ((&drawn + &page)? - (&drawn * &page)?)?
+                        let px = ((&drawn + &page)? - (&drawn * &page)?)?;
+                        return Ok((px.reshape((b, IMG_SIDE, IMG_SIDE, 1))?, Some(page)));
                     }
                     None => drawn,
                 }
@@ -752,7 +772,7 @@ impl Generator {
                 }
             }
         };
-        px.reshape((b, IMG_SIDE, IMG_SIDE, 1)) // [b, 28, 28, 1]
+        Ok((px.reshape((b, IMG_SIDE, IMG_SIDE, 1))?, None)) // [b, 28, 28, 1]
     }
 
     /// The stroke head: the pen's drawings `[b, 784]` from the trunk's
@@ -1003,6 +1023,21 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert!(bad.validate().is_err(), "no rows over digits");
+        // the ink added to a page: a page needed
+        let added = GeneratorConfig {
+            added_ink_only: true,
+            ..GeneratorConfig::default()
+        };
+        assert!(added.validate().is_err(), "no pages, no added ink");
+        let over = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            ..added
+        };
+        over.validate().expect("over digits");
+        let text = toml::to_string(&over).expect("toml");
+        assert!(text.contains("added_ink_only = true"), "{text}");
+        let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
+        assert!(!off.contains("added_ink_only"), "not written when off: {off}");
     }
 
     #[test]

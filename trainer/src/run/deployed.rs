@@ -109,6 +109,7 @@ pub fn counterfeits(
     };
     if inv.generator.kind == GeneratorKind::StrokesOverDigits {
         inv.generator.kind = GeneratorKind::Strokes;
+        inv.generator.added_ink_only = false;
     }
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
@@ -251,6 +252,9 @@ mod tests {
                 .expect("pen")
                 .expect("on")
         };
+        assert_eq!(check(&over), check(&pen), "the same test as the pen's");
+        // with its ink counted over the page only too (a pen alone has no page)
+        over.inversion.generator.added_ink_only = true;
         assert_eq!(check(&over), check(&pen), "the same test as the pen's");
     }
 

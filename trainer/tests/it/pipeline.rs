@@ -323,15 +323,26 @@ fn generator_runs_on_training_digits_of_other_classes() {
     let tmp = tempfile::tempdir().expect("tmp");
     crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
     let src = sources(tmp.path());
-    // bent digits (a candle graph), and pen drawings over digits (the CPU path)
-    for (kind, name, key) in [
+    // bent digits (a candle graph), and pen drawings over digits (the CPU
+    // path), their ink counted whole or over the page only
+    for (i, (kind, name, key)) in [
         (GeneratorKind::Warp, "warp", "warp_shift = 2.0"),
         (GeneratorKind::StrokesOverDigits, "strokes-over-digits", ""),
-    ] {
+        (
+            GeneratorKind::StrokesOverDigits,
+            "strokes-over-digits",
+            "added_ink_only = true",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut cfg = tiny_config();
         cfg.inversion.generator.kind = kind;
-        cfg.inversion.generator.warp_shift = if key.is_empty() { 3.0 } else { 2.0 };
-        let a = trainer::run::run(&cfg, &src, &tmp.path().join(name), &[], &Device::Cpu, false).expect("run");
+        cfg.inversion.generator.warp_shift = if key.starts_with("warp") { 2.0 } else { 3.0 };
+        cfg.inversion.generator.added_ink_only = key.starts_with("added");
+        let dir = tmp.path().join(format!("{name}-{i}"));
+        let a = trainer::run::run(&cfg, &src, &dir, &[], &Device::Cpu, false).expect("run");
         let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
         assert_eq!(inv.len(), 2, "{name}");
         assert!(inv.iter().all(|i| i.loss.total.is_finite()), "{name}: {inv:?}");
@@ -340,8 +351,17 @@ fn generator_runs_on_training_digits_of_other_classes() {
             written.contains(&format!("kind = \"{name}\"")) && written.contains(key),
             "{written}"
         );
-        // the default shift is not written
-        assert_eq!(written.contains("warp_shift"), !key.is_empty(), "{written}");
+        // the defaults are not written
+        assert_eq!(
+            written.contains("warp_shift"),
+            key.starts_with("warp"),
+            "{written}"
+        );
+        assert_eq!(
+            written.contains("added_ink_only"),
+            key.starts_with("added"),
+            "{written}"
+        );
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("report"))
                 .expect("json");
