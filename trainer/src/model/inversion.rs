@@ -704,17 +704,17 @@ mod tests {
                 .and_then(|t| t.to_vec1::<f32>())
                 .op("grad")
         };
-        // 1% of the largest: a drawing's blank parts put the classifier's
-        // max pooling on exact ties, and the two paths' roundings of a
-        // stroke's faint edge can break one differently (the pixel gradients
-        // move by a fifth when the inputs move 1e-7; measured up to 0.4% on
-        // the generator's weights, for one draw in eight); a wrong chain
-        // rule moves them by far more
-        let close = |what: &str, a: &[f32], b: &[f32]| {
+        // 0.1% of the largest for the pen alone; 1% over digits: a drawing's
+        // blank parts put the classifier's max pooling on exact ties, and the
+        // two paths' roundings of a stroke's faint edge can break one
+        // differently (the pixel gradients move by a fifth when the inputs
+        // move 1e-7; measured up to 0.4% on the generator's weights, for one
+        // over-digits draw in eight); a wrong chain rule moves them by far more
+        let close = |what: &str, tol: f32, a: &[f32], b: &[f32]| {
             let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
             let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             assert!(
-                a.len() == b.len() && scale > 0.0 && worst < 1e-2 * scale,
+                a.len() == b.len() && scale > 0.0 && worst < tol * scale,
                 "{what} differs by {worst} (scale {scale})"
             );
         };
@@ -756,6 +756,7 @@ mod tests {
                 for ((name, _), got) in names.iter().zip(&got) {
                     close(
                         &format!("{kind:?}, every {every}: {name}"),
+                        if kind == over { 1e-2 } else { 1e-3 },
                         got,
                         &read(&want, &vars[*name])?,
                     );
@@ -768,6 +769,7 @@ mod tests {
                     let name = *name;
                     close(
                         &format!("{kind:?}, radius {radius}: {name}"),
+                        1e-3,
                         &read(&got, &vars[name])?,
                         &read(&want, &vars[name])?,
                     );
