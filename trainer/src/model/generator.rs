@@ -697,12 +697,14 @@ impl Generator {
     /// Pixel-space images `[b, 28, 28, 1]` from latents `[b, latent]` and
     /// conditioning vectors `[b, 11]`; dropout on when `rng` is given.
     pub fn forward(&self, z: &Tensor, c: &Tensor, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
-        Ok(self.forward_parts(z, c, rng)?.0)
+        Ok(self.forward_with_ink_base(z, c, rng)?.0)
     }
 
-    /// [`Generator::forward`], and for the over-digits kind the pages under
-    /// the drawings (`[b, 784]`).
-    pub(crate) fn forward_parts(
+    /// [`Generator::forward`], and what the ink term counts the ink above
+    /// (`[b, 784]`): the pages under the drawings when the over-digits kind
+    /// counts only the ink its pen adds (`added_ink_only`), else `None`
+    /// (the ink term acts on the images themselves).
+    pub(crate) fn forward_with_ink_base(
         &self,
         z: &Tensor,
         c: &Tensor,
@@ -711,24 +713,25 @@ impl Generator {
         let b = z.dim(0)?;
         // the kinds that take digits: each row's digit (or page), drawn
         // first, and the pooled copy the layers see beside the condition
-        let source = if self.config.kind.takes_digits() {
+        let mut source = None;
+        let with_source;
+        let c = if self.config.kind.takes_digits() {
             let rows = c
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            self.digits_for(&rows, rng.as_deref_mut())?
-        } else {
-            None
-        };
-        let with_source;
-        let c = match &source {
-            Some(src) => {
-                let side = warp::POOLED_SIDE;
-                let pooled = Tensor::from_vec(warp::pooled(src), (b, side * side), c.device())?;
-                with_source = Tensor::cat(&[c, &pooled.to_dtype(c.dtype())?], 1)?;
-                &with_source
+            source = self.digits_for(&rows, rng.as_deref_mut())?;
+            match &source {
+                Some(src) => {
+                    let wide = warp::condition_with_pooled(&rows, src);
+                    let width = wide.len() / b;
+                    with_source = Tensor::from_vec(wide, (b, width), c.device())?.to_dtype(c.dtype())?;
+                    &with_source
+                }
+                None => c,
             }
-            None => c,
+        } else {
+            c
         };
         let lrelu = |x: Tensor| x.maximum(&(&x * 0.2)?);
         let h = lrelu(self.fc1.dense(&Tensor::cat(&[z, c], 1)?)?)?; // [b, h1]
@@ -753,7 +756,8 @@ impl Generator {
                         let page = Tensor::from_slice(page, (b, IMG_PIXELS), hc.device())?
                             .to_dtype(drawn.dtype())?;
                         let px = ((&drawn + &page)? - (&drawn * &page)?)?;
-                        return Ok((px.reshape((b, IMG_SIDE, IMG_SIDE, 1))?, Some(page)));
+                        let base = self.config.added_ink_only.then_some(page);
+                        return Ok((px.reshape((b, IMG_SIDE, IMG_SIDE, 1))?, base));
                     }
                     None => drawn,
                 }

@@ -297,12 +297,13 @@ pub fn generator_step(
     }
     let dev = gen.device().clone();
     let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
-    let (px, page) = gen.forward_parts(&z, &p, Some(rng)).op("generator forward")?;
-    let page = page.filter(|_| gen.config.added_ink_only);
+    let (px, ink_base) = gen
+        .forward_with_ink_base(&z, &p, Some(rng))
+        .op("generator forward")?;
     let x = to_model_space(&px).op("normalise generated")?;
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
     let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
-        .and_then(|lp| with_pixel_terms(lp, &px, page.as_ref(), &z, w))
+        .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
         .op("inversion loss")?;
     let grads = loss.backward().op("inversion backward")?;
     gen.optimizer().step_grads(&grads).op("generator update")?;
@@ -329,14 +330,7 @@ fn cpu_generator_grads(
     // the graph draws it), its pooled copy beside the condition
     let pages = gen.digits_for(&p, Some(rng)).op("pages")?;
     let c = match &pages {
-        Some(pages) => {
-            let pooled = warp::pooled(pages);
-            let pw = pooled.len() / batch;
-            p.chunks_exact(NUM_CLASSES)
-                .zip(pooled.chunks_exact(pw))
-                .flat_map(|(a, b)| a.iter().chain(b).copied())
-                .collect()
-        }
+        Some(pages) => warp::condition_with_pooled(&p, pages),
         None => p.clone(),
     };
     let masks = gen.dropout_masks(batch, rng);
@@ -435,14 +429,16 @@ fn hybrid_generator_grads(
 ) -> Result<(LossParts, candle_core::backprop::GradStore)> {
     let dev = Device::Cpu;
     let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
-    let (px, page) = gen.forward_parts(&z, &p, Some(rng)).op("generator forward")?;
-    let page = page.filter(|_| gen.config.added_ink_only);
+    let (px, ink_base) = gen
+        .forward_with_ink_base(&z, &p, Some(rng))
+        .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
     let (parts, dpx) = classifier_pixel_grad(classifier, &values, &p, &y, w)?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
-    let (pixel_loss, parts) = with_pixel_terms((zero, parts), &px, page.as_ref(), &z, w).op("pixel terms")?;
+    let (pixel_loss, parts) =
+        with_pixel_terms((zero, parts), &px, ink_base.as_ref(), &z, w).op("pixel terms")?;
     let surrogate = (pixel_loss + (&px * &dpx).and_then(|t| t.sum_all()).op("chain")?).op("surrogate")?;
     let grads = surrogate.backward().op("generator backward")?;
     Ok((parts, grads))
@@ -604,11 +600,10 @@ mod tests {
         cls.set_native_ops(true);
         let mut r = StdRng::seed_from_u64(seed);
         let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), 0.0, &mut r, &Device::Cpu)?;
-        let (px, page) = gen.forward_parts(&z, &p, Some(&mut r)).op("forward")?;
-        let page = page.filter(|_| gen.config.added_ink_only);
+        let (px, ink_base) = gen.forward_with_ink_base(&z, &p, Some(&mut r)).op("forward")?;
         let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
         let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
-            .and_then(|lp| with_pixel_terms(lp, &px, page.as_ref(), &z, w))
+            .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
             .op("loss")?;
         let g = loss.backward().op("backward")?;
         cls.set_native_ops(false);

@@ -98,6 +98,22 @@ pub fn pooled(src: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Each row of `cond` (`[n, c]`) followed by its digit's [`pooled`] copy
+/// (`src`, `[n, 784]`): `[n, c + 196]`, the condition that the layers of a
+/// generator taking digits see (the same on its graph and its CPU path).
+pub fn condition_with_pooled(cond: &[f32], src: &[f32]) -> Vec<f32> {
+    let n = src.len() / IMG_PIXELS;
+    let pooled = pooled(src);
+    if n == 0 {
+        return Vec::new();
+    }
+    let (cw, pw) = (cond.len() / n, pooled.len() / n);
+    cond.chunks_exact(cw)
+        .zip(pooled.chunks_exact(pw))
+        .flat_map(|(a, b)| a.iter().chain(b).copied())
+        .collect()
+}
+
 /// `src` (`[n, 784]` values) sampled at every pixel `(x, y)` moved by
 /// `(dx, dy)` (`[n, 784]` tensors, pixels): bilinear, zero outside the page.
 /// Differentiable in `dx` and `dy` (the corners' weights carry the gradient;
@@ -234,6 +250,21 @@ mod tests {
         let p = pooled(&src);
         assert_eq!(p.len(), POOLED_SIDE * POOLED_SIDE);
         assert!(p.iter().all(|&v| v == 0.5));
+    }
+
+    #[test]
+    fn each_condition_row_is_followed_by_its_own_pooled_digit() {
+        // two digits: all 0.25 and all 1.0; conditions of width 3
+        let src: Vec<f32> = [0.25f32, 1.0].iter().flat_map(|&v| vec![v; IMG_PIXELS]).collect();
+        let cond = [1.0, 0.0, 0.0, 0.0, 0.5, 0.5];
+        let c = condition_with_pooled(&cond, &src);
+        let w = 3 + POOLED_SIDE * POOLED_SIDE;
+        assert_eq!(c.len(), 2 * w);
+        assert_eq!(&c[..3], &cond[..3]);
+        assert!(c[3..w].iter().all(|&v| v == 0.25), "row 0's digit");
+        assert_eq!(&c[w..w + 3], &cond[3..]);
+        assert!(c[w + 3..].iter().all(|&v| v == 1.0), "row 1's digit");
+        assert!(condition_with_pooled(&[], &[]).is_empty());
     }
 
     fn field(n: usize, v: f32) -> Tensor {

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Evaluation};
 use crate::model::Classifier;
 use crate::report::Calibrated;
-use ood_core::GARBAGE;
+use ood_core::{GARBAGE, NUM_CLASSES};
 
 /// The garbage-logit offset that sends at most `budget` of the validation
 /// digits to the garbage class, or `None` when `budget` is 0 (calibration off).
@@ -14,11 +14,18 @@ pub fn garbage_offset(model: &Classifier, val: &Dataset, budget: f64, batch: usi
     if budget <= 0.0 {
         return Ok(None);
     }
-    let z = model.logits(&val.images, batch)?;
+    offset_of(&model.logits(&val.images, batch)?, budget)
+}
+
+/// [`garbage_offset`] from the validation digits' logits `z`.
+pub fn offset_of(z: &[[f32; NUM_CLASSES]], budget: f64) -> Result<Option<f32>> {
+    if budget <= 0.0 {
+        return Ok(None);
+    }
     let mut margins: Vec<f32> = z.iter().map(ood_core::verdict::garbage_margin).collect();
     ood_core::verdict::garbage_offset(&mut margins, budget as f32)
         .map(Some)
-        .ok_or(Error::Calibration { n: val.len(), budget })
+        .ok_or(Error::Calibration { n: z.len(), budget })
 }
 
 /// Evaluates `model` with `offset` added to the garbage logit.
@@ -63,4 +70,28 @@ pub fn calibrated_evaluation(
         with_offset,
         without_offset,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits whose garbage margin (best digit minus garbage) is `m`.
+    fn with_margin(m: f32) -> [f32; NUM_CLASSES] {
+        let mut z = [0.0f32; NUM_CLASSES];
+        z[4] = m;
+        z
+    }
+
+    #[test]
+    fn the_offset_of_logits_flips_the_budgeted_share_and_no_more() -> Result<()> {
+        let z: Vec<_> = [0.5f32, 1.0, 2.0, 4.0].iter().map(|&m| with_margin(m)).collect();
+        assert_eq!(offset_of(&z, 0.0)?, None, "calibration off");
+        // a quarter of four: the smallest margin flips, midway to the next
+        assert_eq!(offset_of(&z, 0.25)?, Some(0.75));
+        // under one input's share: nothing flips, midway between 0 and the smallest
+        assert_eq!(offset_of(&z, 0.2)?, Some(0.25));
+        assert!(matches!(offset_of(&[], 0.1), Err(Error::Calibration { n: 0, .. })));
+        Ok(())
+    }
 }

@@ -20,15 +20,18 @@ impl Run<'_> {
         let batch = cfg.eval.batch_size;
         let bar = eval_bar("final evaluation");
         let sets = &self.data.sets;
+        let model = &mut self.trainer.model;
+        // the validation digits' logits, once: the averaged weights'
+        // accuracy and the garbage offset
+        let zval = model.logits(&self.data.val.images, batch)?;
         let averaged = match cfg.train.average_epochs {
             0 => None,
             n => Some(Averaged {
                 epochs: n,
-                val_accuracy: super::train::accuracy(&self.trainer, &self.data.val, batch)?,
+                val_accuracy: super::train::accuracy_of(&zval, &self.data.val.labels),
             }),
         };
-        let model = &mut self.trainer.model;
-        let offset = calibrate::garbage_offset(model, &self.data.val, cfg.calibration.garbage_budget, batch)?;
+        let offset = calibrate::offset_of(&zval, cfg.calibration.garbage_budget)?;
         // the weights as trained, when an offset is about to change them
         let without_offset = match offset {
             Some(_) => Some(calibrate::evaluate_at(

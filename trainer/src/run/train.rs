@@ -108,13 +108,17 @@ pub fn cosine_lr(lr: f64, lr_min: f64, step: usize, total: usize) -> f64 {
 
 /// 11-way accuracy of the trainer's model on `ds`.
 pub fn accuracy(trainer: &ClassifierTrainer, ds: &Dataset, batch: usize) -> Result<f64> {
-    let z = trainer.model.logits(&ds.images, batch)?;
+    Ok(accuracy_of(&trainer.model.logits(&ds.images, batch)?, &ds.labels))
+}
+
+/// 11-way accuracy of logits `z` against `labels` (one each).
+pub fn accuracy_of(z: &[[f32; NUM_CLASSES]], labels: &[u8]) -> f64 {
     let ok = z
         .iter()
-        .zip(&ds.labels)
+        .zip(labels)
         .filter(|(z, &y)| argmax(&z[..]) == y as usize)
         .count();
-    Ok(ok as f64 / ds.len().max(1) as f64)
+    ok as f64 / labels.len().max(1) as f64
 }
 
 /// The `(source, image)` pairs of one epoch, in source order: every image,
@@ -231,6 +235,18 @@ mod tests {
 
     /// f32 division results compared exactly enough for small integers.
     const TOL: f32 = 1e-6;
+
+    #[test]
+    fn accuracy_of_counts_the_arg_max_against_the_labels() {
+        let row = |k: usize| {
+            let mut z = [0.0f32; NUM_CLASSES];
+            z[k] = 1.0;
+            z
+        };
+        let z = [row(3), row(GARBAGE), row(7), row(1)];
+        assert_eq!(accuracy_of(&z, &[3, 10, 2, 1]), 0.75);
+        assert_eq!(accuracy_of(&[], &[]), 0.0);
+    }
 
     #[test]
     fn balanced_weights() {
