@@ -119,6 +119,15 @@ pub struct GeneratorConfig {
     /// classifier sees).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub added_ink_only: bool,
+    /// The seed's batch terms (the features' mean pairwise cosine and
+    /// orthogonality) act within each kind of row, the pen-alone rows among
+    /// themselves and the rows over digits among themselves, and are
+    /// averaged ([`GeneratorConfig::row_groups`]): drawings over digits of
+    /// other classes, already spread by their pages, no longer meet the
+    /// terms for the pen-alone drawings (`kind = "strokes-over-digits"`
+    /// only; default false: the whole batch, as the seed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub batch_terms_per_kind: bool,
 }
 
 /// Default share of rows drawn over digits.
@@ -281,11 +290,29 @@ impl Default for GeneratorConfig {
             warp_shift: WARP_SHIFT,
             over_digits_share: OVER_DIGITS_SHARE,
             added_ink_only: false,
+            batch_terms_per_kind: false,
         }
     }
 }
 
 impl GeneratorConfig {
+    /// The groups of a batch of `b` rows within which the batch terms act:
+    /// with `batch_terms_per_kind`, the pen-alone rows and the rows over
+    /// digits ([`over_rows`]), each in row order, leaving out a group of
+    /// fewer than two rows; `None` for the whole batch (the seed).
+    pub fn row_groups(&self, b: usize) -> Option<Vec<Vec<u32>>> {
+        if !self.batch_terms_per_kind || self.kind != GeneratorKind::StrokesOverDigits {
+            return None;
+        }
+        let over = over_rows(b, self.over_digits_share);
+        let rows = |want: bool| -> Vec<u32> { (0..b as u32).filter(|&r| over[r as usize] == want).collect() };
+        let groups: Vec<Vec<u32>> = [rows(false), rows(true)]
+            .into_iter()
+            .filter(|g| g.len() >= 2)
+            .collect();
+        (!groups.is_empty()).then_some(groups)
+    }
+
     /// Names and shapes of all parameters.
     pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
         let cond = self.condition_width();
@@ -379,6 +406,12 @@ impl GeneratorConfig {
         if self.added_ink_only && self.kind != GeneratorKind::StrokesOverDigits {
             return Err(Error::Config(format!(
                 "generator.added_ink_only counts the ink a pen adds to a page: kind \"strokes-over-digits\" only, not {:?}",
+                self.kind
+            )));
+        }
+        if self.batch_terms_per_kind && self.kind != GeneratorKind::StrokesOverDigits {
+            return Err(Error::Config(format!(
+                "generator.batch_terms_per_kind splits a batch into pen-alone rows and rows over digits: kind \"strokes-over-digits\" only, not {:?}",
                 self.kind
             )));
         }
@@ -1042,6 +1075,59 @@ mod tests {
         assert!(text.contains("added_ink_only = true"), "{text}");
         let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
         assert!(!off.contains("added_ink_only"), "not written when off: {off}");
+        // the batch terms per kind of row: over digits only, written when on
+        let per_kind = GeneratorConfig {
+            batch_terms_per_kind: true,
+            ..GeneratorConfig::default()
+        };
+        assert!(per_kind.validate().is_err(), "one kind of row only");
+        assert_eq!(per_kind.row_groups(8), None);
+        let per_kind = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            ..per_kind
+        };
+        per_kind.validate().expect("over digits");
+        let text = toml::to_string(&per_kind).expect("toml");
+        assert!(text.contains("batch_terms_per_kind = true"), "{text}");
+        let back: GeneratorConfig = toml::from_str(&text).expect("read back");
+        assert_eq!(back, per_kind);
+        assert!(
+            !off.contains("batch_terms_per_kind"),
+            "not written when off: {off}"
+        );
+    }
+
+    #[test]
+    fn the_row_groups_are_the_pen_alone_rows_and_the_rows_over_digits() {
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            batch_terms_per_kind: true,
+            ..GeneratorConfig::default()
+        };
+        // share 0.5: every other row of each half over a digit
+        assert_eq!(cfg.row_groups(8), Some(vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]));
+        // every row over a digit: one group, the whole batch
+        let all = GeneratorConfig {
+            over_digits_share: 1.0,
+            ..cfg.clone()
+        };
+        assert_eq!(all.row_groups(4), Some(vec![vec![0, 1, 2, 3]]));
+        // a quarter: of 8 rows, 3 and 7 over digits; of 4, none (one group)
+        let quarter = GeneratorConfig {
+            over_digits_share: 0.25,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            quarter.row_groups(8),
+            Some(vec![vec![0, 1, 2, 4, 5, 6], vec![3, 7]])
+        );
+        assert_eq!(quarter.row_groups(4), Some(vec![vec![0, 1, 2, 3]]));
+        // off: the whole batch, as the seed
+        let off = GeneratorConfig {
+            batch_terms_per_kind: false,
+            ..cfg
+        };
+        assert_eq!(off.row_groups(8), None);
     }
 
     #[test]

@@ -125,36 +125,72 @@ fn gram(feats: &Tensor) -> candle_core::Result<Tensor> {
     f.matmul(&f.t()?) // [n, n]
 }
 
-/// All four terms as tensors (for backprop) in the order kl, ce, cos, ortho.
+/// The seed's batch terms of features `[n, d]`: their mean pairwise cosine
+/// similarity and the orthogonality `||G - I||^2 / n^2`.
+fn batch_terms(feats: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let n = feats.dim(0)?;
+    let g = gram(feats)?;
+    let eye = Tensor::eye(n, g.dtype(), g.device())?;
+    let diag_sum = g.mul(&eye)?.sum_all()?;
+    let pairs = (n * n.saturating_sub(1)).max(1) as f64;
+    let cos = ((g.sum_all()? - diag_sum)? / pairs)?;
+    let ortho = ((g - eye)?.sqr()?.sum_all()? / (n * n) as f64)?;
+    Ok((cos, ortho))
+}
+
+/// [`batch_terms`] within each group of rows (row indices into `feats`),
+/// averaged over the groups; over the whole batch for `None` (the seed).
+pub fn grouped_batch_terms(
+    feats: &Tensor,
+    groups: Option<&[Vec<u32>]>,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let groups = match groups {
+        Some(g) if !g.is_empty() => g,
+        _ => return batch_terms(feats),
+    };
+    let mut sums: Option<(Tensor, Tensor)> = None;
+    for rows in groups {
+        let idx = Tensor::new(rows.as_slice(), feats.device())?;
+        let (c, o) = batch_terms(&feats.index_select(&idx, 0)?)?;
+        sums = Some(match sums {
+            None => (c, o),
+            Some((sc, so)) => ((sc + c)?, (so + o)?),
+        });
+    }
+    let (c, o) = sums.expect("at least one group");
+    let k = groups.len() as f64;
+    Ok(((c / k)?, (o / k)?))
+}
+
+/// All four terms as tensors (for backprop) in the order kl, ce, cos, ortho;
+/// the batch terms within `groups` ([`grouped_batch_terms`]).
 pub fn loss_terms(
     logits: &Tensor,
     feats: &Tensor,
     p: &Tensor,
     y: &Tensor,
+    groups: Option<&[Vec<u32>]>,
 ) -> candle_core::Result<[Tensor; 4]> {
     let n = logits.dim(0)?;
     let logq = candle_nn::ops::log_softmax(logits, 1)?; // [n, k]
     let plogp = (p * p.clamp(P_FLOOR, 1.0)?.log()?)?; // 0 log 0 = 0
     let kl = ((plogp - (p * &logq)?)?.sum_all()? / n as f64)?;
     let ce = (logq.gather(&y.unsqueeze(1)?, 1)?.sum_all()?.neg()? / n as f64)?;
-    let g = gram(feats)?;
-    let diag_sum = g.mul(&Tensor::eye(n, g.dtype(), g.device())?)?.sum_all()?;
-    let pairs = (n * n.saturating_sub(1)).max(1) as f64;
-    let cos = ((g.sum_all()? - diag_sum)? / pairs)?;
-    let eye = Tensor::eye(n, g.dtype(), g.device())?;
-    let ortho = ((g - eye)?.sqr()?.sum_all()? / (n * n) as f64)?;
+    let (cos, ortho) = grouped_batch_terms(feats, groups)?;
     Ok([kl, ce, cos, ortho])
 }
 
-/// The weighted inversion loss and its parts.
+/// The weighted inversion loss and its parts; the batch terms within
+/// `groups` (`None`: the whole batch).
 pub fn inversion_loss(
     logits: &Tensor,
     feats: &Tensor,
     p: &Tensor,
     y: &Tensor,
     w: &LossWeights,
+    groups: Option<&[Vec<u32>]>,
 ) -> candle_core::Result<(Tensor, LossParts)> {
-    let [kl, ce, cos, ortho] = loss_terms(logits, feats, p, y)?;
+    let [kl, ce, cos, ortho] = loss_terms(logits, feats, p, y, groups)?;
     let total = ((((&kl * w.alpha)? + (&ce * w.beta)?)? + (&cos * w.gamma)?)? + (&ortho * w.delta)?)?;
     let v = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>();
     let parts = LossParts {
@@ -302,7 +338,8 @@ pub fn generator_step(
         .op("generator forward")?;
     let x = to_model_space(&px).op("normalise generated")?;
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
-    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
+    let groups = gen.config.row_groups(batch);
+    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
         .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
         .op("inversion loss")?;
     let grads = loss.backward().op("inversion backward")?;
@@ -346,7 +383,13 @@ fn cpu_generator_grads(
     };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (parts, dx) = classifier_pixel_grad(classifier, &px, &p, &y, w)?;
+    let (parts, dx) = classifier_pixel_grad(
+        classifier,
+        &px,
+        (&p, &y),
+        w,
+        gen.config.row_groups(batch).as_deref(),
+    )?;
     // the mode-seeking and ink terms act on the pixels: a leaf of their own
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
@@ -379,9 +422,9 @@ fn cpu_generator_grads(
 fn classifier_pixel_grad(
     classifier: &Classifier,
     px: &[f32],
-    p: &Tensor,
-    y: &Tensor,
+    (p, y): (&Tensor, &Tensor),
     w: &LossWeights,
+    groups: Option<&[Vec<u32>]>,
 ) -> Result<(LossParts, Vec<f32>)> {
     let dev = Device::Cpu;
     let batch = px.len() / ood_core::IMG_PIXELS;
@@ -393,7 +436,7 @@ fn classifier_pixel_grad(
     let logits = Var::from_vec(logits, (batch, NUM_CLASSES), &dev).op("logits")?;
     let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
     let (loss, parts) =
-        inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w).op("inversion loss")?;
+        inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w, groups).op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
     let (dlogits, dfeats) = (grad_values(&g, &logits)?, grad_values(&g, &feats)?);
     let dx = cpu::input_grad(&cw, &mut cls_scratch, &dlogits, &dfeats, threads);
@@ -434,7 +477,13 @@ fn hybrid_generator_grads(
         .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
-    let (parts, dpx) = classifier_pixel_grad(classifier, &values, &p, &y, w)?;
+    let (parts, dpx) = classifier_pixel_grad(
+        classifier,
+        &values,
+        (&p, &y),
+        w,
+        gen.config.row_groups(batch).as_deref(),
+    )?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
     let (pixel_loss, parts) =
@@ -500,7 +549,7 @@ mod tests {
         let y = Tensor::new(&[0u32, 1], &Device::Cpu)?;
         // orthogonal features: cos 0, G = I -> ortho 0
         let f = t(&[3.0, 0.0, 0.0, 2.0], (2, 2));
-        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        let v = scalars(&loss_terms(&logits, &f, &p, &y, None)?);
         let ln2 = std::f64::consts::LN_2;
         // KL: sample 0: 1*ln(1/0.5) = ln2; sample 1: 0 -> mean ln2/2
         assert!((v[0] - ln2 / 2.0).abs() < TOL, "kl {}", v[0]);
@@ -508,11 +557,11 @@ mod tests {
         assert!(v[2].abs() < TOL && v[3].abs() < TOL, "{v:?}");
         // identical features: cos 1; G all ones -> (G - I) has 2 ones -> 2/4
         let f = t(&[1.0, 1.0, 2.0, 2.0], (2, 2));
-        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        let v = scalars(&loss_terms(&logits, &f, &p, &y, None)?);
         assert!((v[2] - 1.0).abs() < 1e-7 && (v[3] - 0.5).abs() < 1e-7, "{v:?}");
         // opposite features: cos -1, ortho (1+1)/4
         let f = t(&[1.0, 0.0, -1.0, 0.0], (2, 2));
-        let v = scalars(&loss_terms(&logits, &f, &p, &y)?);
+        let v = scalars(&loss_terms(&logits, &f, &p, &y, None)?);
         assert!((v[2] + 1.0).abs() < 1e-7 && (v[3] - 0.5).abs() < 1e-7, "{v:?}");
         Ok(())
     }
@@ -531,7 +580,7 @@ mod tests {
             mode_seeking: 0.0,
             ink: 0.0,
         };
-        let (_, parts) = inversion_loss(&logits, &f, &p, &y, &w)?;
+        let (_, parts) = inversion_loss(&logits, &f, &p, &y, &w, None)?;
         let expect = 500.0 * parts.kl + 500.0 * parts.ce + 6000.0 * parts.cos + 10.0 * parts.ortho;
         assert!((parts.total - expect).abs() < 1e-6 * expect.abs().max(1.0));
         Ok(())
@@ -554,7 +603,7 @@ mod tests {
         };
         let lv = Var::from_vec(l0.clone(), (3, 3), &dev)?;
         let fv = Var::from_vec(f0.clone(), (3, 4), &dev)?;
-        let (loss, _) = inversion_loss(lv.as_tensor(), fv.as_tensor(), &p, &y, &w)?;
+        let (loss, _) = inversion_loss(lv.as_tensor(), fv.as_tensor(), &p, &y, &w, None)?;
         let g = loss.backward()?;
         let gl = g
             .get(lv.as_tensor())
@@ -567,7 +616,9 @@ mod tests {
             .flatten_all()?
             .to_vec1::<f64>()?;
         let eval = |l: &[f64], f: &[f64]| -> candle_core::Result<f64> {
-            Ok(inversion_loss(&t(l, (3, 3)), &t(f, (3, 4)), &p, &y, &w)?.1.total)
+            Ok(inversion_loss(&t(l, (3, 3)), &t(f, (3, 4)), &p, &y, &w, None)?
+                .1
+                .total)
         };
         let eps = 1e-6;
         for i in 0..l0.len() {
@@ -602,7 +653,8 @@ mod tests {
         let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), 0.0, &mut r, &Device::Cpu)?;
         let (px, ink_base) = gen.forward_with_ink_base(&z, &p, Some(&mut r)).op("forward")?;
         let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
-        let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w)
+        let groups = gen.config.row_groups(batch);
+        let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
             .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
             .op("loss")?;
         let g = loss.backward().op("backward")?;
@@ -717,16 +769,19 @@ mod tests {
         // shard); with a radius cap, the hybrid path (generator as a graph);
         // the pen alone and over digits
         let over = GeneratorKind::StrokesOverDigits;
-        // (and the ink term on the ink added to the pages only)
-        for (kind, every, radius, batch, share, added) in [
-            (GeneratorKind::Strokes, true, 0.0, 23, 0.5, false),
-            (GeneratorKind::Strokes, false, 0.0, 9, 0.5, false),
-            (GeneratorKind::Strokes, true, 4.0, 9, 0.5, false),
-            (over, true, 0.0, 23, 0.5, false),
-            (over, false, 0.0, 9, 0.25, false),
-            (over, true, 4.0, 9, 1.0, false),
-            (over, true, 0.0, 23, 0.5, true),
-            (over, true, 4.0, 9, 1.0, true),
+        // (and the ink term on the ink added to the pages only; and the
+        // batch terms within each kind of row)
+        for (kind, every, radius, batch, share, added, per_kind) in [
+            (GeneratorKind::Strokes, true, 0.0, 23, 0.5, false, false),
+            (GeneratorKind::Strokes, false, 0.0, 9, 0.5, false, false),
+            (GeneratorKind::Strokes, true, 4.0, 9, 0.5, false, false),
+            (over, true, 0.0, 23, 0.5, false, false),
+            (over, false, 0.0, 9, 0.25, false, false),
+            (over, true, 4.0, 9, 1.0, false, false),
+            (over, true, 0.0, 23, 0.5, true, false),
+            (over, true, 4.0, 9, 1.0, true, false),
+            (over, true, 0.0, 23, 0.5, true, true),
+            (over, false, 4.0, 9, 0.5, false, true),
         ] {
             let cfg = GeneratorConfig {
                 kind,
@@ -734,6 +789,7 @@ mod tests {
                 stroke_radius: radius,
                 over_digits_share: share,
                 added_ink_only: added,
+                batch_terms_per_kind: per_kind,
                 ..GeneratorConfig::default()
             };
             let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
@@ -742,6 +798,24 @@ mod tests {
             assert_eq!(gen.has_cpu_path(), radius == 0.0);
             let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
             assert!(want_parts.ms > 0.0, "{want_parts:?}");
+            if per_kind {
+                // the groups change the batch terms, nothing else
+                gen.config.batch_terms_per_kind = false;
+                let (whole, _, _) = reference_step(&gen, &mut cls, batch, &w, 3)?;
+                gen.config.batch_terms_per_kind = true;
+                assert!(
+                    (whole.cos - want_parts.cos).abs() > 1e-4,
+                    "{whole:?} vs {want_parts:?}"
+                );
+                assert!(
+                    (whole.ortho - want_parts.ortho).abs() > 1e-6,
+                    "{whole:?} vs {want_parts:?}"
+                );
+                assert_eq!(
+                    (whole.kl, whole.ce, whole.ms, whole.ink),
+                    (want_parts.kl, want_parts.ce, want_parts.ms, want_parts.ink)
+                );
+            }
             let vars = gen.tensors()?;
             let names = cfg.param_shapes();
             let parts = if gen.has_cpu_path() {
@@ -790,6 +864,28 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn batch_terms_within_groups_by_hand() -> candle_core::Result<()> {
+        // rows 0 and 2 along one axis, rows 1 and 3 along the other
+        let f = t(&[1.0, 0.0, 0.0, 2.0, 3.0, 0.0, 0.0, 0.5], (4, 2));
+        let v = |g: Option<&[Vec<u32>]>| -> candle_core::Result<(f64, f64)> {
+            let (c, o) = grouped_batch_terms(&f, g)?;
+            Ok((c.to_scalar::<f64>()?, o.to_scalar::<f64>()?))
+        };
+        // whole batch: 4 of the 12 ordered pairs alike -> cos 1/3; 4 ones off the diagonal -> 4/16
+        let (c, o) = v(None)?;
+        assert!((c - 1.0 / 3.0).abs() < 1e-7 && (o - 0.25).abs() < 1e-7, "{c} {o}");
+        // within the two axes: each group alike -> cos 1; each 2x2 of ones -> 2/4, averaged
+        let (c, o) = v(Some(&[vec![0, 2], vec![1, 3]]))?;
+        assert!((c - 1.0).abs() < 1e-7 && (o - 0.5).abs() < 1e-7, "{c} {o}");
+        // across the axes: orthogonal pairs -> cos 0, G = I -> 0
+        let (c, o) = v(Some(&[vec![0, 1], vec![2, 3]]))?;
+        assert!(c.abs() < 1e-7 && o.abs() < 1e-7, "{c} {o}");
+        // no groups: the whole batch
+        assert_eq!(v(Some(&[]))?, v(None)?);
         Ok(())
     }
 

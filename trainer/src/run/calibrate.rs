@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(offset_of(&z, 0.25)?, Some(0.75));
         // under one input's share: nothing flips, midway between 0 and the smallest
         assert_eq!(offset_of(&z, 0.2)?, Some(0.25));
-        assert!(matches!(offset_of(&[], 0.1), Err(Error::Calibration { n: 0, .. })));
+        assert!(matches!(
+            offset_of(&[], 0.1),
+            Err(Error::Calibration { n: 0, .. })
+        ));
         Ok(())
     }
 }

@@ -110,6 +110,7 @@ pub fn counterfeits(
     if inv.generator.kind == GeneratorKind::StrokesOverDigits {
         inv.generator.kind = GeneratorKind::Strokes;
         inv.generator.added_ink_only = false;
+        inv.generator.batch_terms_per_kind = false;
     }
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
@@ -255,6 +256,9 @@ mod tests {
         assert_eq!(check(&over), check(&pen), "the same test as the pen's");
         // with its ink counted over the page only too (a pen alone has no page)
         over.inversion.generator.added_ink_only = true;
+        assert_eq!(check(&over), check(&pen), "the same test as the pen's");
+        // and with its batch terms per kind of row (a pen alone has one kind)
+        over.inversion.generator.batch_terms_per_kind = true;
         assert_eq!(check(&over), check(&pen), "the same test as the pen's");
     }
 

@@ -324,7 +324,8 @@ fn generator_runs_on_training_digits_of_other_classes() {
     crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
     let src = sources(tmp.path());
     // bent digits (a candle graph), and pen drawings over digits (the CPU
-    // path), their ink counted whole or over the page only
+    // path), their ink counted whole or over the page only, their batch
+    // terms over the whole batch or per kind of row
     for (i, (kind, name, key)) in [
         (GeneratorKind::Warp, "warp", "warp_shift = 2.0"),
         (GeneratorKind::StrokesOverDigits, "strokes-over-digits", ""),
@@ -332,6 +333,11 @@ fn generator_runs_on_training_digits_of_other_classes() {
             GeneratorKind::StrokesOverDigits,
             "strokes-over-digits",
             "added_ink_only = true",
+        ),
+        (
+            GeneratorKind::StrokesOverDigits,
+            "strokes-over-digits",
+            "batch_terms_per_kind = true",
         ),
     ]
     .into_iter()
@@ -341,6 +347,7 @@ fn generator_runs_on_training_digits_of_other_classes() {
         cfg.inversion.generator.kind = kind;
         cfg.inversion.generator.warp_shift = if key.starts_with("warp") { 2.0 } else { 3.0 };
         cfg.inversion.generator.added_ink_only = key.starts_with("added");
+        cfg.inversion.generator.batch_terms_per_kind = key.starts_with("batch");
         let dir = tmp.path().join(format!("{name}-{i}"));
         let a = trainer::run::run(&cfg, &src, &dir, &[], &Device::Cpu, false).expect("run");
         let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
@@ -360,6 +367,11 @@ fn generator_runs_on_training_digits_of_other_classes() {
         assert_eq!(
             written.contains("added_ink_only"),
             key.starts_with("added"),
+            "{written}"
+        );
+        assert_eq!(
+            written.contains("batch_terms_per_kind"),
+            key.starts_with("batch"),
             "{written}"
         );
         let report: serde_json::Value =
