@@ -1060,41 +1060,27 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert!(bad.validate().is_err(), "no rows over digits");
-        // the ink added to a page: a page needed
-        let added = GeneratorConfig {
-            added_ink_only: true,
-            ..GeneratorConfig::default()
-        };
-        assert!(added.validate().is_err(), "no pages, no added ink");
-        let over = GeneratorConfig {
-            kind: GeneratorKind::StrokesOverDigits,
-            ..added
-        };
-        over.validate().expect("over digits");
-        let text = toml::to_string(&over).expect("toml");
-        assert!(text.contains("added_ink_only = true"), "{text}");
+        // the keys of the over-digits kind alone (the ink added to a page,
+        // the batch terms per kind of row): refused on another kind,
+        // written when on and read back, not written when off
         let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
-        assert!(!off.contains("added_ink_only"), "not written when off: {off}");
-        // the batch terms per kind of row: over digits only, written when on
-        let per_kind = GeneratorConfig {
-            batch_terms_per_kind: true,
-            ..GeneratorConfig::default()
-        };
-        assert!(per_kind.validate().is_err(), "one kind of row only");
-        assert_eq!(per_kind.row_groups(8), None);
-        let per_kind = GeneratorConfig {
-            kind: GeneratorKind::StrokesOverDigits,
-            ..per_kind
-        };
-        per_kind.validate().expect("over digits");
-        let text = toml::to_string(&per_kind).expect("toml");
-        assert!(text.contains("batch_terms_per_kind = true"), "{text}");
-        let back: GeneratorConfig = toml::from_str(&text).expect("read back");
-        assert_eq!(back, per_kind);
-        assert!(
-            !off.contains("batch_terms_per_kind"),
-            "not written when off: {off}"
-        );
+        type TurnOn = fn(&mut GeneratorConfig);
+        let keys: [(&str, TurnOn); 2] = [
+            ("added_ink_only", |c| c.added_ink_only = true),
+            ("batch_terms_per_kind", |c| c.batch_terms_per_kind = true),
+        ];
+        for (key, on) in keys {
+            let mut cfg = GeneratorConfig::default();
+            on(&mut cfg);
+            assert!(cfg.validate().is_err(), "{key}: no pages, no such key");
+            cfg.kind = GeneratorKind::StrokesOverDigits;
+            cfg.validate().expect("over digits");
+            let text = toml::to_string(&cfg).expect("toml");
+            assert!(text.contains(&format!("{key} = true")), "{text}");
+            let back: GeneratorConfig = toml::from_str(&text).expect("read back");
+            assert_eq!(back, cfg);
+            assert!(!off.contains(key), "not written when off: {off}");
+        }
     }
 
     #[test]
@@ -1122,7 +1108,12 @@ mod tests {
             Some(vec![vec![0, 1, 2, 4, 5, 6], vec![3, 7]])
         );
         assert_eq!(quarter.row_groups(4), Some(vec![vec![0, 1, 2, 3]]));
-        // off: the whole batch, as the seed
+        // off, or another kind: the whole batch, as the seed
+        let pen = GeneratorConfig {
+            kind: GeneratorKind::Strokes,
+            ..cfg.clone()
+        };
+        assert_eq!(pen.row_groups(8), None);
         let off = GeneratorConfig {
             batch_terms_per_kind: false,
             ..cfg

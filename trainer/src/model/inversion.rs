@@ -22,7 +22,7 @@
 //! (0.1307). Without it the generator fools the classifier with images
 //! half-covered in ink, a region no camera over paper shows.
 
-use super::generator::{over_digit, to_model_space, Generator};
+use super::generator::{over_digit, to_model_space, Generator, GeneratorConfig};
 use super::{cpu, warp, Classifier};
 use crate::error::{Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
@@ -138,7 +138,8 @@ fn batch_terms(feats: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
     Ok((cos, ortho))
 }
 
-/// [`batch_terms`] within each group of rows (row indices into `feats`),
+/// The seed's batch terms (cosine and orthogonality) within each group of
+/// rows (row indices into `feats`),
 /// averaged over the groups; over the whole batch for `None` (the seed).
 pub fn grouped_batch_terms(
     feats: &Tensor,
@@ -383,13 +384,7 @@ fn cpu_generator_grads(
     };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (parts, dx) = classifier_pixel_grad(
-        classifier,
-        &px,
-        (&p, &y),
-        w,
-        gen.config.row_groups(batch).as_deref(),
-    )?;
+    let (parts, dx) = classifier_pixel_grad(classifier, &px, (&p, &y), w, &gen.config)?;
     // the mode-seeking and ink terms act on the pixels: a leaf of their own
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
@@ -416,18 +411,20 @@ fn cpu_generator_grads(
 }
 
 /// The classifier's part of the inversion loss on pixels `px` (`[b, 784]`
-/// on the `[0, 1]` scale) through the hand-written CPU path: the loss parts
-/// (classifier terms only) and `dL/dpx`. Only the loss itself (on the
+/// on the `[0, 1]` scale) through the hand-written CPU path, its batch terms
+/// within the row groups of the generator `gen`: the loss parts (classifier
+/// terms only) and `dL/dpx`. Only the loss itself (on the
 /// `[b, 11]` logits and `[b, hidden]` features) runs as a small candle graph.
 fn classifier_pixel_grad(
     classifier: &Classifier,
     px: &[f32],
     (p, y): (&Tensor, &Tensor),
     w: &LossWeights,
-    groups: Option<&[Vec<u32>]>,
+    gen: &GeneratorConfig,
 ) -> Result<(LossParts, Vec<f32>)> {
     let dev = Device::Cpu;
     let batch = px.len() / ood_core::IMG_PIXELS;
+    let groups = gen.row_groups(batch);
     let x: Vec<f32> = px.iter().map(|&v| input::normalize_unit(v)).collect();
     let cw = classifier.cpu_weights()?;
     let (mut cls_scratch, threads) = classifier.cpu_scratch();
@@ -435,8 +432,8 @@ fn classifier_pixel_grad(
     let hidden = cw.hidden();
     let logits = Var::from_vec(logits, (batch, NUM_CLASSES), &dev).op("logits")?;
     let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
-    let (loss, parts) =
-        inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w, groups).op("inversion loss")?;
+    let (loss, parts) = inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w, groups.as_deref())
+        .op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
     let (dlogits, dfeats) = (grad_values(&g, &logits)?, grad_values(&g, &feats)?);
     let dx = cpu::input_grad(&cw, &mut cls_scratch, &dlogits, &dfeats, threads);
@@ -477,13 +474,7 @@ fn hybrid_generator_grads(
         .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
-    let (parts, dpx) = classifier_pixel_grad(
-        classifier,
-        &values,
-        (&p, &y),
-        w,
-        gen.config.row_groups(batch).as_deref(),
-    )?;
+    let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y), w, &gen.config)?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
     let (pixel_loss, parts) =
