@@ -139,8 +139,8 @@ fn batch_terms(feats: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
 }
 
 /// The seed's batch terms (cosine and orthogonality) within each group of
-/// rows (row indices into `feats`),
-/// averaged over the groups; over the whole batch for `None` (the seed).
+/// rows (row indices into `feats`), averaged over the groups; over the
+/// whole batch for `None` (the seed).
 pub fn grouped_batch_terms(
     feats: &Tensor,
     groups: Option<&[Vec<u32>]>,
@@ -384,7 +384,7 @@ fn cpu_generator_grads(
     };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (parts, dx) = classifier_pixel_grad(classifier, &px, (&p, &y), w, &gen.config)?;
+    let (parts, dx) = classifier_pixel_grad(classifier, &px, &p, &y, w, &gen.config)?;
     // the mode-seeking and ink terms act on the pixels: a leaf of their own
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
@@ -418,7 +418,8 @@ fn cpu_generator_grads(
 fn classifier_pixel_grad(
     classifier: &Classifier,
     px: &[f32],
-    (p, y): (&Tensor, &Tensor),
+    p: &Tensor,
+    y: &Tensor,
     w: &LossWeights,
     gen: &GeneratorConfig,
 ) -> Result<(LossParts, Vec<f32>)> {
@@ -474,7 +475,7 @@ fn hybrid_generator_grads(
         .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
-    let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y), w, &gen.config)?;
+    let (parts, dpx) = classifier_pixel_grad(classifier, &values, &p, &y, w, &gen.config)?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
     let (pixel_loss, parts) =
