@@ -313,6 +313,30 @@ impl GeneratorConfig {
         (!groups.is_empty()).then_some(groups)
     }
 
+    /// What the inversion's ink term counts the ink above, given the pages
+    /// under a batch's drawings: the pages when only the ink the pen adds
+    /// counts (`added_ink_only`), else `None` (everything the classifier
+    /// sees). One rule for the graph and the hand-written path.
+    pub fn ink_base<T>(&self, pages: Option<T>) -> Option<T> {
+        pages.filter(|_| self.added_ink_only)
+    }
+
+    /// The same generator drawing with its pen alone: the over-digits kind
+    /// becomes the stroke kind, and the keys of the over-digits kind alone
+    /// (`added_ink_only`, `batch_terms_per_kind`, which a stroke generator
+    /// refuses) are turned off; any other kind is returned as it is.
+    pub fn pen_alone(&self) -> Self {
+        if self.kind != GeneratorKind::StrokesOverDigits {
+            return self.clone();
+        }
+        Self {
+            kind: GeneratorKind::Strokes,
+            added_ink_only: false,
+            batch_terms_per_kind: false,
+            ..self.clone()
+        }
+    }
+
     /// Names and shapes of all parameters.
     pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
         let cond = self.condition_width();
@@ -789,7 +813,7 @@ impl Generator {
                         let page = Tensor::from_slice(page, (b, IMG_PIXELS), hc.device())?
                             .to_dtype(drawn.dtype())?;
                         let px = ((&drawn + &page)? - (&drawn * &page)?)?;
-                        let base = self.config.added_ink_only.then_some(page);
+                        let base = self.config.ink_base(Some(page));
                         return Ok((px.reshape((b, IMG_SIDE, IMG_SIDE, 1))?, base));
                     }
                     None => drawn,
@@ -1119,6 +1143,41 @@ mod tests {
             ..cfg
         };
         assert_eq!(off.row_groups(8), None);
+    }
+
+    #[test]
+    fn the_pen_alone_of_an_over_digits_generator_is_a_valid_stroke_generator() {
+        let over = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            added_ink_only: true,
+            batch_terms_per_kind: true,
+            over_digits_share: 0.25,
+            strokes: 4,
+            ..GeneratorConfig::default()
+        };
+        over.validate().expect("over digits");
+        let pen = over.pen_alone();
+        pen.validate().expect("a stroke generator");
+        assert_eq!(
+            pen,
+            GeneratorConfig {
+                kind: GeneratorKind::Strokes,
+                added_ink_only: false,
+                batch_terms_per_kind: false,
+                ..over.clone()
+            }
+        );
+        // the ink term's base: the pages only with the added ink counted
+        assert_eq!(over.ink_base(Some(3)), Some(3));
+        assert_eq!(pen.ink_base(Some(3)), None);
+        // any other kind as it is
+        for kind in [GeneratorKind::Pixels, GeneratorKind::Strokes, GeneratorKind::Warp] {
+            let cfg = GeneratorConfig {
+                kind,
+                ..GeneratorConfig::default()
+            };
+            assert_eq!(cfg.pen_alone(), cfg);
+        }
     }
 
     #[test]

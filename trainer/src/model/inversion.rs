@@ -207,12 +207,13 @@ pub fn inversion_loss(
 }
 
 /// Adds the weighted terms that act on the pixels themselves (mode seeking
-/// of `(px, z)`, ink of `px`, or with `page` of the ink added to it:
-/// `px - page`) to `(loss, parts)`, each when its weight is on.
+/// of `(px, z)`, ink of `px`, or with `ink_base` of the ink above it:
+/// `px - ink_base`, [`GeneratorConfig::ink_base`]) to `(loss, parts)`, each
+/// when its weight is on.
 fn with_pixel_terms(
     (mut loss, mut parts): (Tensor, LossParts),
     px: &Tensor,
-    page: Option<&Tensor>,
+    ink_base: Option<&Tensor>,
     z: &Tensor,
     w: &LossWeights,
 ) -> candle_core::Result<(Tensor, LossParts)> {
@@ -224,8 +225,8 @@ fn with_pixel_terms(
         parts.total += w.mode_seeking * parts.ms;
     }
     if w.ink > 0.0 {
-        let ink = match page {
-            Some(page) => ink_term(&(px.flatten_from(1)? - page)?)?,
+        let ink = match ink_base {
+            Some(base) => ink_term(&(px.flatten_from(1)? - base)?)?,
             None => ink_term(px)?,
         };
         loss = (loss + (&ink * w.ink)?.to_dtype(px.dtype())?)?;
@@ -389,14 +390,14 @@ fn cpu_generator_grads(
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
     let zero = Tensor::zeros((), candle_core::DType::F32, &dev).op("zero")?;
-    let page = match &pages {
-        Some(pages) if gen.config.added_ink_only => {
-            Some(Tensor::from_slice(pages, (batch, ood_core::IMG_PIXELS), &dev).op("pages")?)
-        }
-        _ => None,
-    };
+    let ink_base = gen
+        .config
+        .ink_base(pages.as_deref())
+        .map(|pages| Tensor::from_slice(pages, (batch, ood_core::IMG_PIXELS), &dev))
+        .transpose()
+        .op("pages")?;
     let (pixel_loss, parts) =
-        with_pixel_terms((zero, parts), px_var.as_tensor(), page.as_ref(), &z_t, w).op("pixel terms")?;
+        with_pixel_terms((zero, parts), px_var.as_tensor(), ink_base.as_ref(), &z_t, w).op("pixel terms")?;
     let dpix = grad_values(&pixel_loss.backward().op("pixel terms backward")?, &px_var)?;
     let mut dpx: Vec<f32> = dx.iter().zip(&dpix).map(|(&d, &m)| d + m).collect();
     if let Some(pages) = &pages {

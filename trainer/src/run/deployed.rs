@@ -22,7 +22,7 @@ use crate::config::{InversionConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval::VerdictShares;
-use crate::model::generator::{Generator, GeneratorKind};
+use crate::model::generator::Generator;
 use crate::model::warp::SourceDigits;
 use crate::model::{Classifier, Device};
 use crate::package::{DECISION_SCORE, KEEPS};
@@ -107,11 +107,8 @@ pub fn counterfeits(
         two_digit_share: 0.0,
         ..cfg.inversion.clone()
     };
-    if inv.generator.kind == GeneratorKind::StrokesOverDigits {
-        inv.generator.kind = GeneratorKind::Strokes;
-        inv.generator.added_ink_only = false;
-        inv.generator.batch_terms_per_kind = false;
-    }
+    // a pen over digits is checked as the pen alone
+    inv.generator = inv.generator.pen_alone();
     let mut rng = Stream::Counterfeit.rng(cfg.seed, 0);
     let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut rng, device)?;
     match shared {
@@ -195,6 +192,7 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::generator::GeneratorKind;
 
     fn accepted(name: &str, accepted: f64) -> VerdictShares {
         VerdictShares {
