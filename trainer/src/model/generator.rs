@@ -128,6 +128,15 @@ pub struct GeneratorConfig {
     /// only; default false: the whole batch, as the seed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub batch_terms_per_kind: bool,
+    /// Two generators, each with its own weights and optimiser, share each
+    /// batch: a pen-alone (stroke-kind) generator draws the pen-alone rows,
+    /// and an over-digits generator draws every other row over a digit
+    /// ([`Generator::new`]); each learns from its own rows' loss alone, so
+    /// the pen-alone drawings are not shaped by the drawings over digits
+    /// (`kind = "strokes-over-digits"` only, with a share under 1; default
+    /// false: one generator draws both kinds).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub two_generators: bool,
 }
 
 /// Default share of rows drawn over digits.
@@ -291,6 +300,7 @@ impl Default for GeneratorConfig {
             over_digits_share: OVER_DIGITS_SHARE,
             added_ink_only: false,
             batch_terms_per_kind: false,
+            two_generators: false,
         }
     }
 }
@@ -333,8 +343,31 @@ impl GeneratorConfig {
             kind: GeneratorKind::Strokes,
             added_ink_only: false,
             batch_terms_per_kind: false,
+            two_generators: false,
             ..self.clone()
         }
+    }
+
+    /// The over-digits generator of a pair (`two_generators`): the same
+    /// generator drawing every row over a digit, alone.
+    pub(crate) fn over_digits_alone(&self) -> Self {
+        Self {
+            over_digits_share: 1.0,
+            two_generators: false,
+            ..self.clone()
+        }
+    }
+
+    /// How many of a batch of `b` rows the pen-alone generator of a pair
+    /// draws (`two_generators`): the rows [`over_rows`] leaves to the pen
+    /// alone, as one generator would split them; `None` for one generator.
+    pub fn pen_alone_rows(&self, b: usize) -> Option<usize> {
+        self.two_generators.then(|| {
+            over_rows(b, self.over_digits_share)
+                .iter()
+                .filter(|&&o| !o)
+                .count()
+        })
     }
 
     /// Names and shapes of all parameters.
@@ -437,6 +470,16 @@ impl GeneratorConfig {
             return Err(Error::Config(format!(
                 "generator.batch_terms_per_kind splits a batch into pen-alone rows and rows over digits: kind \"strokes-over-digits\" only, not {:?}",
                 self.kind
+            )));
+        }
+        if self.two_generators
+            && (self.kind != GeneratorKind::StrokesOverDigits
+                || self.over_digits_share >= 1.0
+                || self.batch_terms_per_kind)
+        {
+            return Err(Error::Config(format!(
+                "generator.two_generators splits a batch between a pen-alone generator and one over digits: kind \"strokes-over-digits\" with over_digits_share under 1 and without batch_terms_per_kind (each generator's batch is one kind already), not {:?} with share {} and batch_terms_per_kind {}",
+                self.kind, self.over_digits_share, self.batch_terms_per_kind
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -559,12 +602,40 @@ pub struct Generator {
     cpu_head: Option<Arc<cpu::generator::GenHead>>,
     /// Buffers of the hand-written CPU path, reused from step to step.
     pub(crate) scratch: Vec<cpu::generator::GenScratch>,
+    /// The pen-alone partner of a pair (`two_generators`).
+    pub(crate) pair: Option<Pair>,
 }
 
+/// The pen-alone half of a pair of generators (`two_generators`).
+#[derive(Debug)]
+pub(crate) struct Pair {
+    /// The pen-alone generator: it draws the pen-alone rows of every batch
+    /// ([`GeneratorConfig::pen_alone_rows`]), the generator holding it
+    /// every other row over a digit.
+    pub(crate) pen: Box<Generator>,
+    /// The configuration the pair was made from (its split of the rows).
+    pub(crate) config: GeneratorConfig,
+}
+
+/// Prefix of the pen-alone partner's names in a checkpoint.
+const PARTNER: &str = "pen-partner.";
+
 impl Generator {
-    /// Fresh weights (He-uniform, zero bias) from `rng`, with an Adam optimiser.
+    /// Fresh weights (He-uniform, zero bias) from `rng`, with an Adam
+    /// optimiser. With `two_generators`, a pair: this generator draws over
+    /// digits alone (its `config` has share 1), then its pen-alone partner
+    /// ([`GeneratorConfig::pen_alone`]) draws its weights from `rng`.
     pub fn new(config: &GeneratorConfig, lr: f64, rng: &mut StdRng, device: &Device) -> Result<Self> {
         config.validate()?;
+        if config.two_generators {
+            let mut over = Self::new(&config.over_digits_alone(), lr, rng, device)?;
+            let pen = Self::new(&config.pen_alone(), lr, rng, device)?;
+            over.pair = Some(Pair {
+                pen: Box::new(pen),
+                config: config.clone(),
+            });
+            return Ok(over);
+        }
         let params = super::init_params(config.param_shapes(), rng, device)?;
         let vars = params.iter().map(|(_, v)| v.clone()).collect();
         let opt = Adam::new(
@@ -636,6 +707,7 @@ impl Generator {
             opt,
             cpu_head: cpu_head.map(Arc::new),
             scratch: Vec::new(),
+            pair: None,
         })
     }
 
@@ -654,6 +726,9 @@ impl Generator {
     /// Gives a generator of a kind that takes digits the training digits it
     /// bends or draws over (shared, not copied); other kinds ignore them.
     pub fn set_sources(&mut self, digits: &Arc<SourceDigits>) {
+        if let Some(pair) = &mut self.pair {
+            pair.pen.set_sources(digits);
+        }
         if self.config.kind.takes_digits() {
             self.sources = Some(Arc::clone(digits));
         }
@@ -870,14 +945,38 @@ impl Generator {
         draw_tensor(self.config.pen(), &params)
     }
 
-    /// Weights (and optimiser state) as named tensors.
+    /// How many rows of a batch of `b` the pen-alone partner of a pair
+    /// draws; `None` without one.
+    pub fn pen_alone_rows(&self, b: usize) -> Option<usize> {
+        self.pair.as_ref().and_then(|p| p.config.pen_alone_rows(b))
+    }
+
+    /// Weights (and optimiser state) as named tensors; a pair's pen-alone
+    /// partner's under its own prefix.
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        super::params_to_tensors(&self.params, &self.opt, "gen")
+        let mut m = super::params_to_tensors(&self.params, &self.opt, "gen")?;
+        if let Some(pair) = &self.pair {
+            m.extend(
+                pair.pen
+                    .tensors()?
+                    .into_iter()
+                    .map(|(k, t)| (format!("{PARTNER}{k}"), t)),
+            );
+        }
+        Ok(m)
     }
 
     /// Restores weights and optimiser state written by [`Generator::tensors`].
     pub fn load_tensors(&mut self, m: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
-        super::params_from_tensors(&self.params, &mut self.opt, "gen", m, origin)
+        super::params_from_tensors(&self.params, &mut self.opt, "gen", m, origin)?;
+        if let Some(pair) = &mut self.pair {
+            let own: HashMap<String, Tensor> = m
+                .iter()
+                .filter_map(|(k, t)| k.strip_prefix(PARTNER).map(|k| (k.to_string(), t.clone())))
+                .collect();
+            pair.pen.load_tensors(&own, origin)?;
+        }
+        Ok(())
     }
 
     /// The device.
@@ -1089,9 +1188,10 @@ mod tests {
         // written when on and read back, not written when off
         let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
         type TurnOn = fn(&mut GeneratorConfig);
-        let keys: [(&str, TurnOn); 2] = [
+        let keys: [(&str, TurnOn); 3] = [
             ("added_ink_only", |c| c.added_ink_only = true),
             ("batch_terms_per_kind", |c| c.batch_terms_per_kind = true),
+            ("two_generators", |c| c.two_generators = true),
         ];
         for (key, on) in keys {
             let mut cfg = GeneratorConfig::default();
@@ -1105,6 +1205,78 @@ mod tests {
             assert_eq!(back, cfg);
             assert!(!off.contains(key), "not written when off: {off}");
         }
+        // a pair needs pen-alone rows, and its batches are one kind each
+        let pair = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            two_generators: true,
+            ..GeneratorConfig::default()
+        };
+        for bad in [
+            GeneratorConfig {
+                over_digits_share: 1.0,
+                ..pair.clone()
+            },
+            GeneratorConfig {
+                batch_terms_per_kind: true,
+                ..pair.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_pair_of_generators_is_a_generator_over_digits_with_a_pen_alone_partner() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            two_generators: true,
+            added_ink_only: true,
+            over_digits_share: 0.25,
+            ..GeneratorConfig::default()
+        };
+        let g = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(3), &dev)?;
+        // every row of its own over a digit; the partner draws with the pen alone
+        assert_eq!(g.config, cfg.over_digits_alone());
+        assert_eq!(g.config.over_digits_share, 1.0);
+        let pair = g.pair.as_ref().expect("a partner");
+        assert_eq!(pair.pen.config, cfg.pen_alone());
+        assert_eq!(pair.pen.config.kind, GeneratorKind::Strokes);
+        assert!(pair.pen.pair.is_none());
+        // the rows one generator would leave to the pen alone: of 8 at a quarter, 6
+        assert_eq!(g.pen_alone_rows(8), Some(6));
+        assert_eq!(g.pen_alone_rows(64), Some(48));
+        assert_eq!(pair.pen.pen_alone_rows(8), None);
+        // the weights: the over-digits generator's first, then the partner's, from one stream
+        let mut rng = StdRng::seed_from_u64(3);
+        let over = Generator::new(&cfg.over_digits_alone(), 1e-3, &mut rng, &dev)?;
+        let pen = Generator::new(&cfg.pen_alone(), 1e-3, &mut rng, &dev)?;
+        let values = |g: &Generator| -> Result<Vec<Vec<f32>>> {
+            g.params
+                .iter()
+                .map(|(_, v)| {
+                    v.as_tensor()
+                        .flatten_all()
+                        .and_then(|t| t.to_vec1::<f32>())
+                        .op("read")
+                })
+                .collect()
+        };
+        assert_eq!(values(&g)?, values(&over)?);
+        assert_eq!(values(&pair.pen)?, values(&pen)?);
+        // a checkpoint holds both, the partner's under its prefix, and restores both
+        let saved = g.tensors()?;
+        assert_eq!(saved.len(), over.tensors()?.len() + pen.tensors()?.len());
+        assert!(saved.keys().any(|k| k.starts_with(PARTNER)));
+        let mut other = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(4), &dev)?;
+        assert_ne!(values(&other)?, values(&g)?);
+        other.load_tensors(&saved, Path::new("saved"))?;
+        assert_eq!(values(&other)?, values(&g)?);
+        let partner = |g: &Generator| g.pair.as_ref().map(|p| values(&p.pen)).transpose();
+        assert_eq!(partner(&other)?, partner(&g)?);
+        // one generator's checkpoint lacks the partner: an error, not half a pair
+        assert!(other.load_tensors(&over.tensors()?, Path::new("one")).is_err());
+        Ok(())
     }
 
     #[test]

@@ -79,6 +79,28 @@ pub struct LossParts {
     pub total: f64,
 }
 
+impl LossParts {
+    /// The mean of the parts of `a` batches of `self` and `b` of `other`,
+    /// weighted by those counts (`self` when both are 0).
+    pub fn mix(&self, a: usize, other: &Self, b: usize) -> Self {
+        let n = (a + b) as f64;
+        if n == 0.0 {
+            return *self;
+        }
+        let (wa, wb) = (a as f64 / n, b as f64 / n);
+        let m = |x: f64, y: f64| wa * x + wb * y;
+        Self {
+            kl: m(self.kl, other.kl),
+            ce: m(self.ce, other.ce),
+            cos: m(self.cos, other.cos),
+            ortho: m(self.ortho, other.ortho),
+            ms: m(self.ms, other.ms),
+            ink: m(self.ink, other.ink),
+            total: m(self.total, other.total),
+        }
+    }
+}
+
 /// Smallest probability used inside logarithms.
 const P_FLOOR: f64 = 1e-12;
 /// Added to feature norms so all-zero (dead ReLU) rows stay finite.
@@ -314,8 +336,33 @@ fn cond_tensors(
 
 /// One generator update against the frozen `classifier` (eval mode, its
 /// weights detached from the graph), on conditions drawn with
-/// `two_digit_share` ([`sample_conditions`]). Returns the loss parts.
+/// `two_digit_share` ([`sample_conditions`]). Returns the loss parts. A
+/// pair of generators (`two_generators`) shares the batch: the pen-alone
+/// partner steps on its rows first, then this generator on the rest, each
+/// on its own loss; the parts are their mean weighted by rows.
 pub fn generator_step(
+    gen: &mut Generator,
+    classifier: &Classifier,
+    batch: usize,
+    w: &LossWeights,
+    two_digit_share: f64,
+    rng: &mut StdRng,
+) -> Result<LossParts> {
+    let Some(k) = gen.pen_alone_rows(batch) else {
+        return one_generator_step(gen, classifier, batch, w, two_digit_share, rng);
+    };
+    let Some(pair) = gen.pair.as_mut() else {
+        return Err(crate::Error::Config(
+            "a pair of generators without its partner".into(),
+        ));
+    };
+    let pen = one_generator_step(&mut pair.pen, classifier, k, w, two_digit_share, rng)?;
+    let over = one_generator_step(gen, classifier, batch - k, w, two_digit_share, rng)?;
+    Ok(pen.mix(k, &over, batch - k))
+}
+
+/// [`generator_step`] for one generator (a pair's partner not included).
+fn one_generator_step(
     gen: &mut Generator,
     classifier: &Classifier,
     batch: usize,
@@ -488,8 +535,27 @@ fn hybrid_generator_grads(
 
 /// `n` generated images as raw bytes (pixel * 255, rounded) with the labels
 /// they were conditioned on (drawn with `two_digit_share`, as in training);
-/// dropout stays on for diversity.
+/// dropout stays on for diversity. A pair of generators draws its share as
+/// in training: the pen-alone partner's images first, then this one's.
 pub fn generate(
+    gen: &Generator,
+    n: usize,
+    batch: usize,
+    two_digit_share: f64,
+    rng: &mut StdRng,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    if let (Some(k), Some(pair)) = (gen.pen_alone_rows(n), gen.pair.as_ref()) {
+        let (mut images, mut labels) = generate_one(&pair.pen, k, batch, two_digit_share, rng)?;
+        let (i, l) = generate_one(gen, n - k, batch, two_digit_share, rng)?;
+        images.extend(i);
+        labels.extend(l);
+        return Ok((images, labels));
+    }
+    generate_one(gen, n, batch, two_digit_share, rng)
+}
+
+/// [`generate`] with one generator (a pair's partner not included).
+fn generate_one(
     gen: &Generator,
     n: usize,
     batch: usize,
@@ -724,6 +790,121 @@ mod tests {
             set.push(&img, i % 10);
         }
         std::sync::Arc::new(crate::model::warp::SourceDigits::new(&set))
+    }
+
+    #[test]
+    fn a_pair_of_generators_steps_and_draws_each_on_its_own_rows() -> Result<()> {
+        use crate::model::generator::{GeneratorConfig, GeneratorKind};
+        let dev = Device::Cpu;
+        let cls = Classifier::new(
+            &crate::model::ClassifierConfig::default(),
+            &mut StdRng::seed_from_u64(21),
+            &dev,
+        )?;
+        let w = LossWeights {
+            ink: 300.0,
+            mode_seeking: 20.0,
+            ..crate::config::InversionConfig::default().weights()
+        };
+        let cfg = GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            two_generators: true,
+            added_ink_only: true,
+            over_digits_share: 0.25,
+            ..GeneratorConfig::default()
+        };
+        let mut pair = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(5), &dev)?;
+        pair.set_sources(&bar_digits());
+        // the same two generators, apart
+        let mut init = StdRng::seed_from_u64(5);
+        let mut over = Generator::new(&cfg.over_digits_alone(), 1e-3, &mut init, &dev)?;
+        let mut pen = Generator::new(&cfg.pen_alone(), 1e-3, &mut init, &dev)?;
+        over.set_sources(&bar_digits());
+        let before = over.tensors()?;
+        // of 16 rows at a quarter, 12 with the pen alone
+        let batch = 16;
+        let k = pair.pen_alone_rows(batch).expect("a pair");
+        assert_eq!(k, 12);
+        let (mut a, mut b) = (StdRng::seed_from_u64(8), StdRng::seed_from_u64(8));
+        for _ in 0..2 {
+            let parts = generator_step(&mut pair, &cls, batch, &w, 0.0, &mut a)?;
+            let p = one_generator_step(&mut pen, &cls, k, &w, 0.0, &mut b)?;
+            let o = one_generator_step(&mut over, &cls, batch - k, &w, 0.0, &mut b)?;
+            assert_eq!(parts, p.mix(k, &o, batch - k));
+            assert!(p.ink > 0.0 && o.ink >= 0.0 && p != o, "{p:?} {o:?}");
+        }
+        let values = |m: &std::collections::HashMap<String, Tensor>| -> Result<Vec<(String, Vec<f64>)>> {
+            let mut v: Vec<_> = m
+                .iter()
+                .map(|(k, t)| {
+                    let t = t.flatten_all().and_then(|t| t.to_dtype(DType::F64));
+                    Ok((k.clone(), t.and_then(|t| t.to_vec1::<f64>()).op("read")?))
+                })
+                .collect::<Result<_>>()?;
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            Ok(v)
+        };
+        // each stepped on its own rows: the pair's weights are the two apart's, and moved
+        let mut apart = over.tensors()?;
+        apart.extend(
+            pen.tensors()?
+                .into_iter()
+                .map(|(k, t)| (format!("pen-partner.{k}"), t)),
+        );
+        assert_eq!(values(&pair.tensors()?)?, values(&apart)?);
+        assert_ne!(values(&over.tensors()?)?, values(&before)?);
+        // a checkpoint of the stepped pair (weights and both optimisers' states) restores it
+        let mut restored = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(6), &dev)?;
+        restored.load_tensors(&pair.tensors()?, std::path::Path::new("checkpoint"))?;
+        assert_eq!(values(&restored.tensors()?)?, values(&pair.tensors()?)?);
+        // drawing: the partner's share first (as in training), then the rest over digits
+        let (images, labels) = generate(&pair, 10, 4, 0.0, &mut StdRng::seed_from_u64(9))?;
+        let n_pen = pair.pen_alone_rows(10).expect("a pair");
+        assert_eq!(n_pen, 8);
+        let mut r = StdRng::seed_from_u64(9);
+        let (mut want, mut want_labels) = generate_one(&pen, n_pen, 4, 0.0, &mut r)?;
+        let (i, l) = generate_one(&over, 10 - n_pen, 4, 0.0, &mut r)?;
+        want.extend(i);
+        want_labels.extend(l);
+        assert_eq!((images, labels), (want, want_labels));
+        Ok(())
+    }
+
+    #[test]
+    fn mixed_loss_parts_are_their_mean_weighted_by_rows() {
+        let a = LossParts {
+            kl: 1.0,
+            ce: 2.0,
+            cos: 0.5,
+            ortho: 0.25,
+            ms: 4.0,
+            ink: 0.0,
+            total: 10.0,
+        };
+        let b = LossParts {
+            kl: 5.0,
+            ce: 6.0,
+            cos: 0.25,
+            ortho: 0.75,
+            ms: 0.0,
+            ink: 1.0,
+            total: 30.0,
+        };
+        let m = a.mix(3, &b, 1);
+        assert_eq!(
+            m,
+            LossParts {
+                kl: 2.0,
+                ce: 3.0,
+                cos: 0.4375,
+                ortho: 0.375,
+                ms: 3.0,
+                ink: 0.25,
+                total: 15.0,
+            }
+        );
+        assert_eq!(a.mix(0, &b, 0), a);
+        assert_eq!(a.mix(2, &b, 0), a);
     }
 
     #[test]

@@ -258,6 +258,10 @@ mod tests {
         // and with its batch terms per kind of row (a pen alone has one kind)
         over.inversion.generator.batch_terms_per_kind = true;
         assert_eq!(check(&over), check(&pen), "the same test as the pen's");
+        // and as a pair of generators (a pen alone is one generator)
+        over.inversion.generator.batch_terms_per_kind = false;
+        over.inversion.generator.two_generators = true;
+        assert_eq!(check(&over), check(&pen), "the same test as the pen's");
     }
 
     #[test]

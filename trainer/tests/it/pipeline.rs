@@ -325,7 +325,8 @@ fn generator_runs_on_training_digits_of_other_classes() {
     let src = sources(tmp.path());
     // bent digits (a candle graph), and pen drawings over digits (the CPU
     // path), their ink counted whole or over the page only, their batch
-    // terms over the whole batch or per kind of row
+    // terms over the whole batch or per kind of row, by one generator or a
+    // pair (one over digits, one with the pen alone)
     for (i, (kind, name, key)) in [
         (GeneratorKind::Warp, "warp", "warp_shift = 2.0"),
         (GeneratorKind::StrokesOverDigits, "strokes-over-digits", ""),
@@ -339,6 +340,11 @@ fn generator_runs_on_training_digits_of_other_classes() {
             "strokes-over-digits",
             "batch_terms_per_kind = true",
         ),
+        (
+            GeneratorKind::StrokesOverDigits,
+            "strokes-over-digits",
+            "two_generators = true",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -348,6 +354,7 @@ fn generator_runs_on_training_digits_of_other_classes() {
         cfg.inversion.generator.warp_shift = if key.starts_with("warp") { 2.0 } else { 3.0 };
         cfg.inversion.generator.added_ink_only = key.starts_with("added");
         cfg.inversion.generator.batch_terms_per_kind = key.starts_with("batch");
+        cfg.inversion.generator.two_generators = key.starts_with("two");
         let dir = tmp.path().join(format!("{name}-{i}"));
         let a = trainer::run::run(&cfg, &src, &dir, &[], &Device::Cpu, false).expect("run");
         let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
@@ -372,6 +379,11 @@ fn generator_runs_on_training_digits_of_other_classes() {
         assert_eq!(
             written.contains("batch_terms_per_kind"),
             key.starts_with("batch"),
+            "{written}"
+        );
+        assert_eq!(
+            written.contains("two_generators"),
+            key.starts_with("two"),
             "{written}"
         );
         let report: serde_json::Value =
