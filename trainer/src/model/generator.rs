@@ -951,6 +951,14 @@ impl Generator {
         self.pair.as_ref().and_then(|p| p.config.pen_alone_rows(b))
     }
 
+    /// Swaps the pen-alone partners of two pairs (so one of them restarts
+    /// alone); nothing when either is one generator.
+    pub fn swap_partner(&mut self, other: &mut Generator) {
+        if let (Some(a), Some(b)) = (&mut self.pair, &mut other.pair) {
+            std::mem::swap(&mut a.pen, &mut b.pen);
+        }
+    }
+
     /// Weights (and optimiser state) as named tensors; a pair's pen-alone
     /// partner's under its own prefix.
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {

@@ -110,6 +110,69 @@ pub fn restart_cause(div: &ClassDiversity, to_garbage: f64, inv: &InversionConfi
     }
 }
 
+/// Puts the generators of `fresh` marked in `which` (in the order of
+/// [`member_causes`]: a pair's pen-alone partner, then its over-digits
+/// generator) in place of those of `g`: the partner alone, the over-digits
+/// generator alone (keeping `g`'s partner), or, for anything else (one
+/// generator, both, none marked), all of `fresh`.
+fn replace_members(g: &mut Generator, mut fresh: Generator, which: &[bool]) {
+    match which {
+        [true, false] => g.swap_partner(&mut fresh),
+        [false, true] => {
+            fresh.swap_partner(g);
+            *g = fresh;
+        }
+        _ => *g = fresh,
+    }
+}
+
+/// One generator of an inversion judged on its own samples.
+#[derive(Debug, Clone, PartialEq)]
+struct Member {
+    /// How the log names it.
+    name: &'static str,
+    /// Why it must restart, if it must ([`restart_cause`]).
+    cause: Option<RestartCause>,
+    /// Its least diverse digit: (share of real pixel diversity, digit).
+    min_pixel_ratio: (f64, usize),
+    /// The share of its samples sent to garbage.
+    to_garbage: f64,
+}
+
+/// Each generator of `g` judged on its own samples among `new` (logits
+/// `z`): one generator on all of them; a pair's pen-alone partner on its
+/// share (drawn first, [`inversion::generate`]), then its over-digits
+/// generator on the rest. Diversity against `reference` on `model`, in
+/// batches of `batch`.
+fn member_causes(
+    g: &Generator,
+    new: &Dataset,
+    z: &[[f32; NUM_CLASSES]],
+    (reference, model, batch): (&diversity::Reference, &Classifier, usize),
+    inv: &InversionConfig,
+) -> Result<Vec<Member>> {
+    let n = new.len();
+    let parts: Vec<(&'static str, std::ops::Range<usize>)> = match g.pen_alone_rows(n) {
+        None => vec![("generator", 0..n)],
+        Some(k) => vec![("pen-alone generator", 0..k), ("over-digits generator", k..n)],
+    };
+    parts
+        .into_iter()
+        .map(|(name, range)| {
+            let own = new.subset(&new.name, &range.clone().collect::<Vec<_>>());
+            let div = reference.against(model, &own, batch)?;
+            let (_, to_garbage) = score(&z[range]);
+            let (ratio, digit) = div.min_pixel_ratio();
+            Ok(Member {
+                name,
+                cause: restart_cause(&div, to_garbage, inv),
+                min_pixel_ratio: (ratio, digit),
+                to_garbage,
+            })
+        })
+        .collect()
+}
+
 /// The mean `U(x)` of images with logits `z` and the share of them sent to
 /// garbage.
 fn score(z: &[[f32; NUM_CLASSES]]) -> (f64, f64) {
@@ -163,23 +226,26 @@ pub fn invert(
     garbage: &mut GarbageReservoir,
 ) -> Result<(InversionLog, Dataset)> {
     let mut rng = Stream::Invert.rng(seed, e);
-    // new weights for `g` from `stream`'s draws of this epoch
-    let renew = |g: &mut Generator, stream: Stream| -> Result<()> {
+    // new weights for the generators of `g` marked in `which` (one, or a
+    // pair's partner and its over-digits generator) from `stream`'s draws
+    // of this epoch
+    let renew = |g: &mut Generator, stream: Stream, which: &[bool]| -> Result<()> {
         let device = g.device().clone();
         let sources = g.sources().cloned();
-        *g = Generator::new(
+        let mut fresh = Generator::new(
             &inv.generator,
             inv.generator_lr,
             &mut stream.rng(seed, e),
             &device,
         )?;
         if let Some(s) = &sources {
-            g.set_sources(s);
+            fresh.set_sources(s);
         }
+        replace_members(g, fresh, which);
         Ok(())
     };
     if inv.fresh_generator {
-        renew(g, Stream::Fresh)?;
+        renew(g, Stream::Fresh, &[])?;
     }
     let drawn = inv.candidates.max(inv.samples_per_epoch);
     let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
@@ -188,23 +254,30 @@ pub fn invert(
     let mut div = reference.against(model, &new, batch)?;
     let mut z = model.logits(&new.images, batch)?;
     let (mut new_u, mut new_g) = score(&z);
-    let cause = restart_cause(&div, new_g, inv);
-    if let Some(cause) = cause {
-        match cause {
-            RestartCause::Collapsed => {
-                let (ratio, digit) = div.min_pixel_ratio();
-                tracing::warn!(
-                    "generator collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
-                    inv.restart_floor
-                );
+    // each generator judged on its own samples
+    let members = member_causes(g, &new, &z, (&reference, model, batch), inv)?;
+    let cause = members.iter().find_map(|m| m.cause);
+    if cause.is_some() {
+        for m in members.iter().filter(|m| m.cause.is_some()) {
+            let who = m.name;
+            match m.cause {
+                Some(RestartCause::Collapsed) => {
+                    let (ratio, digit) = m.min_pixel_ratio;
+                    tracing::warn!(
+                        "{who} collapsed: digit {digit} at {ratio:.3} of real MNIST's pixel diversity (floor {}); restarting it from fresh weights",
+                        inv.restart_floor
+                    );
+                }
+                Some(RestartCause::Lost) => tracing::warn!(
+                    "{who} lost: {:.1}% of its samples are already garbage (restart_lost {}); restarting it from fresh weights",
+                    100.0 * m.to_garbage,
+                    inv.restart_lost
+                ),
+                None => {}
             }
-            RestartCause::Lost => tracing::warn!(
-                "generator lost: {:.1}% of its samples are already garbage (restart_lost {}); restarting it from fresh weights",
-                100.0 * new_g,
-                inv.restart_lost
-            ),
         }
-        renew(g, Stream::Restart)?;
+        let which: Vec<bool> = members.iter().map(|m| m.cause.is_some()).collect();
+        renew(g, Stream::Restart, &which)?;
         let (l, s, n) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
@@ -354,6 +427,100 @@ mod tests {
             restart_cause(&div(2.0), 1.0, &never),
             Some(RestartCause::Collapsed)
         );
+    }
+
+    fn pair_config() -> crate::model::generator::GeneratorConfig {
+        crate::model::generator::GeneratorConfig {
+            kind: crate::model::generator::GeneratorKind::StrokesOverDigits,
+            two_generators: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_generator_of_a_pair_is_judged_on_its_own_samples() -> Result<()> {
+        let dev = crate::model::Device::Cpu;
+        let (model, real) = untrained_model_and_noise_digits()?;
+        let reference = diversity::Reference::of(&model, &real, 10)?;
+        let inv = InversionConfig {
+            restart_floor: 0.0,
+            restart_lost: 0.9,
+            ..InversionConfig::default()
+        };
+        // logits: the first ten rows garbage, the last ten a digit
+        let z: Vec<[f32; NUM_CLASSES]> = (0..20)
+            .map(|i| {
+                let mut l = [0f32; NUM_CLASSES];
+                l[if i < 10 { GARBAGE } else { i % 10 }] = 5.0;
+                l
+            })
+            .collect();
+        let rng = &mut StdRng::seed_from_u64(1);
+        let pair = Generator::new(&pair_config(), 1e-3, rng, &dev)?;
+        let members = member_causes(&pair, &real, &z, (&reference, &model, 10), &inv)?;
+        let seen: Vec<_> = members.iter().map(|m| (m.name, m.cause, m.to_garbage)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("pen-alone generator", Some(RestartCause::Lost), 1.0),
+                ("over-digits generator", None, 0.0)
+            ]
+        );
+        // one generator: judged on them all (half garbage: not lost)
+        let one = Generator::new(&InversionConfig::default().generator, 1e-3, rng, &dev)?;
+        let members = member_causes(&one, &real, &z, (&reference, &model, 10), &inv)?;
+        let seen: Vec<_> = members.iter().map(|m| (m.name, m.cause, m.to_garbage)).collect();
+        assert_eq!(seen, vec![("generator", None, 0.5)]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pair_restarts_the_generators_at_fault_and_keeps_the_other() -> Result<()> {
+        use crate::error::TensorContext;
+        let dev = crate::model::Device::Cpu;
+        let cfg = pair_config();
+        let pair = |seed: u64| Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(seed), &dev);
+        // (over-digits generator, partner) weights of a pair, by name
+        let weights = |g: &Generator| -> Result<(Vec<String>, Vec<String>)> {
+            let t = g.tensors()?;
+            let sum = |partner: bool| -> Result<Vec<String>> {
+                let mut v: Vec<String> = t
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("pen-partner.") == partner && !k.contains("adam"))
+                    .map(|(k, t)| {
+                        let s = t.sum_all().and_then(|t| t.to_scalar::<f32>()).op("sum")?;
+                        Ok(format!("{k}={s}"))
+                    })
+                    .collect::<Result<_>>()?;
+                v.sort();
+                Ok(v)
+            };
+            Ok((sum(false)?, sum(true)?))
+        };
+        let (old, new) = (weights(&pair(1)?)?, weights(&pair(2)?)?);
+        assert!(old.0 != new.0 && old.1 != new.1);
+        for (which, want) in [
+            (vec![true, false], (old.0.clone(), new.1.clone())),
+            (vec![false, true], (new.0.clone(), old.1.clone())),
+            (vec![true, true], new.clone()),
+        ] {
+            let mut g = pair(1)?;
+            replace_members(&mut g, pair(2)?, &which);
+            assert_eq!(weights(&g)?, want, "{which:?}");
+        }
+        // one generator: replaced whole
+        let one = |seed: u64| {
+            Generator::new(
+                &InversionConfig::default().generator,
+                1e-3,
+                &mut StdRng::seed_from_u64(seed),
+                &dev,
+            )
+        };
+        let mut g = one(1)?;
+        replace_members(&mut g, one(2)?, &[true]);
+        assert_eq!(weights(&g)?, weights(&one(2)?)?);
+        Ok(())
     }
 
     /// An untrained classifier and 20 noise images labelled as digits 0-9
