@@ -492,6 +492,21 @@ impl GeneratorConfig {
     }
 }
 
+#[cfg(test)]
+impl GeneratorConfig {
+    /// The tests' pair of generators (`two_generators`): over digits at
+    /// `share`, its ink counted over the page only.
+    pub(crate) fn test_pair(share: f64) -> Self {
+        Self {
+            kind: GeneratorKind::StrokesOverDigits,
+            two_generators: true,
+            added_ink_only: true,
+            over_digits_share: share,
+            ..Self::default()
+        }
+    }
+}
+
 /// Pixel-space images `[b, 28, 28, 1]` in `[0, 1]` -> the classifier's input space.
 pub fn to_model_space(pixels: &Tensor) -> candle_core::Result<Tensor> {
     (pixels - f64::from(input::MEAN))? / f64::from(input::STD)
@@ -1236,13 +1251,7 @@ mod tests {
     #[test]
     fn a_pair_of_generators_is_a_generator_over_digits_with_a_pen_alone_partner() -> Result<()> {
         let dev = Device::Cpu;
-        let cfg = GeneratorConfig {
-            kind: GeneratorKind::StrokesOverDigits,
-            two_generators: true,
-            added_ink_only: true,
-            over_digits_share: 0.25,
-            ..GeneratorConfig::default()
-        };
+        let cfg = GeneratorConfig::test_pair(0.25);
         let g = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(3), &dev)?;
         // every row of its own over a digit; the partner draws with the pen alone
         assert_eq!(g.config, cfg.over_digits_alone());

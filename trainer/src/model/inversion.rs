@@ -794,7 +794,7 @@ mod tests {
 
     #[test]
     fn a_pair_of_generators_steps_and_draws_each_on_its_own_rows() -> Result<()> {
-        use crate::model::generator::{GeneratorConfig, GeneratorKind};
+        use crate::model::generator::GeneratorConfig;
         let dev = Device::Cpu;
         let cls = Classifier::new(
             &crate::model::ClassifierConfig::default(),
@@ -806,13 +806,7 @@ mod tests {
             mode_seeking: 20.0,
             ..crate::config::InversionConfig::default().weights()
         };
-        let cfg = GeneratorConfig {
-            kind: GeneratorKind::StrokesOverDigits,
-            two_generators: true,
-            added_ink_only: true,
-            over_digits_share: 0.25,
-            ..GeneratorConfig::default()
-        };
+        let cfg = GeneratorConfig::test_pair(0.25);
         let mut pair = Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(5), &dev)?;
         pair.set_sources(&bar_digits());
         // the same two generators, apart

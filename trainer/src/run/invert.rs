@@ -356,6 +356,7 @@ pub fn reservoir_add(garbage: &mut GarbageReservoir, new: &Dataset, cap: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::generator::GeneratorConfig;
     use rand::SeedableRng;
 
     #[test]
@@ -429,14 +430,6 @@ mod tests {
         );
     }
 
-    fn pair_config() -> crate::model::generator::GeneratorConfig {
-        crate::model::generator::GeneratorConfig {
-            kind: crate::model::generator::GeneratorKind::StrokesOverDigits,
-            two_generators: true,
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn each_generator_of_a_pair_is_judged_on_its_own_samples() -> Result<()> {
         let dev = crate::model::Device::Cpu;
@@ -456,7 +449,7 @@ mod tests {
             })
             .collect();
         let rng = &mut StdRng::seed_from_u64(1);
-        let pair = Generator::new(&pair_config(), 1e-3, rng, &dev)?;
+        let pair = Generator::new(&GeneratorConfig::test_pair(0.5), 1e-3, rng, &dev)?;
         let members = member_causes(&pair, &real, &z, (&reference, &model, 10), &inv)?;
         let seen: Vec<_> = members.iter().map(|m| (m.name, m.cause, m.to_garbage)).collect();
         assert_eq!(
@@ -478,7 +471,7 @@ mod tests {
     fn a_pair_restarts_the_generators_at_fault_and_keeps_the_other() -> Result<()> {
         use crate::error::TensorContext;
         let dev = crate::model::Device::Cpu;
-        let cfg = pair_config();
+        let cfg = GeneratorConfig::test_pair(0.5);
         let pair = |seed: u64| Generator::new(&cfg, 1e-3, &mut StdRng::seed_from_u64(seed), &dev);
         // (over-digits generator, partner) weights of a pair, by name
         let weights = |g: &Generator| -> Result<(Vec<String>, Vec<String>)> {
