@@ -92,16 +92,26 @@ pub struct InversionLog {
     /// lost generators were restarted, where every restart was a collapse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_cause: Option<RestartCause>,
+    /// Which generators of a pair (`inversion.generator.two_generators`)
+    /// restarted, each judged on its own samples ("pen-alone generator",
+    /// "over-digits generator"); empty for one generator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarted_members: Vec<String>,
 }
 
 impl InversionLog {
     /// `None` when the generator was not restarted this epoch; else the
-    /// cause as the report and the log append it (` (lost)`), empty for
-    /// runs made before causes were recorded.
+    /// cause as the report and the log append it (` (lost)`; for a pair,
+    /// the first cause and the generators restarted: ` (lost: pen-alone
+    /// generator)`), empty for runs made before causes were recorded.
     pub fn restart_note(&self) -> Option<String> {
         self.restarted.then(|| {
+            let members = match self.restarted_members.is_empty() {
+                true => String::new(),
+                false => format!(": {}", self.restarted_members.join(", ")),
+            };
             self.restart_cause
-                .map_or(String::new(), |c| format!(" ({})", c.as_str()))
+                .map_or(String::new(), |c| format!(" ({}{members})", c.as_str()))
         })
     }
 }
@@ -169,4 +179,46 @@ pub struct Report {
     /// epoch's weights are shipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged: Option<Averaged>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_restart_note_names_the_cause_and_a_pairs_generators() {
+        let mut log = InversionLog {
+            loss: LossParts::default(),
+            generator_seconds: 0.0,
+            new_samples_mean_u: 0.0,
+            new_samples_to_garbage: 0.0,
+            candidates_to_garbage: None,
+            new_samples_diversity: 0.0,
+            garbage_size: 0,
+            diversity: None,
+            restarted: false,
+            restart_cause: None,
+            restarted_members: Vec::new(),
+        };
+        assert_eq!(log.restart_note(), None, "not restarted");
+        log.restarted = true;
+        assert_eq!(
+            log.restart_note().as_deref(),
+            Some(""),
+            "before causes were recorded"
+        );
+        log.restart_cause = Some(RestartCause::Lost);
+        assert_eq!(log.restart_note().as_deref(), Some(" (lost)"));
+        // one generator's report has no key for the members
+        let one = serde_json::to_string(&log).expect("json");
+        assert!(!one.contains("restarted_members"), "{one}");
+        log.restarted_members = vec!["pen-alone generator".into()];
+        assert_eq!(
+            log.restart_note().as_deref(),
+            Some(" (lost: pen-alone generator)")
+        );
+        let back: InversionLog =
+            serde_json::from_str(&serde_json::to_string(&log).expect("json")).expect("read back");
+        assert_eq!(back, log);
+    }
 }

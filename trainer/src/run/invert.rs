@@ -307,6 +307,14 @@ pub fn invert(
         diversity: Some(div),
         restarted: cause.is_some(),
         restart_cause: cause,
+        restarted_members: match members.len() {
+            1 => Vec::new(),
+            _ => members
+                .iter()
+                .filter(|m| m.cause.is_some())
+                .map(|m| m.name.to_string())
+                .collect(),
+        },
     };
     Ok((log, new))
 }
