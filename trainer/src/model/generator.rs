@@ -333,8 +333,9 @@ impl GeneratorConfig {
 
     /// The same generator drawing with its pen alone: the over-digits kind
     /// becomes the stroke kind, and the keys of the over-digits kind alone
-    /// (`added_ink_only`, `batch_terms_per_kind`, which a stroke generator
-    /// refuses) are turned off; any other kind is returned as it is.
+    /// (`added_ink_only`, `batch_terms_per_kind`, `two_generators`, which a
+    /// stroke generator refuses) are turned off; any other kind is returned
+    /// as it is.
     pub fn pen_alone(&self) -> Self {
         if self.kind != GeneratorKind::StrokesOverDigits {
             return self.clone();
@@ -356,18 +357,6 @@ impl GeneratorConfig {
             two_generators: false,
             ..self.clone()
         }
-    }
-
-    /// How many of a batch of `b` rows the pen-alone generator of a pair
-    /// draws (`two_generators`): the rows [`over_rows`] leaves to the pen
-    /// alone, as one generator would split them; `None` for one generator.
-    pub fn pen_alone_rows(&self, b: usize) -> Option<usize> {
-        self.two_generators.then(|| {
-            over_rows(b, self.over_digits_share)
-                .iter()
-                .filter(|&&o| !o)
-                .count()
-        })
     }
 
     /// Names and shapes of all parameters.
@@ -625,15 +614,25 @@ pub struct Generator {
 #[derive(Debug)]
 pub(crate) struct Pair {
     /// The pen-alone generator: it draws the pen-alone rows of every batch
-    /// ([`GeneratorConfig::pen_alone_rows`]), the generator holding it
-    /// every other row over a digit.
+    /// ([`Pair::pen_rows`]), the generator holding it every other row over
+    /// a digit.
     pub(crate) pen: Box<Generator>,
-    /// The configuration the pair was made from (its split of the rows).
-    pub(crate) config: GeneratorConfig,
+    /// The pair's `over_digits_share` (its split of the rows; the
+    /// over-digits generator's own config has share 1).
+    share: f64,
+}
+
+impl Pair {
+    /// How many of a batch of `b` rows the pen-alone generator draws: the
+    /// rows [`over_rows`] leaves to the pen alone, as one generator would
+    /// split them.
+    pub(crate) fn pen_rows(&self, b: usize) -> usize {
+        over_rows(b, self.share).iter().filter(|&&o| !o).count()
+    }
 }
 
 /// Prefix of the pen-alone partner's names in a checkpoint.
-const PARTNER: &str = "pen-partner.";
+pub(crate) const PARTNER: &str = "pen-partner.";
 
 impl Generator {
     /// Fresh weights (He-uniform, zero bias) from `rng`, with an Adam
@@ -647,7 +646,7 @@ impl Generator {
             let pen = Self::new(&config.pen_alone(), lr, rng, device)?;
             over.pair = Some(Pair {
                 pen: Box::new(pen),
-                config: config.clone(),
+                share: config.over_digits_share,
             });
             return Ok(over);
         }
@@ -963,7 +962,7 @@ impl Generator {
     /// How many rows of a batch of `b` the pen-alone partner of a pair
     /// draws; `None` without one.
     pub fn pen_alone_rows(&self, b: usize) -> Option<usize> {
-        self.pair.as_ref().and_then(|p| p.config.pen_alone_rows(b))
+        self.pair.as_ref().map(|p| p.pen_rows(b))
     }
 
     /// Swaps the pen-alone partners of two pairs (so one of them restarts

@@ -348,14 +348,10 @@ pub fn generator_step(
     two_digit_share: f64,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
-    let Some(k) = gen.pen_alone_rows(batch) else {
+    let Some(pair) = gen.pair.as_mut() else {
         return one_generator_step(gen, classifier, batch, w, two_digit_share, rng);
     };
-    let Some(pair) = gen.pair.as_mut() else {
-        return Err(crate::Error::Config(
-            "a pair of generators without its partner".into(),
-        ));
-    };
+    let k = pair.pen_rows(batch);
     let pen = one_generator_step(&mut pair.pen, classifier, k, w, two_digit_share, rng)?;
     let over = one_generator_step(gen, classifier, batch - k, w, two_digit_share, rng)?;
     Ok(pen.mix(k, &over, batch - k))
@@ -544,7 +540,8 @@ pub fn generate(
     two_digit_share: f64,
     rng: &mut StdRng,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    if let (Some(k), Some(pair)) = (gen.pen_alone_rows(n), gen.pair.as_ref()) {
+    if let Some(pair) = &gen.pair {
+        let k = pair.pen_rows(n);
         let (mut images, mut labels) = generate_one(&pair.pen, k, batch, two_digit_share, rng)?;
         let (i, l) = generate_one(gen, n - k, batch, two_digit_share, rng)?;
         images.extend(i);
@@ -843,7 +840,7 @@ mod tests {
         apart.extend(
             pen.tensors()?
                 .into_iter()
-                .map(|(k, t)| (format!("pen-partner.{k}"), t)),
+                .map(|(k, t)| (format!("{}{k}", crate::model::generator::PARTNER), t)),
         );
         assert_eq!(values(&pair.tensors()?)?, values(&apart)?);
         assert_ne!(values(&over.tensors()?)?, values(&before)?);

@@ -139,36 +139,42 @@ struct Member {
     to_garbage: f64,
 }
 
+impl Member {
+    /// A generator whose samples have diversity `div` and of which
+    /// `to_garbage` go to garbage.
+    fn judged(name: &'static str, div: &ClassDiversity, to_garbage: f64, inv: &InversionConfig) -> Self {
+        Self {
+            name,
+            cause: restart_cause(div, to_garbage, inv),
+            min_pixel_ratio: div.min_pixel_ratio(),
+            to_garbage,
+        }
+    }
+}
+
 /// Each generator of `g` judged on its own samples among `new` (logits
-/// `z`): one generator on all of them; a pair's pen-alone partner on its
-/// share (drawn first, [`inversion::generate`]), then its over-digits
-/// generator on the rest. Diversity against `reference` on `model`, in
-/// batches of `batch`.
+/// `z`; diversity `div` and share sent to garbage `to_garbage` of them
+/// all): one generator on all of them, as measured; a pair's pen-alone
+/// partner on its share (drawn first, [`inversion::generate`]), then its
+/// over-digits generator on the rest, each measured against `reference`
+/// on `model`, in batches of `batch`.
 fn member_causes(
     g: &Generator,
-    new: &Dataset,
-    z: &[[f32; NUM_CLASSES]],
+    (new, z): (&Dataset, &[[f32; NUM_CLASSES]]),
+    (div, to_garbage): (&ClassDiversity, f64),
     (reference, model, batch): (&diversity::Reference, &Classifier, usize),
     inv: &InversionConfig,
 ) -> Result<Vec<Member>> {
     let n = new.len();
-    let parts: Vec<(&'static str, std::ops::Range<usize>)> = match g.pen_alone_rows(n) {
-        None => vec![("generator", 0..n)],
-        Some(k) => vec![("pen-alone generator", 0..k), ("over-digits generator", k..n)],
+    let Some(k) = g.pen_alone_rows(n) else {
+        return Ok(vec![Member::judged("generator", div, to_garbage, inv)]);
     };
-    parts
+    [("pen-alone generator", 0..k), ("over-digits generator", k..n)]
         .into_iter()
         .map(|(name, range)| {
             let own = new.subset(&new.name, &range.clone().collect::<Vec<_>>());
             let div = reference.against(model, &own, batch)?;
-            let (_, to_garbage) = score(&z[range]);
-            let (ratio, digit) = div.min_pixel_ratio();
-            Ok(Member {
-                name,
-                cause: restart_cause(&div, to_garbage, inv),
-                min_pixel_ratio: (ratio, digit),
-                to_garbage,
-            })
+            Ok(Member::judged(name, &div, score(&z[range]).1, inv))
         })
         .collect()
 }
@@ -255,7 +261,7 @@ pub fn invert(
     let mut z = model.logits(&new.images, batch)?;
     let (mut new_u, mut new_g) = score(&z);
     // each generator judged on its own samples
-    let members = member_causes(g, &new, &z, (&reference, model, batch), inv)?;
+    let members = member_causes(g, (&new, &z), (&div, new_g), (&reference, model, batch), inv)?;
     let cause = members.iter().find_map(|m| m.cause);
     if cause.is_some() {
         for m in members.iter().filter(|m| m.cause.is_some()) {
@@ -456,9 +462,11 @@ mod tests {
                 l
             })
             .collect();
+        // the measures of all twenty together
+        let all = (&reference.against(&model, &real, 10)?, score(&z).1);
         let rng = &mut StdRng::seed_from_u64(1);
         let pair = Generator::new(&GeneratorConfig::test_pair(0.5), 1e-3, rng, &dev)?;
-        let members = member_causes(&pair, &real, &z, (&reference, &model, 10), &inv)?;
+        let members = member_causes(&pair, (&real, &z), all, (&reference, &model, 10), &inv)?;
         let seen: Vec<_> = members.iter().map(|m| (m.name, m.cause, m.to_garbage)).collect();
         assert_eq!(
             seen,
@@ -469,7 +477,7 @@ mod tests {
         );
         // one generator: judged on them all (half garbage: not lost)
         let one = Generator::new(&InversionConfig::default().generator, 1e-3, rng, &dev)?;
-        let members = member_causes(&one, &real, &z, (&reference, &model, 10), &inv)?;
+        let members = member_causes(&one, (&real, &z), all, (&reference, &model, 10), &inv)?;
         let seen: Vec<_> = members.iter().map(|m| (m.name, m.cause, m.to_garbage)).collect();
         assert_eq!(seen, vec![("generator", None, 0.5)]);
         Ok(())
