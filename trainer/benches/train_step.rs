@@ -45,7 +45,7 @@ fn train_step(c: &mut Criterion) {
     // backward to the input, generator update (seed loss weights)
     g.bench_function("generator_step_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, 0.0, &mut rng)
+            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, (0.0, None), &mut rng)
                 .expect("generator step")
         })
     });
@@ -64,7 +64,7 @@ fn train_step(c: &mut Criterion) {
     };
     g.bench_function("generator_step_strokes_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, 0.0, &mut rng)
+            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, (0.0, None), &mut rng)
                 .expect("stroke generator step")
         })
     });

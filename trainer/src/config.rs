@@ -198,6 +198,17 @@ pub struct InversionConfig {
     /// MNIST's (0.1307), so that inversion searches pen strokes on a dark
     /// page rather than bright clutter (`model::inversion`; 0 = off, the seed).
     pub ink: f64,
+    /// Weight of the typicality term: the cosine between a counterfeit's
+    /// penultimate features and the mean direction of real training digits'
+    /// features of the digit it was asked for (the first 100 training digits
+    /// of each digit, measured with the frozen classifier at every inversion
+    /// epoch), so that inversion searches inputs the classifier trusts away
+    /// from where real digits of that digit sit (`model::inversion`; 0 = off,
+    /// the seed and the default). The counterfeit check of the deployed
+    /// decision stays a plain inversion. A negative weight pulls toward
+    /// them instead. Not written to a config when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub typicality: f64,
     /// Start every inversion epoch from a fresh generator (new weights from
     /// the epoch's own stream) instead of going on with the last epoch's, so
     /// each epoch searches the classifier anew rather than tracking one mode
@@ -249,6 +260,7 @@ impl Default for InversionConfig {
             restart_floor: 0.3,
             restart_lost: 0.0,
             ink: 0.0,
+            typicality: 0.0,
             fresh_generator: false,
             two_digit_share: 0.0,
             batch_size: 64,
@@ -272,6 +284,7 @@ impl InversionConfig {
             delta: self.delta,
             mode_seeking: self.mode_seeking,
             ink: self.ink,
+            typicality: self.typicality,
         }
     }
 }
@@ -427,6 +440,12 @@ impl InversionConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Config(format!("inversion.{name} must be >= 0, got {v}")));
             }
+        }
+        if !inv.typicality.is_finite() {
+            return Err(Error::Config(format!(
+                "inversion.typicality must be a finite number, got {}",
+                inv.typicality
+            )));
         }
         for (name, v, of_what, zero) in [
             ("restart_lost", inv.restart_lost, "the epoch's samples", "never"),
@@ -630,6 +649,7 @@ mod tests {
             ("candidates", "every sample kept"),
             ("average_epochs", "off"),
             ("restart_lost", "off"),
+            ("typicality", "off"),
         ] {
             assert!(!written.contains(key), "{key} ({off}): not written");
         }
@@ -684,6 +704,15 @@ mod tests {
             let e = TrainConfig::from_toml(&format!("[inversion]\ntwo_digit_share = {bad}\n"), "x.toml")
                 .expect_err("share out of range");
             assert!(e.to_string().contains("inversion.two_digit_share"), "{bad}: {e}");
+        }
+        let e =
+            TrainConfig::from_toml("[inversion]\ntypicality = nan\n", "x.toml").expect_err("not a number");
+        assert!(e.to_string().contains("inversion.typicality"), "{e}");
+        for w in [2000.0, -2000.0] {
+            let ok =
+                TrainConfig::from_toml(&format!("[inversion]\ntypicality = {w:?}\n"), "x.toml").expect("on");
+            assert_eq!(ok.inversion.weights().typicality, w);
+            assert!(ok.to_toml().contains(&format!("typicality = {w:?}")));
         }
         let e = TrainConfig::from_toml("[inversion]\ncandidates = 999\n", "x.toml")
             .expect_err("fewer candidates than samples kept");

@@ -146,7 +146,7 @@ fn is_default_over_digits_share(v: &f64) -> bool {
     *v == OVER_DIGITS_SHARE
 }
 
-fn is_zero(v: &f64) -> bool {
+pub(crate) fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 

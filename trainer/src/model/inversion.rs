@@ -21,8 +21,14 @@
 //! image's mean pixel value on the `[0, 1]` scale and `MEAN` MNIST's own
 //! (0.1307). Without it the generator fools the classifier with images
 //! half-covered in ink, a region no camera over paper shows.
+//!
+//! With `typicality > 0` a seventh term keeps the search away from where
+//! real digits sit in the classifier's features: `L_typ = mean over images
+//! of cos(f, a_y)`, `f` an image's penultimate features and `a_y` the mean
+//! direction of real training digits' features of its asked digit
+//! ([`class_anchors`], measured by the caller with the frozen classifier).
 
-use super::generator::{over_digit, to_model_space, Generator, GeneratorConfig};
+use super::generator::{is_zero, over_digit, to_model_space, Generator, GeneratorConfig};
 use super::{cpu, warp, Classifier};
 use crate::error::{Result, TensorContext};
 use candle_core::{Device, Tensor, Var};
@@ -48,6 +54,10 @@ pub struct LossWeights {
     /// Ink above MNIST's mean pixel value (0: off, the seed).
     #[serde(default)]
     pub ink: f64,
+    /// Feature cosine to real digits of the asked digit ([`typicality_term`];
+    /// 0: off, the seed; negative: a pull toward them).
+    #[serde(default)]
+    pub typicality: f64,
 }
 
 impl LossWeights {
@@ -75,6 +85,9 @@ pub struct LossParts {
     /// The ink term (0 when off).
     #[serde(default)]
     pub ink: f64,
+    /// The typicality term (0 when off; not written then).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub typ: f64,
     /// Weighted sum.
     pub total: f64,
 }
@@ -96,6 +109,7 @@ impl LossParts {
             ortho: m(self.ortho, other.ortho),
             ms: m(self.ms, other.ms),
             ink: m(self.ink, other.ink),
+            typ: m(self.typ, other.typ),
             total: m(self.total, other.total),
         }
     }
@@ -223,9 +237,66 @@ pub fn inversion_loss(
         ortho: v(&ortho)?,
         ms: 0.0,
         ink: 0.0,
+        typ: 0.0,
         total: v(&total)?,
     };
     Ok((total, parts))
+}
+
+/// The typicality term of features `feats` (`[n, d]`) asked for digits `y`
+/// (`[n]`): the mean over rows of the cosine between a row and its digit's
+/// anchor (`anchors`, `[10, d]`: the mean direction of real training digits'
+/// features, [`class_anchors`]). Counterfeits that sit where real digits of
+/// their digit sit score near 1; a term that lowers it sends the search to
+/// inputs the classifier trusts for other reasons than a digit's shape.
+pub fn typicality_term(feats: &Tensor, y: &Tensor, anchors: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = (feats.sqr()?.sum_keepdim(1)?.sqrt()? + NORM_EPS)?; // [n, 1]
+    let f = feats.broadcast_div(&norm)?;
+    let a = anchors.index_select(y, 0)?; // [n, d]
+    (f * a)?.sum(1)?.mean_all()
+}
+
+/// Each digit's anchor from features `feats` (`[n, hidden]`, row-major) of
+/// real digits labelled `labels`: the L2-normalised mean of their
+/// L2-normalised rows, `[10 * hidden]` row-major; zeros for a digit with
+/// no rows (its term is then 0).
+pub fn class_anchors(feats: &[f32], labels: &[u8], hidden: usize) -> Vec<f32> {
+    let mut sum = vec![0f64; NUM_DIGITS * hidden];
+    for (row, &l) in feats.chunks_exact(hidden).zip(labels) {
+        let Some(acc) = sum.chunks_exact_mut(hidden).nth(usize::from(l)) else {
+            continue;
+        };
+        let norm = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt() + NORM_EPS;
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += f64::from(v) / norm;
+        }
+    }
+    let mut out = Vec::with_capacity(sum.len());
+    for acc in sum.chunks_exact(hidden) {
+        let norm = acc.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        out.extend(acc.iter().map(|&v| (v * scale) as f32));
+    }
+    out
+}
+
+/// Adds the weighted typicality term of `(feats, y)` against `anchors` to
+/// `(loss, parts)` when its weight is not 0 and the anchors are given.
+fn with_typicality(
+    (loss, mut parts): (Tensor, LossParts),
+    feats: &Tensor,
+    y: &Tensor,
+    anchors: Option<&Tensor>,
+    w: &LossWeights,
+) -> candle_core::Result<(Tensor, LossParts)> {
+    let Some(anchors) = anchors.filter(|_| w.typicality != 0.0) else {
+        return Ok((loss, parts));
+    };
+    let typ = typicality_term(feats, y, &anchors.to_dtype(feats.dtype())?)?;
+    let loss = (loss + (&typ * w.typicality)?)?;
+    parts.typ = typ.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    parts.total += w.typicality * parts.typ;
+    Ok((loss, parts))
 }
 
 /// Adds the weighted terms that act on the pixels themselves (mode seeking
@@ -336,7 +407,8 @@ fn cond_tensors(
 
 /// One generator update against the frozen `classifier` (eval mode, its
 /// weights detached from the graph), on conditions drawn with
-/// `two_digit_share` ([`sample_conditions`]). Returns the loss parts. A
+/// `two_digit_share` ([`sample_conditions`]), the typicality term against
+/// `anchors` when given and weighted. Returns the loss parts. A
 /// pair of generators (`two_generators`) shares the batch: the pen-alone
 /// partner steps on its rows first, then this generator on the rest, each
 /// on its own loss; the parts are their mean weighted by rows.
@@ -345,15 +417,16 @@ pub fn generator_step(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    two_digit_share: f64,
+    (two_digit_share, anchors): (f64, Option<&Tensor>),
     rng: &mut StdRng,
 ) -> Result<LossParts> {
+    let ask = (two_digit_share, anchors);
     let Some(pair) = gen.pair.as_mut() else {
-        return one_generator_step(gen, classifier, batch, w, two_digit_share, rng);
+        return one_generator_step(gen, classifier, batch, w, ask, rng);
     };
     let k = pair.pen_rows(batch);
-    let pen = one_generator_step(&mut pair.pen, classifier, k, w, two_digit_share, rng)?;
-    let over = one_generator_step(gen, classifier, batch - k, w, two_digit_share, rng)?;
+    let pen = one_generator_step(&mut pair.pen, classifier, k, w, ask, rng)?;
+    let over = one_generator_step(gen, classifier, batch - k, w, ask, rng)?;
     Ok(pen.mix(k, &over, batch - k))
 }
 
@@ -363,16 +436,17 @@ fn one_generator_step(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    two_digit_share: f64,
+    (two_digit_share, anchors): (f64, Option<&Tensor>),
     rng: &mut StdRng,
 ) -> Result<LossParts> {
+    let ask = (two_digit_share, anchors);
     if classifier.uses_cpu_path() && gen.has_cpu_path() {
-        let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, two_digit_share, rng)?;
+        let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, ask, rng)?;
         gen.optimizer().step_values(&grads).op("generator update")?;
         return Ok(parts);
     }
     if classifier.uses_cpu_path() && gen.device().is_cpu() {
-        let (parts, grads) = hybrid_generator_grads(gen, classifier, batch, w, two_digit_share, rng)?;
+        let (parts, grads) = hybrid_generator_grads(gen, classifier, batch, w, ask, rng)?;
         gen.optimizer().step_grads(&grads).op("generator update")?;
         return Ok(parts);
     }
@@ -385,6 +459,7 @@ fn one_generator_step(
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
     let groups = gen.config.row_groups(batch);
     let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
+        .and_then(|lp| with_typicality(lp, &feats, &y, anchors, w))
         .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
         .op("inversion loss")?;
     let grads = loss.backward().op("inversion backward")?;
@@ -402,7 +477,7 @@ fn cpu_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    two_digit_share: f64,
+    (two_digit_share, anchors): (f64, Option<&Tensor>),
     rng: &mut StdRng,
 ) -> Result<(LossParts, Vec<Vec<f32>>)> {
     let dev = Device::Cpu;
@@ -428,7 +503,7 @@ fn cpu_generator_grads(
     };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (parts, dx) = classifier_pixel_grad(classifier, &px, &p, &y, w, &gen.config)?;
+    let (parts, dx) = classifier_pixel_grad(classifier, &px, (&p, &y, anchors), w, &gen.config)?;
     // the mode-seeking and ink terms act on the pixels: a leaf of their own
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
@@ -462,8 +537,7 @@ fn cpu_generator_grads(
 fn classifier_pixel_grad(
     classifier: &Classifier,
     px: &[f32],
-    p: &Tensor,
-    y: &Tensor,
+    (p, y, anchors): (&Tensor, &Tensor, Option<&Tensor>),
     w: &LossWeights,
     gen: &GeneratorConfig,
 ) -> Result<(LossParts, Vec<f32>)> {
@@ -478,6 +552,7 @@ fn classifier_pixel_grad(
     let logits = Var::from_vec(logits, (batch, NUM_CLASSES), &dev).op("logits")?;
     let feats = Var::from_vec(feats, (batch, hidden), &dev).op("features")?;
     let (loss, parts) = inversion_loss(logits.as_tensor(), feats.as_tensor(), p, y, w, groups.as_deref())
+        .and_then(|lp| with_typicality(lp, feats.as_tensor(), y, anchors, w))
         .op("inversion loss")?;
     let g = loss.backward().op("inversion backward")?;
     let (dlogits, dfeats) = (grad_values(&g, &logits)?, grad_values(&g, &feats)?);
@@ -509,7 +584,7 @@ fn hybrid_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    two_digit_share: f64,
+    (two_digit_share, anchors): (f64, Option<&Tensor>),
     rng: &mut StdRng,
 ) -> Result<(LossParts, candle_core::backprop::GradStore)> {
     let dev = Device::Cpu;
@@ -519,7 +594,7 @@ fn hybrid_generator_grads(
         .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
-    let (parts, dpx) = classifier_pixel_grad(classifier, &values, &p, &y, w, &gen.config)?;
+    let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y, anchors), w, &gen.config)?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
     let (pixel_loss, parts) =
@@ -635,6 +710,7 @@ mod tests {
             delta: 10.0,
             mode_seeking: 0.0,
             ink: 0.0,
+            typicality: 0.0,
         };
         let (_, parts) = inversion_loss(&logits, &f, &p, &y, &w, None)?;
         let expect = 500.0 * parts.kl + 500.0 * parts.ce + 6000.0 * parts.cos + 10.0 * parts.ortho;
@@ -656,6 +732,7 @@ mod tests {
             delta: 4.0,
             mode_seeking: 0.0,
             ink: 0.0,
+            typicality: 0.0,
         };
         let lv = Var::from_vec(l0.clone(), (3, 3), &dev)?;
         let fv = Var::from_vec(f0.clone(), (3, 4), &dev)?;
@@ -701,7 +778,7 @@ mod tests {
         gen: &Generator,
         cls: &mut Classifier,
         batch: usize,
-        w: &LossWeights,
+        (w, anchors): (&LossWeights, Option<&Tensor>),
         seed: u64,
     ) -> Result<(LossParts, candle_core::backprop::GradStore, Tensor)> {
         cls.set_native_ops(true);
@@ -711,11 +788,104 @@ mod tests {
         let (logits, feats) = cls.forward_frozen(&to_model_space(&px).op("x")?).op("frozen")?;
         let groups = gen.config.row_groups(batch);
         let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
+            .and_then(|lp| with_typicality(lp, &feats, &y, anchors, w))
             .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
             .op("loss")?;
         let g = loss.backward().op("backward")?;
         cls.set_native_ops(false);
         Ok((parts, g, px))
+    }
+
+    /// Anchors `[10, hidden]` from random features (standard normals: the
+    /// features are taken before their ReLU), two rows per digit, drawn
+    /// from `seed`.
+    fn test_anchors(hidden: usize, seed: u64) -> Result<Tensor> {
+        let mut r = StdRng::seed_from_u64(seed);
+        let feats: Vec<f32> = (0..20 * hidden).map(|_| StandardNormal.sample(&mut r)).collect();
+        let labels: Vec<u8> = (0..20u8).map(|i| i % 10).collect();
+        let a = class_anchors(&feats, &labels, hidden);
+        Tensor::from_vec(a, (NUM_DIGITS, hidden), &Device::Cpu).op("anchors")
+    }
+
+    #[test]
+    fn typicality_by_hand_and_by_finite_differences() -> candle_core::Result<()> {
+        // anchors: digit 0 along the first axis, digit 1 along the second
+        let mut a = vec![0.0; NUM_DIGITS * 2];
+        a[0] = 1.0;
+        a[3] = 1.0;
+        let anchors = t(&a, (NUM_DIGITS, 2));
+        let y = Tensor::new(&[0u32, 1, 1], &Device::Cpu)?;
+        // row 0 on its anchor (1), row 1 at 45 degrees (1/sqrt 2), row 2 across (0)
+        let f = [3.0, 0.0, 1.0, 1.0, 2.0, 0.0];
+        let v = |f: &[f64]| typicality_term(&t(f, (3, 2)), &y, &anchors)?.to_scalar::<f64>();
+        let want = (1.0 + 0.5f64.sqrt() + 0.0) / 3.0;
+        // the norms' guard against all-zero rows moves the value by ~1e-9
+        let tol = 1e-7;
+        assert!((v(&f)? - want).abs() < tol, "{} vs {want}", v(&f)?);
+        let fv = Var::from_tensor(&t(&f, (3, 2)))?;
+        let g = typicality_term(fv.as_tensor(), &y, &anchors)?.backward()?;
+        let gf = g
+            .get(fv.as_tensor())
+            .expect("gradient")
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let eps = 1e-6;
+        for i in 0..f.len() {
+            let (mut up, mut down) = (f, f);
+            up[i] += eps;
+            down[i] -= eps;
+            let num = (v(&up)? - v(&down)?) / (2.0 * eps);
+            assert!((num - gf[i]).abs() < FD_TOL, "d/df[{i}]: {} vs {num}", gf[i]);
+        }
+        // the term: on when weighted and anchored, nothing otherwise
+        let w = LossWeights {
+            typicality: 10.0,
+            ..crate::config::InversionConfig::default().weights()
+        };
+        let base = || {
+            (
+                Tensor::new(1.0f64, &Device::Cpu).expect("scalar"),
+                LossParts::default(),
+            )
+        };
+        let fs = t(&f, (3, 2));
+        let (loss, parts) = with_typicality(base(), &fs, &y, Some(&anchors), &w)?;
+        assert!((loss.to_scalar::<f64>()? - (1.0 + 10.0 * want)).abs() < 10.0 * tol);
+        assert!((parts.typ - want).abs() < tol && (parts.total - 10.0 * want).abs() < 10.0 * tol);
+        // a negative weight: the same term, subtracted (a pull toward the anchors)
+        let pull = LossWeights {
+            typicality: -10.0,
+            ..w
+        };
+        let (loss, parts) = with_typicality(base(), &fs, &y, Some(&anchors), &pull)?;
+        assert!((loss.to_scalar::<f64>()? - (1.0 - 10.0 * want)).abs() < 10.0 * tol);
+        assert!((parts.typ - want).abs() < tol && (parts.total + 10.0 * want).abs() < 10.0 * tol);
+        for (w, anchors) in [(LossWeights { typicality: 0.0, ..w }, Some(&anchors)), (w, None)] {
+            let (loss, parts) = with_typicality(base(), &fs, &y, anchors, &w)?;
+            assert_eq!((loss.to_scalar::<f64>()?, parts), (1.0, LossParts::default()));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn anchors_are_the_unit_mean_of_unit_rows_per_digit() {
+        // digit 3: (2, 0) and (0, 5) -> unit rows (1, 0), (0, 1) -> mean (0.5, 0.5)
+        // -> (1/sqrt 2, 1/sqrt 2); digit 7: (0, 4) -> (0, 1); others: zeros;
+        // a label past the digits (garbage) is left out
+        let a = class_anchors(&[2.0, 0.0, 0.0, 5.0, 0.0, 4.0, 9.0, 9.0], &[3, 3, 7, 10], 2);
+        assert_eq!(a.len(), NUM_DIGITS * 2);
+        let h = 0.5f32.sqrt();
+        for (d, row) in a.chunks(2).enumerate() {
+            let want = match d {
+                3 => [h, h],
+                7 => [0.0, 1.0],
+                _ => [0.0, 0.0],
+            };
+            assert!(
+                row.iter().zip(want).all(|(x, y)| (x - y).abs() < 1e-6),
+                "digit {d}: {row:?}"
+            );
+        }
     }
 
     #[test]
@@ -724,11 +894,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(12);
         let mut cls = Classifier::new(&crate::model::ClassifierConfig::default(), &mut rng, &dev)?;
         let cfg = crate::model::generator::GeneratorConfig::default();
-        for (every, ms, ink) in [
-            (true, 0.0, 0.0),
-            (false, 0.0, 0.0),
-            (true, 20.0, 0.0),
-            (true, 20.0, 300.0),
+        let anchors = test_anchors(cls.config.hidden, 7)?;
+        for (every, ms, ink, typ) in [
+            (true, 0.0, 0.0, 0.0),
+            (false, 0.0, 0.0, 0.0),
+            (true, 20.0, 0.0, 0.0),
+            (true, 20.0, 300.0, 0.0),
+            (false, 20.0, 300.0, 3000.0),
+            (true, 0.0, 0.0, -3000.0),
         ] {
             let cfg = crate::model::generator::GeneratorConfig {
                 latent_every_layer: every,
@@ -738,14 +911,18 @@ mod tests {
             let w = LossWeights {
                 mode_seeking: ms,
                 ink,
+                typicality: typ,
                 ..crate::config::InversionConfig::default().weights()
             };
             let batch = 23; // a short last shard, and an odd row without a pair
+            let ask = (0.0, Some(&anchors));
             let (parts, got) =
-                cpu_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
+                cpu_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
             // the graph, with the same draws
-            let (want_parts, g, _) = reference_step(&gen, &mut cls, batch, &w, 3)?;
+            let (want_parts, g, _) = reference_step(&gen, &mut cls, batch, (&w, Some(&anchors)), 3)?;
             assert_eq!(want_parts.ms > 0.0, ms > 0.0, "{want_parts:?}");
+            // the anchors are given in every case: the weight alone turns the term on
+            assert_eq!(want_parts.typ != 0.0, typ != 0.0, "{want_parts:?}");
             // a fresh generator's images are about half ink: the term is active
             assert_eq!(want_parts.ink > 0.0, ink > 0.0, "{want_parts:?}");
             assert!(
@@ -818,9 +995,9 @@ mod tests {
         assert_eq!(k, 12);
         let (mut a, mut b) = (StdRng::seed_from_u64(8), StdRng::seed_from_u64(8));
         for _ in 0..2 {
-            let parts = generator_step(&mut pair, &cls, batch, &w, 0.0, &mut a)?;
-            let p = one_generator_step(&mut pen, &cls, k, &w, 0.0, &mut b)?;
-            let o = one_generator_step(&mut over, &cls, batch - k, &w, 0.0, &mut b)?;
+            let parts = generator_step(&mut pair, &cls, batch, &w, (0.0, None), &mut a)?;
+            let p = one_generator_step(&mut pen, &cls, k, &w, (0.0, None), &mut b)?;
+            let o = one_generator_step(&mut over, &cls, batch - k, &w, (0.0, None), &mut b)?;
             assert_eq!(parts, p.mix(k, &o, batch - k));
             assert!(p.ink > 0.0 && o.ink >= 0.0 && p != o, "{p:?} {o:?}");
         }
@@ -870,6 +1047,7 @@ mod tests {
             ortho: 0.25,
             ms: 4.0,
             ink: 0.0,
+            typ: 0.5,
             total: 10.0,
         };
         let b = LossParts {
@@ -879,6 +1057,7 @@ mod tests {
             ortho: 0.75,
             ms: 0.0,
             ink: 1.0,
+            typ: 0.0,
             total: 30.0,
         };
         let m = a.mix(3, &b, 1);
@@ -891,6 +1070,7 @@ mod tests {
                 ortho: 0.375,
                 ms: 3.0,
                 ink: 0.25,
+                typ: 0.375,
                 total: 15.0,
             }
         );
@@ -907,8 +1087,10 @@ mod tests {
         let w = LossWeights {
             ink: 300.0,
             mode_seeking: 20.0,
+            typicality: 3000.0,
             ..crate::config::InversionConfig::default().weights()
         };
+        let anchors = test_anchors(cls.config.hidden, 8)?;
         let read = |g: &candle_core::backprop::GradStore, v: &Tensor| -> Result<Vec<f32>> {
             g.get(v)
                 .expect("gradient")
@@ -961,12 +1143,12 @@ mod tests {
             gen.set_sources(&bar_digits());
             assert_eq!(gen.sources().is_some(), kind == over);
             assert_eq!(gen.has_cpu_path(), radius == 0.0);
-            let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, &w, 3)?;
-            assert!(want_parts.ms > 0.0, "{want_parts:?}");
+            let (want_parts, want, px) = reference_step(&gen, &mut cls, batch, (&w, Some(&anchors)), 3)?;
+            assert!(want_parts.ms > 0.0 && want_parts.typ != 0.0, "{want_parts:?}");
             if per_kind {
                 // the groups change the batch terms, nothing else
                 gen.config.batch_terms_per_kind = false;
-                let (whole, _, _) = reference_step(&gen, &mut cls, batch, &w, 3)?;
+                let (whole, _, _) = reference_step(&gen, &mut cls, batch, (&w, Some(&anchors)), 3)?;
                 gen.config.batch_terms_per_kind = true;
                 assert!(
                     (whole.cos - want_parts.cos).abs() > 1e-4,
@@ -984,8 +1166,9 @@ mod tests {
             let vars = gen.tensors()?;
             let names = cfg.param_shapes();
             let parts = if gen.has_cpu_path() {
+                let ask = (0.0, Some(&anchors));
                 let (parts, got) =
-                    cpu_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
+                    cpu_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
                 assert_eq!(got.len(), names.len());
                 for ((name, _), got) in names.iter().zip(&got) {
                     close(
@@ -997,8 +1180,9 @@ mod tests {
                 }
                 parts
             } else {
+                let ask = (0.0, Some(&anchors));
                 let (parts, got) =
-                    hybrid_generator_grads(&mut gen, &cls, batch, &w, 0.0, &mut StdRng::seed_from_u64(3))?;
+                    hybrid_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
                 for (name, _) in &names {
                     let name = *name;
                     close(
@@ -1246,11 +1430,12 @@ mod tests {
             delta: 0.0,
             mode_seeking: 0.0,
             ink: 0.0,
+            typicality: 0.0,
         };
-        let first = generator_step(&mut gen, &cls, 32, &w, 0.0, &mut rng)?;
+        let first = generator_step(&mut gen, &cls, 32, &w, (0.0, None), &mut rng)?;
         let mut last = first;
         for _ in 0..40 {
-            last = generator_step(&mut gen, &cls, 32, &w, 0.0, &mut rng)?;
+            last = generator_step(&mut gen, &cls, 32, &w, (0.0, None), &mut rng)?;
         }
         assert!(last.ce < first.ce, "ce {} -> {}", first.ce, last.ce);
         let after: Vec<f32> = cls.vars()[0]

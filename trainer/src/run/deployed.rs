@@ -101,7 +101,8 @@ pub fn counterfeits(
     if steps == 0 {
         return Ok(None);
     }
-    // one-digit conditions: the same test whatever the run's generator was asked
+    // one-digit conditions and no typicality anchors (`None` below): the
+    // same plain inversion whatever the run's generator was asked
     let mut inv = InversionConfig {
         generator_steps: steps,
         two_digit_share: 0.0,
@@ -117,7 +118,7 @@ pub fn counterfeits(
     }
     // every sample kept, whatever the run's `candidates`: the same test in every arm
     let (_, _, mut ds) =
-        invert::train_and_generate(&mut g, model, &inv, (inv.samples_per_epoch, 0), &mut rng)?;
+        invert::train_and_generate(&mut g, model, (&inv, None), (inv.samples_per_epoch, 0), &mut rng)?;
     ds.name = "counterfeits".into();
     Ok(Some(ds))
 }

@@ -82,7 +82,7 @@ impl ClassDiversity {
 }
 
 /// Indices of the first [`PER_CLASS`] images of each digit in `ds`.
-fn per_digit(ds: &Dataset) -> Vec<Vec<usize>> {
+pub(crate) fn per_digit(ds: &Dataset) -> Vec<Vec<usize>> {
     let mut idx = vec![Vec::new(); NUM_DIGITS];
     for (i, &l) in ds.labels.iter().enumerate() {
         if let Some(v) = idx.get_mut(l as usize) {

@@ -6,13 +6,14 @@
 
 use crate::config::InversionConfig;
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Result, TensorContext};
 use crate::model::generator::Generator;
 use crate::model::inversion::{self, LossParts};
 use crate::model::Classifier;
 use crate::report::{InversionLog, RestartCause};
 use crate::run::diversity::{self, ClassDiversity};
 use crate::seeds::Stream;
+use candle_core::{Device, Tensor};
 use ood_core::{score::argmax, Score, GARBAGE, IMG_PIXELS, NUM_CLASSES};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -28,12 +29,14 @@ pub struct GarbageReservoir {
     pub seen: u64,
 }
 
-/// The epoch's generator steps against the frozen `model`, with a progress
-/// bar: their mean loss parts and wall seconds.
+/// The epoch's generator steps against the frozen `model` (the typicality
+/// term against `anchors`, when given), with a progress bar: their mean loss
+/// parts and wall seconds.
 fn train_generator(
     g: &mut Generator,
     model: &Classifier,
     inv: &InversionConfig,
+    anchors: Option<&Tensor>,
     rng: &mut StdRng,
 ) -> Result<(LossParts, f64)> {
     let t0 = Instant::now();
@@ -45,14 +48,15 @@ fn train_generator(
     );
     let mut sum = LossParts::default();
     for _ in 0..inv.generator_steps {
-        let p =
-            inversion::generator_step(g, model, inv.batch_size, &inv.weights(), inv.two_digit_share, rng)?;
+        let ask = (inv.two_digit_share, anchors);
+        let p = inversion::generator_step(g, model, inv.batch_size, &inv.weights(), ask, rng)?;
         sum.kl += p.kl;
         sum.ce += p.ce;
         sum.cos += p.cos;
         sum.ortho += p.ortho;
         sum.ms += p.ms;
         sum.ink += p.ink;
+        sum.typ += p.typ;
         sum.total += p.total;
         bar.inc(1);
     }
@@ -65,21 +69,23 @@ fn train_generator(
         ortho: sum.ortho / k,
         ms: sum.ms / k,
         ink: sum.ink / k,
+        typ: sum.typ / k,
         total: sum.total / k,
     };
     Ok((mean, t0.elapsed().as_secs_f64()))
 }
 
-/// Trains `g` for the epoch's steps and draws `n` samples: (loss, seconds,
-/// samples labelled with their conditioning digit).
+/// Trains `g` for the epoch's steps (the typicality term against `anchors`,
+/// when given) and draws `n` samples: (loss, seconds, samples labelled with
+/// their conditioning digit).
 pub(crate) fn train_and_generate(
     g: &mut Generator,
     model: &Classifier,
-    inv: &InversionConfig,
+    (inv, anchors): (&InversionConfig, Option<&Tensor>),
     (n, e): (usize, usize),
     rng: &mut StdRng,
 ) -> Result<(LossParts, f64, Dataset)> {
-    let (loss, seconds) = train_generator(g, model, inv, rng)?;
+    let (loss, seconds) = train_generator(g, model, inv, anchors, rng)?;
     let (images, cond) = inversion::generate(g, n, inv.batch_size.max(64), inv.two_digit_share, rng)?;
     let new = Dataset {
         name: format!("generated-{}", e + 1),
@@ -228,10 +234,14 @@ pub fn invert(
     model: &Classifier,
     inv: &InversionConfig,
     (seed, e, batch): (u64, usize, usize),
-    real: &Dataset,
+    (real, digits): (&Dataset, &Dataset),
     garbage: &mut GarbageReservoir,
 ) -> Result<(InversionLog, Dataset)> {
     let mut rng = Stream::Invert.rng(seed, e);
+    let anchors = (inv.typicality != 0.0)
+        .then(|| anchors(model, digits, batch, g.device()))
+        .transpose()?;
+    let anchors = anchors.as_ref();
     // new weights for the generators of `g` marked in `which` (one, or a
     // pair's partner and its over-digits generator) from `stream`'s draws
     // of this epoch
@@ -254,7 +264,8 @@ pub fn invert(
         renew(g, Stream::Fresh, &[])?;
     }
     let drawn = inv.candidates.max(inv.samples_per_epoch);
-    let (mut loss, mut generator_seconds, mut new) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
+    let (mut loss, mut generator_seconds, mut new) =
+        train_and_generate(g, model, (inv, anchors), (drawn, e), &mut rng)?;
     // the real digits' scale: one classifier for the whole call, so measured once
     let reference = diversity::Reference::of(model, real, batch)?;
     let mut div = reference.against(model, &new, batch)?;
@@ -284,7 +295,7 @@ pub fn invert(
         }
         let which: Vec<bool> = members.iter().map(|m| m.cause.is_some()).collect();
         renew(g, Stream::Restart, &which)?;
-        let (l, s, n) = train_and_generate(g, model, inv, (drawn, e), &mut rng)?;
+        let (l, s, n) = train_and_generate(g, model, (inv, anchors), (drawn, e), &mut rng)?;
         (loss, new) = (l, n);
         generator_seconds += s;
         div = reference.against(model, &new, batch)?;
@@ -323,6 +334,22 @@ pub fn invert(
         },
     };
     Ok((log, new))
+}
+
+/// The typicality term's anchors ([`inversion::class_anchors`], `[10,
+/// hidden]` on `device`) under `model`, from the first
+/// [`diversity::PER_CLASS`] training `digits` of each digit.
+fn anchors(model: &Classifier, digits: &Dataset, batch: usize, device: &Device) -> Result<Tensor> {
+    let idx: Vec<usize> = diversity::per_digit(digits).into_iter().flatten().collect();
+    let mut pixels = Vec::with_capacity(idx.len() * IMG_PIXELS);
+    for &i in &idx {
+        pixels.extend_from_slice(digits.image(i));
+    }
+    let labels: Vec<u8> = idx.iter().map(|&i| digits.labels[i]).collect();
+    let feats = model.features(&pixels, batch)?;
+    let hidden = feats.len() / idx.len().max(1);
+    let a = inversion::class_anchors(&feats, &labels, hidden);
+    Tensor::from_vec(a, (ood_core::NUM_DIGITS, hidden), device).op("typicality anchors")
 }
 
 /// Within-class pixel diversity of generated samples (see
@@ -575,7 +602,7 @@ mod tests {
                 &model,
                 inv,
                 (42, 3, 10),
-                &real,
+                (&real, &real),
                 &mut GarbageReservoir::default(),
             )?;
             assert_eq!(log.garbage_size, 20);
@@ -591,6 +618,53 @@ mod tests {
             epoch(&inv, 5)?.images,
             epoch(&inv, 6)?.images,
             "going on: they do"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_typicality_term_acts_against_the_training_digits_anchors() -> Result<()> {
+        let dev = crate::model::Device::Cpu;
+        let (model, real) = untrained_model_and_noise_digits()?;
+        // other training digits: the same noise, brighter
+        let mut digits = real.clone();
+        digits.images.iter_mut().for_each(|p| *p = p.saturating_add(90));
+        let epoch = |typicality: f64, digits: &Dataset| -> Result<(InversionLog, Dataset)> {
+            let inv = InversionConfig {
+                typicality,
+                generator_steps: 2,
+                samples_per_epoch: 20,
+                batch_size: 8,
+                restart_floor: 0.0,
+                ..InversionConfig::default()
+            };
+            let mut g = Generator::new(
+                &inv.generator,
+                inv.generator_lr,
+                &mut StdRng::seed_from_u64(5),
+                &dev,
+            )?;
+            let mut garbage = GarbageReservoir::default();
+            invert(&mut g, &model, &inv, (42, 3, 10), (&real, digits), &mut garbage)
+        };
+        let (off, off_new) = epoch(0.0, &digits)?;
+        assert_eq!(off.loss.typ, 0.0, "off: no term");
+        let (on, on_new) = epoch(3000.0, &digits)?;
+        assert!(on.loss.typ != 0.0, "{:?}", on.loss);
+        assert!(
+            (on.loss.total - off.loss.total).abs() > 1.0,
+            "the weighted term is in the total: {:?} vs {:?}",
+            on.loss,
+            off.loss
+        );
+        assert_ne!(on_new.images, off_new.images, "the term moves the generator");
+        // the anchors come from the training digits, not the validation ones
+        let (val, _) = epoch(3000.0, &real)?;
+        assert!(
+            (val.loss.typ - on.loss.typ).abs() > 1e-6,
+            "{} vs {}",
+            val.loss.typ,
+            on.loss.typ
         );
         Ok(())
     }
@@ -649,7 +723,7 @@ mod tests {
                 &dev,
             )?;
             let mut garbage = GarbageReservoir::default();
-            let out = invert(&mut g, &model, inv, (42, 3, 10), &real, &mut garbage)?;
+            let out = invert(&mut g, &model, inv, (42, 3, 10), (&real, &real), &mut garbage)?;
             let n = inv.samples_per_epoch;
             assert_eq!(
                 (garbage.set.len(), garbage.seen),

@@ -402,7 +402,7 @@ impl<'a> Run<'a> {
             &self.trainer.model,
             &cfg.inversion,
             (cfg.seed, e, batch),
-            &self.data.val,
+            (&self.data.val, &self.data.digits),
             &mut self.garbage,
         )?;
         let k = e + 1 - cfg.train.epochs;
@@ -420,7 +420,7 @@ impl<'a> Run<'a> {
             .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.garbage_share))
             .collect();
         tracing::info!(
-            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}, ms {:.2}, ink {:.3}), new samples U {:.3} / to garbage {:.1}%{} / diversity vs real digits: pixels {} features {}{}, {}",
+            "epoch {}/{} (inversion {k}): val acc {:.2}%, gen loss {:.1} (ce {:.3}, cos {:.3}, ms {:.2}, ink {:.3}{}), new samples U {:.3} / to garbage {:.1}%{} / diversity vs real digits: pixels {} features {}{}, {}",
             e + 1,
             self.total_epochs(),
             100.0 * c.val_accuracy,
@@ -429,6 +429,11 @@ impl<'a> Run<'a> {
             inv.loss.cos,
             inv.loss.ms,
             inv.loss.ink,
+            if cfg.inversion.typicality != 0.0 {
+                format!(", typicality {:.3}", inv.loss.typ)
+            } else {
+                String::new()
+            },
             inv.new_samples_mean_u,
             100.0 * inv.new_samples_to_garbage,
             inv.candidates_to_garbage
