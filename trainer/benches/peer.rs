@@ -59,8 +59,15 @@ fn main() {
         "{{\"engine\": \"trainer\", \"step\": \"classifier\", \"threads\": \"{threads}\", \"samples_per_sec\": {sps:.1}, \"steps\": {n}}}"
     );
     let (sps, n) = time(seconds, || {
-        inversion::generator_step(&mut gen, &t.model, BATCH, &lw, (0.0, None), &mut rng)
-            .expect("generator step");
+        inversion::generator_step(
+            &mut gen,
+            &t.model,
+            BATCH,
+            &lw,
+            inversion::Ask::default(),
+            &mut rng,
+        )
+        .expect("generator step");
     });
     println!(
         "{{\"engine\": \"trainer\", \"step\": \"generator\", \"threads\": \"{threads}\", \"samples_per_sec\": {sps:.1}, \"steps\": {n}}}"

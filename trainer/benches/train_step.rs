@@ -45,8 +45,15 @@ fn train_step(c: &mut Criterion) {
     // backward to the input, generator update (seed loss weights)
     g.bench_function("generator_step_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut gen, &t.model, BATCH, &loss, (0.0, None), &mut rng)
-                .expect("generator step")
+            inversion::generator_step(
+                &mut gen,
+                &t.model,
+                BATCH,
+                &loss,
+                inversion::Ask::default(),
+                &mut rng,
+            )
+            .expect("generator step")
         })
     });
     // the same step with the stroke generator (`pen`'s head and loss:
@@ -64,8 +71,15 @@ fn train_step(c: &mut Criterion) {
     };
     g.bench_function("generator_step_strokes_b64", |b| {
         b.iter(|| {
-            inversion::generator_step(&mut pen, &t.model, BATCH, &pen_loss, (0.0, None), &mut rng)
-                .expect("stroke generator step")
+            inversion::generator_step(
+                &mut pen,
+                &t.model,
+                BATCH,
+                &pen_loss,
+                inversion::Ask::default(),
+                &mut rng,
+            )
+            .expect("stroke generator step")
         })
     });
     g.bench_function("inference_b64", |b| {

@@ -405,10 +405,30 @@ fn cond_tensors(
     Ok((z, p, y))
 }
 
+/// What a generator step asks of its batch beside the loss weights.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask<'a> {
+    /// Share of conditions that ask for two digits ([`sample_conditions`]).
+    pub two_digit_share: f64,
+    /// The typicality term's anchors (`[10, hidden]`, [`class_anchors`]);
+    /// without them the term is off whatever its weight.
+    pub anchors: Option<&'a Tensor>,
+}
+
+impl<'a> Ask<'a> {
+    /// One-digit conditions, the typicality term against `anchors`.
+    pub fn anchored(anchors: &'a Tensor) -> Self {
+        Self {
+            two_digit_share: 0.0,
+            anchors: Some(anchors),
+        }
+    }
+}
+
 /// One generator update against the frozen `classifier` (eval mode, its
 /// weights detached from the graph), on conditions drawn with
-/// `two_digit_share` ([`sample_conditions`]), the typicality term against
-/// `anchors` when given and weighted. Returns the loss parts. A
+/// `ask.two_digit_share` ([`sample_conditions`]), the typicality term
+/// against `ask.anchors` when given and weighted. Returns the loss parts. A
 /// pair of generators (`two_generators`) shares the batch: the pen-alone
 /// partner steps on its rows first, then this generator on the rest, each
 /// on its own loss; the parts are their mean weighted by rows.
@@ -417,10 +437,9 @@ pub fn generator_step(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    (two_digit_share, anchors): (f64, Option<&Tensor>),
+    ask: Ask<'_>,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
-    let ask = (two_digit_share, anchors);
     let Some(pair) = gen.pair.as_mut() else {
         return one_generator_step(gen, classifier, batch, w, ask, rng);
     };
@@ -436,10 +455,9 @@ fn one_generator_step(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    (two_digit_share, anchors): (f64, Option<&Tensor>),
+    ask: Ask<'_>,
     rng: &mut StdRng,
 ) -> Result<LossParts> {
-    let ask = (two_digit_share, anchors);
     if classifier.uses_cpu_path() && gen.has_cpu_path() {
         let (parts, grads) = cpu_generator_grads(gen, classifier, batch, w, ask, rng)?;
         gen.optimizer().step_values(&grads).op("generator update")?;
@@ -451,7 +469,14 @@ fn one_generator_step(
         return Ok(parts);
     }
     let dev = gen.device().clone();
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
+    let (z, p, y) = cond_tensors(
+        batch,
+        gen.config.latent,
+        w.paired(),
+        ask.two_digit_share,
+        rng,
+        &dev,
+    )?;
     let (px, ink_base) = gen
         .forward_with_ink_base(&z, &p, Some(rng))
         .op("generator forward")?;
@@ -459,7 +484,7 @@ fn one_generator_step(
     let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
     let groups = gen.config.row_groups(batch);
     let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
-        .and_then(|lp| with_typicality(lp, &feats, &y, anchors, w))
+        .and_then(|lp| with_typicality(lp, &feats, &y, ask.anchors, w))
         .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
         .op("inversion loss")?;
     let grads = loss.backward().op("inversion backward")?;
@@ -477,11 +502,11 @@ fn cpu_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    (two_digit_share, anchors): (f64, Option<&Tensor>),
+    ask: Ask<'_>,
     rng: &mut StdRng,
 ) -> Result<(LossParts, Vec<Vec<f32>>)> {
     let dev = Device::Cpu;
-    let (p, y) = batch_conditions(batch, w.paired(), two_digit_share, rng);
+    let (p, y) = batch_conditions(batch, w.paired(), ask.two_digit_share, rng);
     let z = sample_latent(batch, gen.config.latent, rng);
     // the over-digits kind: each row's page, drawn before the dropout (as
     // the graph draws it), its pooled copy beside the condition
@@ -503,7 +528,7 @@ fn cpu_generator_grads(
     };
     let p = Tensor::from_vec(p, (batch, NUM_CLASSES), &dev).op("conditions")?;
     let y = Tensor::from_vec(y, batch, &dev).op("labels")?;
-    let (parts, dx) = classifier_pixel_grad(classifier, &px, (&p, &y, anchors), w, &gen.config)?;
+    let (parts, dx) = classifier_pixel_grad(classifier, &px, (&p, &y, ask.anchors), w, &gen.config)?;
     // the mode-seeking and ink terms act on the pixels: a leaf of their own
     let px_var = Var::from_vec(px, (batch, ood_core::IMG_PIXELS), &dev).op("pixels")?;
     let z_t = Tensor::from_vec(z, (batch, gen.config.latent), &dev).op("latent")?;
@@ -584,17 +609,24 @@ fn hybrid_generator_grads(
     classifier: &Classifier,
     batch: usize,
     w: &LossWeights,
-    (two_digit_share, anchors): (f64, Option<&Tensor>),
+    ask: Ask<'_>,
     rng: &mut StdRng,
 ) -> Result<(LossParts, candle_core::backprop::GradStore)> {
     let dev = Device::Cpu;
-    let (z, p, y) = cond_tensors(batch, gen.config.latent, w.paired(), two_digit_share, rng, &dev)?;
+    let (z, p, y) = cond_tensors(
+        batch,
+        gen.config.latent,
+        w.paired(),
+        ask.two_digit_share,
+        rng,
+        &dev,
+    )?;
     let (px, ink_base) = gen
         .forward_with_ink_base(&z, &p, Some(rng))
         .op("generator forward")?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
-    let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y, anchors), w, &gen.config)?;
+    let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y, ask.anchors), w, &gen.config)?;
     let dpx = Tensor::from_vec(dpx, (batch, ood_core::IMG_PIXELS), &dev).op("pixel gradient")?;
     let zero = Tensor::zeros((), px.dtype(), &dev).op("zero")?;
     let (pixel_loss, parts) =
@@ -915,7 +947,7 @@ mod tests {
                 ..crate::config::InversionConfig::default().weights()
             };
             let batch = 23; // a short last shard, and an odd row without a pair
-            let ask = (0.0, Some(&anchors));
+            let ask = Ask::anchored(&anchors);
             let (parts, got) =
                 cpu_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
             // the graph, with the same draws
@@ -995,9 +1027,9 @@ mod tests {
         assert_eq!(k, 12);
         let (mut a, mut b) = (StdRng::seed_from_u64(8), StdRng::seed_from_u64(8));
         for _ in 0..2 {
-            let parts = generator_step(&mut pair, &cls, batch, &w, (0.0, None), &mut a)?;
-            let p = one_generator_step(&mut pen, &cls, k, &w, (0.0, None), &mut b)?;
-            let o = one_generator_step(&mut over, &cls, batch - k, &w, (0.0, None), &mut b)?;
+            let parts = generator_step(&mut pair, &cls, batch, &w, Ask::default(), &mut a)?;
+            let p = one_generator_step(&mut pen, &cls, k, &w, Ask::default(), &mut b)?;
+            let o = one_generator_step(&mut over, &cls, batch - k, &w, Ask::default(), &mut b)?;
             assert_eq!(parts, p.mix(k, &o, batch - k));
             assert!(p.ink > 0.0 && o.ink >= 0.0 && p != o, "{p:?} {o:?}");
         }
@@ -1166,7 +1198,7 @@ mod tests {
             let vars = gen.tensors()?;
             let names = cfg.param_shapes();
             let parts = if gen.has_cpu_path() {
-                let ask = (0.0, Some(&anchors));
+                let ask = Ask::anchored(&anchors);
                 let (parts, got) =
                     cpu_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
                 assert_eq!(got.len(), names.len());
@@ -1180,7 +1212,7 @@ mod tests {
                 }
                 parts
             } else {
-                let ask = (0.0, Some(&anchors));
+                let ask = Ask::anchored(&anchors);
                 let (parts, got) =
                     hybrid_generator_grads(&mut gen, &cls, batch, &w, ask, &mut StdRng::seed_from_u64(3))?;
                 for (name, _) in &names {
@@ -1432,10 +1464,10 @@ mod tests {
             ink: 0.0,
             typicality: 0.0,
         };
-        let first = generator_step(&mut gen, &cls, 32, &w, (0.0, None), &mut rng)?;
+        let first = generator_step(&mut gen, &cls, 32, &w, Ask::default(), &mut rng)?;
         let mut last = first;
         for _ in 0..40 {
-            last = generator_step(&mut gen, &cls, 32, &w, (0.0, None), &mut rng)?;
+            last = generator_step(&mut gen, &cls, 32, &w, Ask::default(), &mut rng)?;
         }
         assert!(last.ce < first.ce, "ce {} -> {}", first.ce, last.ce);
         let after: Vec<f32> = cls.vars()[0]

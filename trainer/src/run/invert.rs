@@ -48,7 +48,10 @@ fn train_generator(
     );
     let mut sum = LossParts::default();
     for _ in 0..inv.generator_steps {
-        let ask = (inv.two_digit_share, anchors);
+        let ask = inversion::Ask {
+            two_digit_share: inv.two_digit_share,
+            anchors,
+        };
         let p = inversion::generator_step(g, model, inv.batch_size, &inv.weights(), ask, rng)?;
         sum.kl += p.kl;
         sum.ce += p.ce;
@@ -577,9 +580,19 @@ mod tests {
         Ok((model, real))
     }
 
+    /// A generator of `inv`'s architecture on the CPU, weights from `seed`.
+    fn generator_of(inv: &InversionConfig, seed: u64) -> Result<Generator> {
+        let dev = crate::model::Device::Cpu;
+        Generator::new(
+            &inv.generator,
+            inv.generator_lr,
+            &mut StdRng::seed_from_u64(seed),
+            &dev,
+        )
+    }
+
     #[test]
     fn a_fresh_generator_starts_each_epoch_from_the_epochs_own_weights() -> Result<()> {
-        let dev = crate::model::Device::Cpu;
         let (model, real) = untrained_model_and_noise_digits()?;
         let mut inv = InversionConfig {
             fresh_generator: true,
@@ -591,12 +604,7 @@ mod tests {
         };
         // two generators with different histories
         let epoch = |inv: &InversionConfig, init: u64| -> Result<Dataset> {
-            let mut g = Generator::new(
-                &inv.generator,
-                inv.generator_lr,
-                &mut StdRng::seed_from_u64(init),
-                &dev,
-            )?;
+            let mut g = generator_of(inv, init)?;
             let (log, new) = invert(
                 &mut g,
                 &model,
@@ -624,7 +632,6 @@ mod tests {
 
     #[test]
     fn the_typicality_term_acts_against_the_training_digits_anchors() -> Result<()> {
-        let dev = crate::model::Device::Cpu;
         let (model, real) = untrained_model_and_noise_digits()?;
         // other training digits: the same noise, brighter
         let mut digits = real.clone();
@@ -638,12 +645,7 @@ mod tests {
                 restart_floor: 0.0,
                 ..InversionConfig::default()
             };
-            let mut g = Generator::new(
-                &inv.generator,
-                inv.generator_lr,
-                &mut StdRng::seed_from_u64(5),
-                &dev,
-            )?;
+            let mut g = generator_of(&inv, 5)?;
             let mut garbage = GarbageReservoir::default();
             invert(&mut g, &model, &inv, (42, 3, 10), (&real, digits), &mut garbage)
         };
@@ -705,7 +707,6 @@ mod tests {
 
     #[test]
     fn drawing_more_candidates_keeps_the_epochs_count_of_the_most_trusted() -> Result<()> {
-        let dev = crate::model::Device::Cpu;
         let (model, real) = untrained_model_and_noise_digits()?;
         let inv = InversionConfig {
             generator_steps: 2,
@@ -716,12 +717,7 @@ mod tests {
             ..InversionConfig::default()
         };
         let epoch = |inv: &InversionConfig| -> Result<(InversionLog, Dataset)> {
-            let mut g = Generator::new(
-                &inv.generator,
-                inv.generator_lr,
-                &mut StdRng::seed_from_u64(5),
-                &dev,
-            )?;
+            let mut g = generator_of(inv, 5)?;
             let mut garbage = GarbageReservoir::default();
             let out = invert(&mut g, &model, inv, (42, 3, 10), (&real, &real), &mut garbage)?;
             let n = inv.samples_per_epoch;
