@@ -23,10 +23,11 @@
 //! half-covered in ink, a region no camera over paper shows.
 //!
 //! With `typicality > 0` a seventh term keeps the search away from where
-//! real digits sit in the classifier's features: `L_typ = mean over images
-//! of cos(f, a_y)`, `f` an image's penultimate features and `a_y` the mean
-//! direction of real training digits' features of its asked digit
-//! ([`class_anchors`], measured by the caller with the frozen classifier).
+//! real digits sit in the classifier's features (a negative weight pulls
+//! toward them): `L_typ = mean over images of cos(f, a_y)`, `f` an image's
+//! penultimate features and `a_y` the mean direction of real training
+//! digits' features of its asked digit ([`class_anchors`], measured by the
+//! caller with the frozen classifier).
 
 use super::generator::{is_zero, over_digit, to_model_space, Generator, GeneratorConfig};
 use super::{cpu, warp, Classifier};
