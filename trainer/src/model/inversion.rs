@@ -469,6 +469,39 @@ fn one_generator_step(
         gen.optimizer().step_grads(&grads).op("generator update")?;
         return Ok(parts);
     }
+    let Drawn {
+        z,
+        p,
+        y,
+        px,
+        ink_base,
+    } = draw(gen, batch, w, ask, rng)?;
+    let x = to_model_space(&px).op("normalise generated")?;
+    let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
+    let groups = gen.config.row_groups(batch);
+    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
+        .and_then(|lp| with_typicality(lp, &feats, &y, ask.anchors, w))
+        .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
+        .op("inversion loss")?;
+    let grads = loss.backward().op("inversion backward")?;
+    gen.optimizer().step_grads(&grads).op("generator update")?;
+    Ok(parts)
+}
+
+/// A batch drawn by a generator as a candle graph: latents, conditions,
+/// labels, pixels and the pages under them (the over-digits kind's ink base).
+struct Drawn {
+    z: Tensor,
+    p: Tensor,
+    y: Tensor,
+    px: Tensor,
+    ink_base: Option<Tensor>,
+}
+
+/// Draws a batch of `batch` on the generator's device: conditions (paired
+/// as `w` asks, two-digit as `ask` asks) and latents, then the forward pass
+/// with its own draws from `rng` (the graph paths' shared first half).
+fn draw(gen: &Generator, batch: usize, w: &LossWeights, ask: Ask<'_>, rng: &mut StdRng) -> Result<Drawn> {
     let dev = gen.device().clone();
     let (z, p, y) = cond_tensors(
         batch,
@@ -481,16 +514,13 @@ fn one_generator_step(
     let (px, ink_base) = gen
         .forward_with_ink_base(&z, &p, Some(rng))
         .op("generator forward")?;
-    let x = to_model_space(&px).op("normalise generated")?;
-    let (logits, feats) = classifier.forward_frozen(&x).op("frozen classifier forward")?;
-    let groups = gen.config.row_groups(batch);
-    let (loss, parts) = inversion_loss(&logits, &feats, &p, &y, w, groups.as_deref())
-        .and_then(|lp| with_typicality(lp, &feats, &y, ask.anchors, w))
-        .and_then(|lp| with_pixel_terms(lp, &px, ink_base.as_ref(), &z, w))
-        .op("inversion loss")?;
-    let grads = loss.backward().op("inversion backward")?;
-    gen.optimizer().step_grads(&grads).op("generator update")?;
-    Ok(parts)
+    Ok(Drawn {
+        z,
+        p,
+        y,
+        px,
+        ink_base,
+    })
 }
 
 /// [`generator_step`] on the hand-written CPU path, without the update:
@@ -614,17 +644,13 @@ fn hybrid_generator_grads(
     rng: &mut StdRng,
 ) -> Result<(LossParts, candle_core::backprop::GradStore)> {
     let dev = Device::Cpu;
-    let (z, p, y) = cond_tensors(
-        batch,
-        gen.config.latent,
-        w.paired(),
-        ask.two_digit_share,
-        rng,
-        &dev,
-    )?;
-    let (px, ink_base) = gen
-        .forward_with_ink_base(&z, &p, Some(rng))
-        .op("generator forward")?;
+    let Drawn {
+        z,
+        p,
+        y,
+        px,
+        ink_base,
+    } = draw(gen, batch, w, ask, rng)?;
     let px = px.reshape((batch, ood_core::IMG_PIXELS)).op("flatten pixels")?;
     let values = px.to_vec2::<f32>().op("read pixels")?.concat();
     let (parts, dpx) = classifier_pixel_grad(classifier, &values, (&p, &y, ask.anchors), w, &gen.config)?;

@@ -82,7 +82,7 @@ impl ClassDiversity {
 }
 
 /// Indices of the first [`PER_CLASS`] images of each digit in `ds`.
-pub(crate) fn per_digit(ds: &Dataset) -> Vec<Vec<usize>> {
+fn per_digit(ds: &Dataset) -> Vec<Vec<usize>> {
     let mut idx = vec![Vec::new(); NUM_DIGITS];
     for (i, &l) in ds.labels.iter().enumerate() {
         if let Some(v) = idx.get_mut(l as usize) {
@@ -92,6 +92,48 @@ pub(crate) fn per_digit(ds: &Dataset) -> Vec<Vec<usize>> {
         }
     }
     idx
+}
+
+/// The first [`PER_CLASS`] images of each digit of a set, digit by digit,
+/// with their penultimate features under one classifier.
+pub(crate) struct PerDigit {
+    /// Indices into the set, per digit ([`per_digit`]).
+    pub idx: Vec<Vec<usize>>,
+    /// Their pixels, in that order (raw bytes, `[n * 784]`).
+    pub pixels: Vec<u8>,
+    /// Their features, in that order (`[n * hidden]`).
+    pub feats: Vec<f32>,
+    /// The feature width.
+    pub hidden: usize,
+}
+
+impl PerDigit {
+    /// The images of `ds` ([`per_digit`]) and their features under `model`,
+    /// in batches of `batch`.
+    pub fn of(model: &Classifier, ds: &Dataset, batch: usize) -> Result<Self> {
+        let idx = per_digit(ds);
+        let mut pixels = Vec::new();
+        for &i in idx.iter().flatten() {
+            pixels.extend_from_slice(ds.image(i));
+        }
+        let feats = model.features(&pixels, batch)?;
+        let hidden = feats.len() / (pixels.len() / IMG_PIXELS).max(1);
+        Ok(Self {
+            idx,
+            pixels,
+            feats,
+            hidden,
+        })
+    }
+
+    /// The digit of each image, in order.
+    pub fn labels(&self) -> Vec<u8> {
+        self.idx
+            .iter()
+            .enumerate()
+            .flat_map(|(d, v)| std::iter::repeat_n(d as u8, v.len()))
+            .collect()
+    }
 }
 
 /// Mean over pairs of `dist(rows[i], rows[j])`, `i < j` (0 for < 2 rows).
@@ -137,13 +179,12 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> f64 {
 
 /// Per-digit pixel and feature diversity of `ds` (labels = digits) under `model`.
 fn of_set(model: &Classifier, ds: &Dataset, batch: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let idx = per_digit(ds);
-    let mut pixels = Vec::new();
-    for &i in idx.iter().flatten() {
-        pixels.extend_from_slice(ds.image(i));
-    }
-    let feats = model.features(&pixels, batch)?;
-    let hidden = feats.len() / (pixels.len() / IMG_PIXELS).max(1);
+    let PerDigit {
+        idx,
+        pixels,
+        feats,
+        hidden,
+    } = PerDigit::of(model, ds, batch)?;
     let (mut pix, mut feat) = (Vec::new(), Vec::new());
     let mut row = 0;
     for class in &idx {

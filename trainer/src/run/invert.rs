@@ -343,16 +343,9 @@ pub fn invert(
 /// hidden]` on `device`) under `model`, from the first
 /// [`diversity::PER_CLASS`] training `digits` of each digit.
 fn anchors(model: &Classifier, digits: &Dataset, batch: usize, device: &Device) -> Result<Tensor> {
-    let idx: Vec<usize> = diversity::per_digit(digits).into_iter().flatten().collect();
-    let mut pixels = Vec::with_capacity(idx.len() * IMG_PIXELS);
-    for &i in &idx {
-        pixels.extend_from_slice(digits.image(i));
-    }
-    let labels: Vec<u8> = idx.iter().map(|&i| digits.labels[i]).collect();
-    let feats = model.features(&pixels, batch)?;
-    let hidden = feats.len() / idx.len().max(1);
-    let a = inversion::class_anchors(&feats, &labels, hidden);
-    Tensor::from_vec(a, (ood_core::NUM_DIGITS, hidden), device).op("typicality anchors")
+    let real = diversity::PerDigit::of(model, digits, batch)?;
+    let a = inversion::class_anchors(&real.feats, &real.labels(), real.hidden);
+    Tensor::from_vec(a, (ood_core::NUM_DIGITS, real.hidden), device).op("typicality anchors")
 }
 
 /// Within-class pixel diversity of generated samples (see
