@@ -161,12 +161,17 @@ fn epoch_table(epochs: &[EpochLog]) -> String {
                     i.new_samples_mean_u,
                     i.new_samples_to_garbage,
                     i.candidates_to_garbage,
+                    i.taken_for_digits,
                 )
             })
             .unwrap_or_default();
         // with `inversion.candidates`: the share among everything drawn beside the kept ones'
-        let drawn =
+        let mut drawn =
             i.2.map_or(String::new(), |c| format!(" (all drawn: {:.1}%)", 100.0 * c));
+        // with `inversion.digit_like`: how many stayed out of the garbage
+        if let Some(n) = i.3 {
+            drawn.push_str(&format!(" ({n} taken for digits)"));
+        }
         s.push_str(&format!(
             "| {} | {:.4} | {:.1}%{drawn} | {:.2}% |",
             k + 1,

@@ -74,6 +74,11 @@ pub struct InversionLog {
     /// the ones it trusts most among them; absent when every sample is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidates_to_garbage: Option<f64>,
+    /// With `inversion.digit_like`: how many of the epoch's counterfeits
+    /// were taken for digits (`run::digit_like`) and left out of the garbage
+    /// (absent when every counterfeit joins it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_for_digits: Option<usize>,
     /// Within-class diversity of the new samples: per conditioning digit, the
     /// mean over pixels of the pixel standard deviation (0-1 scale), averaged
     /// over digits. 0 = every sample of a digit is the same image.
@@ -193,6 +198,7 @@ mod tests {
             new_samples_mean_u: 0.0,
             new_samples_to_garbage: 0.0,
             candidates_to_garbage: None,
+            taken_for_digits: None,
             new_samples_diversity: 0.0,
             garbage_size: 0,
             diversity: None,

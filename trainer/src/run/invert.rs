@@ -2,7 +2,9 @@
 //! classifier, generate the epoch's counterfeits, score them with the
 //! classifier they were made for (keeping the ones it trusts most when the
 //! generator draws more candidates than the epoch keeps), and add them to the
-//! garbage class (a bounded reservoir of everything generated so far).
+//! garbage class (a bounded reservoir of everything generated so far),
+//! less those taken for digits when `inversion.digit_like` is on
+//! ([`super::digit_like`]).
 
 use crate::config::InversionConfig;
 use crate::data::Dataset;
@@ -11,6 +13,7 @@ use crate::model::generator::Generator;
 use crate::model::inversion::{self, LossParts};
 use crate::model::Classifier;
 use crate::report::{InversionLog, RestartCause};
+use crate::run::digit_like::DigitLike;
 use crate::run::diversity::{self, ClassDiversity};
 use crate::seeds::Stream;
 use candle_core::{Device, Tensor};
@@ -229,15 +232,16 @@ pub fn most_trusted(z: &[[f32; NUM_CLASSES]], labels: &[u8], keep: usize) -> Vec
 /// `model` trusts most are kept: [`most_trusted`]), measures their diversity
 /// against the `real` digits (restarting a collapsed or lost generator once,
 /// from fresh weights; decided on everything it drew), scores them with
-/// `model` (logits in batches of `batch`) and adds them to `garbage`.
-/// Returns the log and the new counterfeits (labelled with their
-/// conditioning digit).
+/// `model` (logits in batches of `batch`) and adds them to `garbage`, less
+/// those `like` takes for digits (when given). Returns the log and the new
+/// counterfeits (labelled with their conditioning digit; those taken for
+/// digits included, as the sample grids show them).
 pub fn invert(
     g: &mut Generator,
     model: &Classifier,
     inv: &InversionConfig,
     (seed, e, batch): (u64, usize, usize),
-    (real, digits): (&Dataset, &Dataset),
+    (real, digits, like): (&Dataset, &Dataset, Option<&DigitLike>),
     garbage: &mut GarbageReservoir,
 ) -> Result<(InversionLog, Dataset)> {
     let mut rng = Stream::Invert.rng(seed, e);
@@ -314,14 +318,22 @@ pub fn invert(
         div = reference.against(model, &new, batch)?;
         (new_u, new_g) = score(&z);
     }
+    // the counterfeits that sit among the real digits stay out of the garbage
+    let not_digits = like.map(|l| new.subset(&new.name, &l.not_digits(&new)));
     let mut grng = Stream::Garbage.rng(seed, e);
-    reservoir_add(garbage, &new, inv.garbage_cap, &mut grng);
+    reservoir_add(
+        garbage,
+        not_digits.as_ref().unwrap_or(&new),
+        inv.garbage_cap,
+        &mut grng,
+    );
     let log = InversionLog {
         loss,
         generator_seconds,
         new_samples_mean_u: new_u,
         new_samples_to_garbage: new_g,
         candidates_to_garbage,
+        taken_for_digits: not_digits.as_ref().map(|k| new.len() - k.len()),
         new_samples_diversity: within_class_diversity(&new),
         garbage_size: garbage.set.len(),
         diversity: Some(div),
@@ -603,7 +615,7 @@ mod tests {
                 &model,
                 inv,
                 (42, 3, 10),
-                (&real, &real),
+                (&real, &real, None),
                 &mut GarbageReservoir::default(),
             )?;
             assert_eq!(log.garbage_size, 20);
@@ -640,7 +652,14 @@ mod tests {
             };
             let mut g = generator_of(&inv, 5)?;
             let mut garbage = GarbageReservoir::default();
-            invert(&mut g, &model, &inv, (42, 3, 10), (&real, digits), &mut garbage)
+            invert(
+                &mut g,
+                &model,
+                &inv,
+                (42, 3, 10),
+                (&real, digits, None),
+                &mut garbage,
+            )
         };
         let (off, off_new) = epoch(0.0, &digits)?;
         assert_eq!(off.loss.typ, 0.0, "off: no term");
@@ -699,6 +718,60 @@ mod tests {
     }
 
     #[test]
+    fn counterfeits_taken_for_digits_stay_out_of_the_garbage_and_in_the_grid() -> Result<()> {
+        let (model, real) = untrained_model_and_noise_digits()?;
+        let inv = InversionConfig {
+            generator_steps: 2,
+            samples_per_epoch: 20,
+            batch_size: 8,
+            restart_floor: 0.0,
+            digit_like: 0.9,
+            ..InversionConfig::default()
+        };
+        let epoch = |like: Option<&DigitLike>| -> Result<(InversionLog, Dataset, GarbageReservoir)> {
+            let mut g = generator_of(&inv, 5)?;
+            let mut garbage = GarbageReservoir::default();
+            let (log, new) = invert(
+                &mut g,
+                &model,
+                &inv,
+                (42, 3, 10),
+                (&real, &real, like),
+                &mut garbage,
+            )?;
+            Ok((log, new, garbage))
+        };
+        let (off, drawn, all_in) = epoch(None)?;
+        assert_eq!(off.taken_for_digits, None, "off: nothing to report");
+        assert_eq!(all_in.set.images, drawn.images, "off: every counterfeit joins");
+        // training digits: copies of the first 10 counterfeits and the noise
+        // digits (the reference), then 3 noise digits a little changed (the
+        // threshold: a sixth of a pixel's range)
+        let mut digits = drawn.subset("digits", &(0..10).collect::<Vec<_>>());
+        for i in 0..real.len() {
+            digits.push(real.image(i), real.labels[i]);
+        }
+        for i in 0..3 {
+            let mut px = real.image(i).to_vec();
+            px[0] = if px[0] > 127 { px[0] - 40 } else { px[0] + 40 };
+            digits.push(&px, real.labels[i]);
+        }
+        let like = DigitLike::of(&digits, 0.9)?;
+        // (|a|^2 + |r|^2 - 2 a.r in f32 on noise images of norm ~16: a few thousandths off)
+        assert!((like.threshold - 40.0 / 255.0).abs() < 5e-3, "{}", like.threshold);
+        let (on, same, garbage) = epoch(Some(&like))?;
+        assert_eq!(
+            same.images, drawn.images,
+            "the same counterfeits drawn, all of them returned"
+        );
+        assert_eq!(on.taken_for_digits, Some(10), "the copied ones and no other");
+        let rest = drawn.subset("rest", &(10..20).collect::<Vec<_>>());
+        assert_eq!(garbage.set.images, rest.images, "the others join the garbage");
+        assert_eq!((garbage.seen, on.garbage_size), (10, 10));
+        Ok(())
+    }
+
+    #[test]
     fn drawing_more_candidates_keeps_the_epochs_count_of_the_most_trusted() -> Result<()> {
         let (model, real) = untrained_model_and_noise_digits()?;
         let inv = InversionConfig {
@@ -712,7 +785,14 @@ mod tests {
         let epoch = |inv: &InversionConfig| -> Result<(InversionLog, Dataset)> {
             let mut g = generator_of(inv, 5)?;
             let mut garbage = GarbageReservoir::default();
-            let out = invert(&mut g, &model, inv, (42, 3, 10), (&real, &real), &mut garbage)?;
+            let out = invert(
+                &mut g,
+                &model,
+                inv,
+                (42, 3, 10),
+                (&real, &real, None),
+                &mut garbage,
+            )?;
             let n = inv.samples_per_epoch;
             assert_eq!(
                 (garbage.set.len(), garbage.seen),

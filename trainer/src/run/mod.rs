@@ -22,6 +22,7 @@ pub mod ablate;
 pub mod calibrate;
 pub mod data;
 pub mod deployed;
+pub mod digit_like;
 pub mod dir;
 pub mod diversity;
 pub mod finish;
@@ -39,6 +40,7 @@ use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
 use crate::report::{plots, Calibrated, EpochLog};
 use crate::seeds::Stream;
 use data::TrainingData;
+use digit_like::DigitLike;
 use dir::RunDir;
 use invert::GarbageReservoir;
 pub use provenance::RunInfo;
@@ -137,6 +139,9 @@ pub struct Run<'a> {
     trainer: ClassifierTrainer,
     gen: Option<Generator>,
     garbage: GarbageReservoir,
+    /// With `inversion.digit_like`: the reference digits and threshold
+    /// (fixed for the run).
+    digit_like: Option<DigitLike>,
     /// Running sums of the weights over the last `train.average_epochs`
     /// epochs (empty until the first of them ends).
     mean: WeightMean,
@@ -264,6 +269,16 @@ impl<'a> Run<'a> {
             },
             seen: 0,
         };
+        let digit_like = (inv.epochs > 0 && inv.digit_like > 0.0)
+            .then(|| DigitLike::of(&data.digits, inv.digit_like))
+            .transpose()?;
+        if let Some(d) = &digit_like {
+            tracing::info!(
+                "counterfeits nearer a training digit than {:.3} (the {:.0}th percentile of held-out training digits) are taken for digits",
+                d.threshold,
+                100.0 * inv.digit_like
+            );
+        }
         Ok(Self {
             cfg,
             dir,
@@ -271,6 +286,7 @@ impl<'a> Run<'a> {
             trainer,
             gen,
             garbage,
+            digit_like,
             mean: WeightMean::default(),
             progress: Progress::default(),
             device: device.clone(),
@@ -402,7 +418,7 @@ impl<'a> Run<'a> {
             &self.trainer.model,
             &cfg.inversion,
             (cfg.seed, e, batch),
-            (&self.data.val, &self.data.digits),
+            (&self.data.val, &self.data.digits, self.digit_like.as_ref()),
             &mut self.garbage,
         )?;
         let k = e + 1 - cfg.train.epochs;
@@ -437,7 +453,8 @@ impl<'a> Run<'a> {
             inv.new_samples_mean_u,
             100.0 * inv.new_samples_to_garbage,
             inv.candidates_to_garbage
-                .map_or(String::new(), |c| format!(" (of all drawn {:.1}%)", 100.0 * c)),
+                .map_or(String::new(), |c| format!(" (of all drawn {:.1}%)", 100.0 * c))
+                + &inv.taken_for_digits.map_or(String::new(), |n| format!(", {n} taken for digits")),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_pixel_ratio(), d.min_pixel_ratio().0)),
             inv.diversity.as_ref().map_or("-".into(), |d| format!("{:.2} (min {:.2})", d.mean_feature_ratio(), d.min_feature_ratio())),
             inv.restart_note()
