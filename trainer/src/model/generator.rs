@@ -96,6 +96,15 @@ pub struct GeneratorConfig {
     /// Control points per stroke (`kind = "strokes"` only).
     #[serde(skip_serializing_if = "is_default_stroke_points")]
     pub stroke_points: usize,
+    /// Draw each stroke as the polyline of its control points, with sharp
+    /// corners, instead of smoothing it by corner cutting into a curve
+    /// ([`chaikin_matrix`]; the pen kinds only; default false). A smoothed
+    /// stroke rounds every corner between the middles of its sides, so
+    /// inversion cannot search triangles, squares, arrow heads or the
+    /// corners of letters like W, V, Z, which handwriting is full of. Not
+    /// written to a config when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sharp_corners: bool,
     /// Largest root-mean-square distance of a drawing's points from their
     /// mean, in pixels; a drawing that spreads further is shrunk to it
     /// (`kind = "strokes"` only; 0 = no limit, the default). MNIST scales
@@ -295,6 +304,7 @@ impl Default for GeneratorConfig {
             kind: GeneratorKind::Pixels,
             strokes: STROKES,
             stroke_points: STROKE_POINTS,
+            sharp_corners: false,
             stroke_radius: 0.0,
             warp_shift: WARP_SHIFT,
             over_digits_share: OVER_DIGITS_SHARE,
@@ -407,8 +417,24 @@ impl GeneratorConfig {
     pub fn pen(&self) -> Pen {
         Pen {
             strokes: self.strokes,
-            points: smoothed_points(self.stroke_points),
+            points: smoothed_points(self.stroke_points, self.corner_cutting()),
         }
+    }
+
+    /// Rounds of corner cutting on each stroke: two, or none
+    /// with `sharp_corners`.
+    pub fn corner_cutting(&self) -> usize {
+        if self.sharp_corners {
+            0
+        } else {
+            SMOOTHING
+        }
+    }
+
+    /// The smoothing matrix of one stroke (`[points drawn, control points]`,
+    /// [`chaikin_matrix`]) and its number of rows.
+    fn smoothing(&self) -> (usize, Vec<f32>) {
+        chaikin_matrix(self.stroke_points, self.corner_cutting())
     }
 
     /// Checks the values are usable.
@@ -525,22 +551,23 @@ pub fn bilinear_matrix(s: usize) -> Vec<f32> {
     m
 }
 
-/// Points of a stroke of `n` control points after [`SMOOTHING`] rounds of
+/// Points of a stroke of `n` control points after `rounds` rounds of
 /// corner cutting.
-fn smoothed_points(n: usize) -> usize {
-    (0..SMOOTHING).fold(n, |n, _| 2 * (n - 1))
+fn smoothed_points(n: usize, rounds: usize) -> usize {
+    (0..rounds).fold(n, |n, _| 2 * (n - 1))
 }
 
-/// The `[m, n]` matrix of Chaikin's corner cutting, two rounds, on
-/// an open polygon of `n` points: each side `p q` becomes the two points at a
+/// The `[m, n]` matrix of Chaikin's corner cutting, `rounds` rounds
+/// (two for the pen by default; 0: the identity, the polygon itself), on an
+/// open polygon of `n` points: each side `p q` becomes the two points at a
 /// quarter and three quarters along it, except that the ends stay where they
 /// are. The result is a smooth curve from the first point to the last that
 /// follows the polygon (a quadratic B-spline); `smooth = m @ points`.
-pub fn chaikin_matrix(n: usize) -> (usize, Vec<f32>) {
+pub fn chaikin_matrix(n: usize, rounds: usize) -> (usize, Vec<f32>) {
     let mut m: Vec<Vec<f32>> = (0..n)
         .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
         .collect();
-    for _ in 0..SMOOTHING {
+    for _ in 0..rounds {
         let k = m.len();
         let mut next = Vec::with_capacity(2 * (k - 1));
         for i in 0..k - 1 {
@@ -675,7 +702,7 @@ impl Generator {
                 (head, Some(cpu::generator::GenHead::Pixels { up }))
             }
             GeneratorKind::Strokes | GeneratorKind::StrokesOverDigits => {
-                let (m, smooth) = chaikin_matrix(config.stroke_points);
+                let (m, smooth) = config.smoothing();
                 let head = Head::Strokes {
                     pen: Layer::find(&params, "gen.pen")?,
                     smooth: Tensor::from_slice(&smooth, (m, config.stroke_points), device)
@@ -694,7 +721,7 @@ impl Generator {
             GeneratorKind::Warp | GeneratorKind::StrokesAndWarp => {
                 let pen = match config.kind {
                     GeneratorKind::StrokesAndWarp => {
-                        let (m, smooth) = chaikin_matrix(config.stroke_points);
+                        let (m, smooth) = config.smoothing();
                         let smooth = Tensor::from_slice(&smooth, (m, config.stroke_points), device)
                             .op("smoothing matrix")?;
                         Some((Layer::find(&params, "gen.pen")?, smooth))
@@ -1029,8 +1056,8 @@ mod tests {
 
     #[test]
     fn corner_cutting_keeps_the_ends_and_averages_the_control_points() {
-        let (m, mat) = chaikin_matrix(5);
-        assert_eq!(m, smoothed_points(5));
+        let (m, mat) = chaikin_matrix(5, SMOOTHING);
+        assert_eq!(m, smoothed_points(5, SMOOTHING));
         assert_eq!(m, 14);
         for row in mat.chunks(5) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
@@ -1044,6 +1071,72 @@ mod tests {
             .map(|r| r.iter().enumerate().map(|(j, w)| w * j as f32).sum())
             .collect();
         assert!(xs.windows(2).all(|w| w[1] > w[0]), "{xs:?}");
+        // no rounds: the polygon itself
+        let (m, mat) = chaikin_matrix(5, 0);
+        assert_eq!((m, smoothed_points(5, 0)), (5, 5));
+        for (i, row) in mat.chunks(5).enumerate() {
+            assert!(row
+                .iter()
+                .enumerate()
+                .all(|(j, &w)| w == if i == j { 1.0 } else { 0.0 }));
+        }
+    }
+
+    #[test]
+    fn sharp_corners_ink_the_corner_that_smoothing_cuts() {
+        // an L through pixel centres, sides of 20 pixels: down the left
+        // side, then along the bottom; the corner in pixel (4, 24)
+        let control = [
+            (4.5f32, 4.5f32),
+            (4.5, 14.5),
+            (4.5, 24.5),
+            (14.5, 24.5),
+            (24.5, 24.5),
+        ];
+        let corner_ink = |sharp: bool| -> f32 {
+            let cfg = GeneratorConfig {
+                kind: GeneratorKind::Strokes,
+                strokes: 1,
+                sharp_corners: sharp,
+                ..GeneratorConfig::default()
+            };
+            let (m, mat) = cfg.smoothing();
+            let pen = cfg.pen();
+            assert_eq!(pen.points, m);
+            let mut p: Vec<f32> = mat
+                .chunks(5)
+                .flat_map(|row| {
+                    let x: f32 = row.iter().zip(&control).map(|(w, c)| w * c.0).sum();
+                    let y: f32 = row.iter().zip(&control).map(|(w, c)| w * c.1).sum();
+                    [x, y]
+                })
+                .collect();
+            p.push(1.2); // half-width
+            let mut px = vec![0f32; IMG_PIXELS];
+            super::super::strokes::draw(&pen, &p, &mut px);
+            // both draw the far ends of the L alike
+            assert!(
+                px[8 * IMG_SIDE + 4] > 0.9 && px[24 * IMG_SIDE + 20] > 0.9,
+                "sharp {sharp}"
+            );
+            px[24 * IMG_SIDE + 4]
+        };
+        let (sharp, smooth) = (corner_ink(true), corner_ink(false));
+        assert!(
+            sharp > 0.9 && smooth < 0.6,
+            "corner pixel: sharp {sharp}, smoothed {smooth}"
+        );
+        // written only when on
+        let on = GeneratorConfig {
+            kind: GeneratorKind::Strokes,
+            sharp_corners: true,
+            ..GeneratorConfig::default()
+        };
+        let text = toml::to_string(&on).expect("toml");
+        assert!(text.contains("sharp_corners = true"), "{text}");
+        assert_eq!(toml::from_str::<GeneratorConfig>(&text).expect("read"), on);
+        let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
+        assert!(!off.contains("sharp_corners"), "{off}");
     }
 
     #[test]

@@ -1177,17 +1177,21 @@ mod tests {
         let over = GeneratorKind::StrokesOverDigits;
         // (and the ink term on the ink added to the pages only; and the
         // batch terms within each kind of row)
-        for (kind, every, radius, batch, share, added, per_kind) in [
-            (GeneratorKind::Strokes, true, 0.0, 23, 0.5, false, false),
-            (GeneratorKind::Strokes, false, 0.0, 9, 0.5, false, false),
-            (GeneratorKind::Strokes, true, 4.0, 9, 0.5, false, false),
-            (over, true, 0.0, 23, 0.5, false, false),
-            (over, false, 0.0, 9, 0.25, false, false),
-            (over, true, 4.0, 9, 1.0, false, false),
-            (over, true, 0.0, 23, 0.5, true, false),
-            (over, true, 4.0, 9, 1.0, true, false),
-            (over, true, 0.0, 23, 0.5, true, true),
-            (over, false, 4.0, 9, 0.5, false, true),
+        // (and strokes with sharp corners, on both paths)
+        for (kind, every, radius, batch, share, added, per_kind, sharp) in [
+            (GeneratorKind::Strokes, true, 0.0, 23, 0.5, false, false, false),
+            (GeneratorKind::Strokes, false, 0.0, 9, 0.5, false, false, false),
+            (GeneratorKind::Strokes, true, 4.0, 9, 0.5, false, false, false),
+            (GeneratorKind::Strokes, true, 0.0, 23, 0.5, false, false, true),
+            (GeneratorKind::Strokes, false, 4.0, 9, 0.5, false, false, true),
+            (over, true, 0.0, 23, 0.5, false, false, false),
+            (over, false, 0.0, 9, 0.25, false, false, false),
+            (over, true, 4.0, 9, 1.0, false, false, false),
+            (over, true, 0.0, 23, 0.5, true, false, false),
+            (over, true, 4.0, 9, 1.0, true, false, false),
+            (over, true, 0.0, 23, 0.5, true, true, false),
+            (over, false, 4.0, 9, 0.5, false, true, false),
+            (over, true, 0.0, 9, 0.5, false, false, true),
         ] {
             let cfg = GeneratorConfig {
                 kind,
@@ -1196,6 +1200,7 @@ mod tests {
                 over_digits_share: share,
                 added_ink_only: added,
                 batch_terms_per_kind: per_kind,
+                sharp_corners: sharp,
                 ..GeneratorConfig::default()
             };
             let mut gen = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
