@@ -113,6 +113,13 @@ pub struct OptimConfig {
     /// the other garbage sources (default 0 = an equal share for every
     /// source, the generated set included).
     pub generated_share: f64,
+    /// With `"per-source"`: the share of the garbage class's weight carried
+    /// by the turned digits (`data.turned_count`; real handwriting turned
+    /// into no digit), the rest split equally over the other garbage sources
+    /// beside `generated_share` (default 0 = an equal share; not written to
+    /// a config when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub turned_share: f64,
     /// Share of each garbage seed source (noise, smooth noise, scribbles,
     /// turned digits: every source whose images are all garbage, the
     /// generated set excepted) that an epoch trains on, drawn afresh each
@@ -158,6 +165,7 @@ impl Default for OptimConfig {
             weight_decay: 0.0,
             garbage_balance: GarbageBalance::PerSource,
             generated_share: 0.0,
+            turned_share: 0.0,
             seed_garbage_share: 1.0,
             average_epochs: 0,
         }
@@ -591,6 +599,14 @@ impl TrainConfig {
                 self.train.generated_share
             )));
         }
+        if !(0.0..1.0).contains(&self.train.turned_share)
+            || self.train.generated_share + self.train.turned_share >= 1.0
+        {
+            return Err(Error::Config(format!(
+                "train.turned_share must be in [0, 1) and leave the other garbage sources a share beside train.generated_share (0 = an equal share), got {} beside {}",
+                self.train.turned_share, self.train.generated_share
+            )));
+        }
         let share = self.train.seed_garbage_share;
         if !(share > 0.0 && share <= 1.0) {
             return Err(Error::Config(format!(
@@ -671,6 +687,7 @@ mod tests {
             ("restart_lost", "off"),
             ("typicality", "off"),
             ("digit_like", "off"),
+            ("turned_share", "an equal share"),
         ] {
             assert!(!written.contains(key), "{key} ({off}): not written");
         }
@@ -692,6 +709,17 @@ mod tests {
         assert!(e.to_string().contains("train.lr"), "{e}");
         let e = TrainConfig::from_toml("[train]\ngenerated_share = 1.0\n", "x.toml").expect_err("share 1");
         assert!(e.to_string().contains("train.generated_share"), "{e}");
+        for bad in [
+            "turned_share = 1.0",
+            "turned_share = -0.1",
+            "turned_share = 0.6\ngenerated_share = 0.4",
+        ] {
+            let e = TrainConfig::from_toml(&format!("[train]\n{bad}\n"), "x.toml").expect_err("turned share");
+            assert!(e.to_string().contains("train.turned_share"), "{bad}: {e}");
+        }
+        let ok = TrainConfig::from_toml("[train]\nturned_share = 0.4\n", "x.toml").expect("on");
+        assert_eq!(ok.train.turned_share, 0.4);
+        assert!(ok.to_toml().contains("turned_share = 0.4"));
         for bad in ["0.0", "1.5", "-0.25"] {
             let e = TrainConfig::from_toml(&format!("[train]\nseed_garbage_share = {bad}\n"), "x.toml")
                 .expect_err("seed garbage share out of range");

@@ -369,10 +369,11 @@ impl<'a> Run<'a> {
         }
         let cfg = self.cfg;
         let generated = with_generated.then(|| sources.len() - 1);
+        let turned = sources.iter().position(|s| std::ptr::eq(*s, &d.turned));
         train::train_epoch(
             &mut self.trainer,
             &sources,
-            generated,
+            (generated, turned),
             &d.val,
             cfg,
             e,

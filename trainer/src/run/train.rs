@@ -36,22 +36,30 @@ pub fn class_weights(counts: &[usize]) -> [f32; NUM_CLASSES] {
 /// class's total weight (`w_s = w_g * n_g / (S * n_s)`). `counts[s][c]` is the
 /// number of images of class `c` in source `s`.
 ///
-/// `generated = Some((i, share))` with `share > 0` (per-source only): source
-/// `i` carries `share` of the garbage weight and the other garbage sources
-/// split the rest equally (`train.generated_share`).
+/// `fixed` lists `(i, share)` pairs (per-source only): source `i` carries
+/// `share` of the garbage weight and the garbage sources not listed split the
+/// rest equally (`train.generated_share`, `train.turned_share`). A pair with
+/// share 0 or a source without garbage images is left out; when every garbage
+/// source would be fixed (none left to take the rest), all share equally.
 pub fn source_weights(
     counts: &[Vec<usize>],
     balance: GarbageBalance,
-    generated: Option<(usize, f64)>,
+    fixed: &[(usize, f64)],
 ) -> Vec<[f32; NUM_CLASSES]> {
     let total = total_counts(counts);
     let w = class_weights(&total);
     let garbage_of = |c: &Vec<usize>| c.get(GARBAGE).copied().unwrap_or(0);
     let garbage_sources = counts.iter().filter(|c| garbage_of(c) > 0).count();
-    // the generated source's share, when it has images and is not alone
-    let special = generated.filter(|&(i, share)| {
-        share > 0.0 && counts.get(i).is_some_and(|c| garbage_of(c) > 0) && garbage_sources > 1
-    });
+    // the fixed shares of sources that have images, when others remain
+    let mut special: Vec<(usize, f64)> = fixed
+        .iter()
+        .copied()
+        .filter(|&(i, share)| share > 0.0 && counts.get(i).is_some_and(|c| garbage_of(c) > 0))
+        .collect();
+    if special.len() >= garbage_sources {
+        special.clear();
+    }
+    let rest = 1.0 - special.iter().map(|&(_, share)| share).sum::<f64>();
     let mass = f64::from(w[GARBAGE]) * total[GARBAGE] as f64;
     counts
         .iter()
@@ -60,11 +68,15 @@ pub fn source_weights(
             let mut ws = w;
             let n_s = garbage_of(c);
             if balance == GarbageBalance::PerSource && n_s > 0 {
-                ws[GARBAGE] = match special {
-                    None => (mass / (garbage_sources as f64 * n_s as f64)) as f32,
-                    Some((i, share)) if i == s => (mass * share / n_s as f64) as f32,
-                    Some((_, share)) => {
-                        (mass * (1.0 - share) / ((garbage_sources - 1) as f64 * n_s as f64)) as f32
+                ws[GARBAGE] = if special.is_empty() {
+                    (mass / (garbage_sources as f64 * n_s as f64)) as f32
+                } else {
+                    match special.iter().find(|&&(i, _)| i == s) {
+                        Some(&(_, share)) => (mass * share / n_s as f64) as f32,
+                        None => {
+                            let others = (garbage_sources - special.len()) as f64;
+                            (mass * rest / (others * n_s as f64)) as f32
+                        }
                     }
                 };
             }
@@ -152,14 +164,15 @@ pub fn epoch_index(
 ///
 /// `epoch` is the 0-based index among `total_epochs` classifier epochs of the
 /// run: the learning rate follows one cosine decay over all of them. Class
-/// weights are recomputed from the current counts; `generated` is the index
-/// in `sources` of the generated garbage set, if present
-/// (`train.generated_share`).
+/// weights are recomputed from the current counts; `generated` and
+/// `turned` are the indices in `sources` of the generated garbage set and of
+/// the turned digits, if present (`train.generated_share`,
+/// `train.turned_share`).
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     trainer: &mut ClassifierTrainer,
     sources: &[&Dataset],
-    generated: Option<usize>,
+    (generated, turned): (Option<usize>, Option<usize>),
     val: &Dataset,
     cfg: &TrainConfig,
     epoch: usize,
@@ -176,11 +189,14 @@ pub fn train_epoch(
         per_source[s][usize::from(sources[s].labels[i])] += 1;
     }
     let counts = total_counts(&per_source);
-    let weights = source_weights(
-        &per_source,
-        cfg.train.garbage_balance,
-        generated.map(|i| (i, cfg.train.generated_share)),
-    );
+    let fixed: Vec<(usize, f64)> = [
+        (generated, cfg.train.generated_share),
+        (turned, cfg.train.turned_share),
+    ]
+    .into_iter()
+    .filter_map(|(i, share)| i.map(|i| (i, share)))
+    .collect();
+    let weights = source_weights(&per_source, cfg.train.garbage_balance, &fixed);
     let shift = cfg.data.augment_shift as i32;
     let bar = indicatif::ProgressBar::new(steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -272,13 +288,13 @@ mod tests {
                 .collect()
         };
         let counts = vec![digits, garbage(300), garbage(100), garbage(800)];
-        let pooled = source_weights(&counts, GarbageBalance::Pooled, None);
+        let pooled = source_weights(&counts, GarbageBalance::Pooled, &[]);
         // N = 2200, K = 11: digits 2, garbage 2200 / (11 * 1200)
         for w in &pooled {
             assert!((w[0] - 2.0).abs() < TOL);
             assert!((w[GARBAGE] - 2200.0 / 13200.0).abs() < TOL);
         }
-        let per = source_weights(&counts, GarbageBalance::PerSource, None);
+        let per = source_weights(&counts, GarbageBalance::PerSource, &[]);
         // each garbage source carries a third of the class mass (200 = N / K)
         let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
             .iter()
@@ -290,11 +306,11 @@ mod tests {
         }
         assert!((per[0][3] - 2.0).abs() < TOL);
         // one garbage source: the same as pooled
-        let one = source_weights(&counts[..2], GarbageBalance::PerSource, None);
-        assert_eq!(one, source_weights(&counts[..2], GarbageBalance::Pooled, None));
+        let one = source_weights(&counts[..2], GarbageBalance::PerSource, &[]);
+        assert_eq!(one, source_weights(&counts[..2], GarbageBalance::Pooled, &[]));
         // a generated share of 0.5: the generated set carries half the mass
         // (100), the two noise sources a quarter each; share 0 = equal split
-        let half = source_weights(&counts, GarbageBalance::PerSource, Some((3, 0.5)));
+        let half = source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.5)]);
         let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
             .iter()
             .zip(&half[1..])
@@ -305,17 +321,46 @@ mod tests {
         }
         assert_eq!(half[0], per[0], "digit weights unchanged");
         assert_eq!(
-            source_weights(&counts, GarbageBalance::PerSource, Some((3, 0.0))),
+            source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.0)]),
             per
         );
         // pooled ignores it, and a generated set that is the only garbage source takes all
         assert_eq!(
-            source_weights(&counts, GarbageBalance::Pooled, Some((3, 0.5))),
+            source_weights(&counts, GarbageBalance::Pooled, &[(3, 0.5)]),
             pooled
         );
         assert_eq!(
-            source_weights(&counts[..2], GarbageBalance::PerSource, Some((1, 0.5))),
+            source_weights(&counts[..2], GarbageBalance::PerSource, &[(1, 0.5)]),
             one
+        );
+        // two fixed shares (the generated set 0.5, the second noise source
+        // 0.3): the first noise source takes the rest, 0.2 of the mass
+        let two = source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.5), (2, 0.3)]);
+        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
+            .iter()
+            .zip(&two[1..])
+            .map(|(n, w)| n * w[GARBAGE])
+            .collect();
+        for (m, want) in mass.iter().zip([40.0f32, 60.0, 100.0]) {
+            assert!((m - want).abs() < 1e-3, "{mass:?}");
+        }
+        // the same in either order, and a zero share is no fixed share
+        assert_eq!(
+            source_weights(&counts, GarbageBalance::PerSource, &[(2, 0.3), (3, 0.5)]),
+            two
+        );
+        assert_eq!(
+            source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.5), (2, 0.0)]),
+            half
+        );
+        // every garbage source fixed: none left for the rest, all equal
+        assert_eq!(
+            source_weights(
+                &counts,
+                GarbageBalance::PerSource,
+                &[(1, 0.2), (2, 0.3), (3, 0.4)]
+            ),
+            per
         );
     }
 
