@@ -294,13 +294,17 @@ mod tests {
             assert!((w[0] - 2.0).abs() < TOL);
             assert!((w[GARBAGE] - 2200.0 / 13200.0).abs() < TOL);
         }
+        // the garbage mass (count x weight) each garbage source carries
+        let masses = |w: &[[f32; NUM_CLASSES]]| -> Vec<f32> {
+            [300.0f32, 100.0, 800.0]
+                .iter()
+                .zip(&w[1..])
+                .map(|(n, w)| n * w[GARBAGE])
+                .collect()
+        };
         let per = source_weights(&counts, GarbageBalance::PerSource, &[]);
         // each garbage source carries a third of the class mass (200 = N / K)
-        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
-            .iter()
-            .zip(&per[1..])
-            .map(|(n, w)| n * w[GARBAGE])
-            .collect();
+        let mass = masses(&per);
         for m in &mass {
             assert!((m - 200.0 / 3.0).abs() < 1e-3, "{mass:?}");
         }
@@ -311,11 +315,7 @@ mod tests {
         // a generated share of 0.5: the generated set carries half the mass
         // (100), the two noise sources a quarter each; share 0 = equal split
         let half = source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.5)]);
-        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
-            .iter()
-            .zip(&half[1..])
-            .map(|(n, w)| n * w[GARBAGE])
-            .collect();
+        let mass = masses(&half);
         for (m, want) in mass.iter().zip([50.0f32, 50.0, 100.0]) {
             assert!((m - want).abs() < 1e-3, "{mass:?}");
         }
@@ -336,11 +336,7 @@ mod tests {
         // two fixed shares (the generated set 0.5, the second noise source
         // 0.3): the first noise source takes the rest, 0.2 of the mass
         let two = source_weights(&counts, GarbageBalance::PerSource, &[(3, 0.5), (2, 0.3)]);
-        let mass: Vec<f32> = [300.0f32, 100.0, 800.0]
-            .iter()
-            .zip(&two[1..])
-            .map(|(n, w)| n * w[GARBAGE])
-            .collect();
+        let mass = masses(&two);
         for (m, want) in mass.iter().zip([40.0f32, 60.0, 100.0]) {
             assert!((m - want).abs() < 1e-3, "{mass:?}");
         }
