@@ -102,16 +102,20 @@ impl LossParts {
             return *self;
         }
         let (wa, wb) = (a as f64 / n, b as f64 / n);
-        let m = |x: f64, y: f64| wa * x + wb * y;
+        self.zip_with(other, |x, y| wa * x + wb * y)
+    }
+
+    /// `f` of each part of `self` and the same part of `other`.
+    pub fn zip_with(&self, other: &Self, f: impl Fn(f64, f64) -> f64) -> Self {
         Self {
-            kl: m(self.kl, other.kl),
-            ce: m(self.ce, other.ce),
-            cos: m(self.cos, other.cos),
-            ortho: m(self.ortho, other.ortho),
-            ms: m(self.ms, other.ms),
-            ink: m(self.ink, other.ink),
-            typ: m(self.typ, other.typ),
-            total: m(self.total, other.total),
+            kl: f(self.kl, other.kl),
+            ce: f(self.ce, other.ce),
+            cos: f(self.cos, other.cos),
+            ortho: f(self.ortho, other.ortho),
+            ms: f(self.ms, other.ms),
+            ink: f(self.ink, other.ink),
+            typ: f(self.typ, other.typ),
+            total: f(self.total, other.total),
         }
     }
 }

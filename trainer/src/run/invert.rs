@@ -49,35 +49,23 @@ fn train_generator(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut sum = LossParts::default();
-    for _ in 0..inv.generator_steps {
-        let ask = inversion::Ask {
+    let (weights, ask) = (
+        inv.weights(),
+        inversion::Ask {
             two_digit_share: inv.two_digit_share,
             anchors,
-        };
-        let p = inversion::generator_step(g, model, inv.batch_size, &inv.weights(), ask, rng)?;
-        sum.kl += p.kl;
-        sum.ce += p.ce;
-        sum.cos += p.cos;
-        sum.ortho += p.ortho;
-        sum.ms += p.ms;
-        sum.ink += p.ink;
-        sum.typ += p.typ;
-        sum.total += p.total;
+        },
+    );
+    let mut sum = LossParts::default();
+    for _ in 0..inv.generator_steps {
+        let p = inversion::generator_step(g, model, inv.batch_size, &weights, ask, rng)?;
+        sum = sum.zip_with(&p, |a, b| a + b);
         bar.inc(1);
     }
     bar.finish_and_clear();
     let k = inv.generator_steps as f64;
-    let mean = LossParts {
-        kl: sum.kl / k,
-        ce: sum.ce / k,
-        cos: sum.cos / k,
-        ortho: sum.ortho / k,
-        ms: sum.ms / k,
-        ink: sum.ink / k,
-        typ: sum.typ / k,
-        total: sum.total / k,
-    };
+    // each part's mean over the steps
+    let mean = sum.zip_with(&sum, |a, _| a / k);
     Ok((mean, t0.elapsed().as_secs_f64()))
 }
 
