@@ -55,7 +55,10 @@
 //! combined as `1 - (1 - pen)(1 - digit)`), which the layers see pooled to
 //! 14x14 beside the condition (zeros on the blank pages). Inversion then
 //! searches strokes that, added to real handwriting, make the classifier
-//! read the asked digit.
+//! read the asked digit. With `turned_pages` the pages are the run's turned
+//! digits instead (no digit at all); with `half_pages` each keeps one half
+//! of its digit (both measured, neither the default: README, "drawings over
+//! other pages").
 
 use super::cpu;
 use super::layers::Layer;
@@ -149,6 +152,23 @@ pub struct GeneratorConfig {
     /// false: one generator draws both kinds).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub two_generators: bool,
+    /// The pages under the rows drawn over digits are the run's turned
+    /// digits (the garbage seed source of training digits turned or
+    /// mirrored into no digit, `data.turned_count`), drawn whatever the
+    /// asked digit, instead of upright training digits of another class:
+    /// inversion then searches strokes that make real handwriting that is no
+    /// digit read as one (`kind = "strokes-over-digits"` only; default
+    /// false). Not written to a config when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub turned_pages: bool,
+    /// Each page under a row drawn over digits keeps one half of its digit
+    /// (top, bottom, left or right, drawn at random; the rest blank,
+    /// [`SourceDigits::draw_halves`]): inversion then searches strokes that
+    /// complete half of a real digit into one the classifier trusts
+    /// (`kind = "strokes-over-digits"` only; default false). Not written to
+    /// a config when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub half_pages: bool,
 }
 
 /// Default share of rows drawn over digits.
@@ -314,6 +334,8 @@ impl Default for GeneratorConfig {
             added_ink_only: false,
             batch_terms_per_kind: false,
             two_generators: false,
+            turned_pages: false,
+            half_pages: false,
         }
     }
 }
@@ -346,9 +368,9 @@ impl GeneratorConfig {
 
     /// The same generator drawing with its pen alone: the over-digits kind
     /// becomes the stroke kind, and the keys of the over-digits kind alone
-    /// (`added_ink_only`, `batch_terms_per_kind`, `two_generators`, which a
-    /// stroke generator refuses) are turned off; any other kind is returned
-    /// as it is.
+    /// (`added_ink_only`, `batch_terms_per_kind`, `two_generators`,
+    /// `turned_pages`, `half_pages`, which a stroke generator refuses) are
+    /// turned off; any other kind is returned as it is.
     pub fn pen_alone(&self) -> Self {
         if self.kind != GeneratorKind::StrokesOverDigits {
             return self.clone();
@@ -358,6 +380,8 @@ impl GeneratorConfig {
             added_ink_only: false,
             batch_terms_per_kind: false,
             two_generators: false,
+            turned_pages: false,
+            half_pages: false,
             ..self.clone()
         }
     }
@@ -489,6 +513,17 @@ impl GeneratorConfig {
                 "generator.batch_terms_per_kind splits a batch into pen-alone rows and rows over digits: kind \"strokes-over-digits\" only, not {:?}",
                 self.kind
             )));
+        }
+        for (on, key) in [
+            (self.turned_pages, "turned_pages"),
+            (self.half_pages, "half_pages"),
+        ] {
+            if on && self.kind != GeneratorKind::StrokesOverDigits {
+                return Err(Error::Config(format!(
+                    "generator.{key} is about the pages under the drawings: kind \"strokes-over-digits\" only, not {:?}",
+                    self.kind
+                )));
+            }
         }
         if self.two_generators
             && (self.kind != GeneratorKind::StrokesOverDigits
@@ -820,7 +855,11 @@ impl Generator {
                 self.config.kind
             )
         };
-        let src = sources.draw(c, rng);
+        let src = if self.config.half_pages {
+            sources.draw_halves(c, rng)
+        } else {
+            sources.draw(c, rng)
+        };
         Ok(Some(match self.config.kind {
             GeneratorKind::StrokesOverDigits => pages(&src, self.config.over_digits_share),
             _ => src,
@@ -1140,6 +1179,47 @@ mod tests {
         assert_eq!(toml::from_str::<GeneratorConfig>(&text).expect("read"), on);
         let off = toml::to_string(&GeneratorConfig::default()).expect("toml");
         assert!(!off.contains("sharp_corners"), "{off}");
+    }
+
+    #[test]
+    fn page_keys_are_written_only_when_on_and_only_over_digits() {
+        for key in ["turned_pages", "half_pages"] {
+            let on = GeneratorConfig {
+                kind: GeneratorKind::StrokesOverDigits,
+                turned_pages: key == "turned_pages",
+                half_pages: key == "half_pages",
+                ..GeneratorConfig::default()
+            };
+            on.validate().expect("over digits");
+            let text = toml::to_string(&on).expect("toml");
+            assert!(text.contains(&format!("{key} = true")), "{text}");
+            assert!(
+                !text.contains(if key == "half_pages" {
+                    "turned_pages"
+                } else {
+                    "half_pages"
+                }),
+                "{text}"
+            );
+            assert_eq!(toml::from_str::<GeneratorConfig>(&text).expect("read"), on);
+            let err = GeneratorConfig {
+                kind: GeneratorKind::Strokes,
+                ..on.clone()
+            }
+            .validate()
+            .expect_err("a pen alone has no pages");
+            assert!(err.to_string().contains(key), "{err}");
+            // the pen alone (the counterfeit check) takes no pages
+            let alone = on.pen_alone();
+            assert!(!alone.turned_pages && !alone.half_pages && alone.kind == GeneratorKind::Strokes);
+            alone.validate().expect("pen alone");
+        }
+        let off = toml::to_string(&GeneratorConfig {
+            kind: GeneratorKind::StrokesOverDigits,
+            ..GeneratorConfig::default()
+        })
+        .expect("toml");
+        assert!(!off.contains("pages"), "{off}");
     }
 
     #[test]

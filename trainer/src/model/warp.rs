@@ -40,6 +40,17 @@ impl SourceDigits {
         }
     }
 
+    /// Every image of `set` whatever its label, drawn for any asked digit
+    /// ([`SourceDigits::draw`] then picks among all of them: pages that are
+    /// no digit, such as turned digits, have no class to avoid).
+    pub fn any_class(set: &Dataset) -> Self {
+        let all: Vec<usize> = (0..set.len()).collect();
+        Self {
+            pixels: set.images.clone(),
+            by_class: std::array::from_fn(|_| all.clone()),
+        }
+    }
+
     /// Whether every digit has at least one image.
     pub fn covers_every_digit(&self) -> bool {
         self.by_class.iter().all(|c| !c.is_empty())
@@ -59,9 +70,33 @@ impl SourceDigits {
     /// (the pairs of the mode-seeking term) get that row's digit, so a pair
     /// differs by its latent only. Without `rng` every row takes the first
     /// image of the next digit's class.
-    pub fn draw(&self, c: &[f32], mut rng: Option<&mut StdRng>) -> Vec<f32> {
+    pub fn draw(&self, c: &[f32], rng: Option<&mut StdRng>) -> Vec<f32> {
+        self.pick(c, rng, false)
+            .into_iter()
+            .flat_map(|(i, _)| self.image(i))
+            .collect()
+    }
+
+    /// [`SourceDigits::draw`], each row's digit cut to one half ([`Half`],
+    /// drawn uniformly from `rng` after the digit; a pair shares its half;
+    /// without `rng` the top half): the rest of the page blank.
+    pub fn draw_halves(&self, c: &[f32], rng: Option<&mut StdRng>) -> Vec<f32> {
+        self.pick(c, rng, true)
+            .into_iter()
+            .flat_map(|(i, half)| {
+                let half = half.unwrap_or(Half::Top);
+                self.image(i)
+                    .enumerate()
+                    .map(move |(p, v)| if half.keeps(p) { v } else { 0.0 })
+            })
+            .collect()
+    }
+
+    /// The image each row of `c` gets ([`SourceDigits::draw`]) and, with
+    /// `halves`, the half of it kept.
+    fn pick(&self, c: &[f32], mut rng: Option<&mut StdRng>, halves: bool) -> Vec<(usize, Option<Half>)> {
         let rows: Vec<&[f32]> = c.chunks_exact(NUM_CLASSES).collect();
-        let mut picked: Vec<usize> = Vec::with_capacity(rows.len());
+        let mut picked: Vec<(usize, Option<Half>)> = Vec::with_capacity(rows.len());
         for (r, row) in rows.iter().enumerate() {
             if let Some(same) = rows[..r].iter().position(|earlier| earlier == row) {
                 picked.push(picked[same]);
@@ -74,9 +109,44 @@ impl SourceDigits {
             };
             let class = &self.by_class[(asked + offset) % NUM_DIGITS];
             let i = k.map_or(0, |k| (k % class.len() as u64) as usize);
-            picked.push(class[i]);
+            let half = match (halves, rng.as_deref_mut()) {
+                (false, _) => None,
+                (true, Some(rng)) => Some(Half::ALL[rng.random_range(0..Half::ALL.len())]),
+                (true, None) => Some(Half::Top),
+            };
+            picked.push((class[i], half));
         }
-        picked.iter().flat_map(|&i| self.image(i)).collect()
+        picked
+    }
+}
+
+/// The half of a page that [`SourceDigits::draw_halves`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// Rows 0-13.
+    Top,
+    /// Rows 14-27.
+    Bottom,
+    /// Columns 0-13.
+    Left,
+    /// Columns 14-27.
+    Right,
+}
+
+impl Half {
+    /// Every half, in the order they are drawn.
+    pub const ALL: [Half; 4] = [Half::Top, Half::Bottom, Half::Left, Half::Right];
+
+    /// Whether pixel `p` (row-major on the 28x28 page) lies in this half.
+    pub fn keeps(self, p: usize) -> bool {
+        let (y, x) = (p / IMG_SIDE, p % IMG_SIDE);
+        let mid = IMG_SIDE / 2;
+        match self {
+            Half::Top => y < mid,
+            Half::Bottom => y >= mid,
+            Half::Left => x < mid,
+            Half::Right => x >= mid,
+        }
     }
 }
 
@@ -242,6 +312,104 @@ mod tests {
         // without rng: the first image of the next class
         let px = s.draw(&condition(3), None);
         assert_eq!(px[0], 24.0 / 255.0, "image 4, the first 4");
+    }
+
+    #[test]
+    fn any_class_pages_come_from_every_image_whatever_the_asked_digit() {
+        // 12 garbage images (label 10), image i constant 6i/255
+        let mut d = Dataset::default();
+        for i in 0..12u8 {
+            d.push(&[i * 6; IMG_PIXELS], ood_core::GARBAGE as u8);
+        }
+        assert!(!SourceDigits::new(&d).covers_every_digit(), "no digit label");
+        let s = SourceDigits::any_class(&d);
+        assert!(s.covers_every_digit());
+        let mut rng = StdRng::seed_from_u64(3);
+        // rows of one condition share a page (the mode-seeking pairs): make
+        // each row's condition its own
+        let row = |r: usize, asked: usize| {
+            let mut c = condition(asked);
+            c[NUM_DIGITS] = r as f32 * 1e-4;
+            c
+        };
+        let c: Vec<f32> = (0..400).flat_map(|r| row(r, r % 10)).collect();
+        let px = s.draw(&c, Some(&mut rng));
+        let mut seen = [false; 12];
+        for img in px.chunks_exact(IMG_PIXELS) {
+            let i = (img[0] * 255.0 / 6.0).round() as usize;
+            assert!(img.iter().all(|&v| v == img[0]), "whole images");
+            seen[i] = true;
+        }
+        assert!(
+            seen.iter().all(|&s| s),
+            "every image drawn over 400 rows: {seen:?}"
+        );
+        // asked for digit 0, image 0 (label garbage) may come back
+        let zeros: Vec<f32> = (0..200).flat_map(|r| row(r, 0)).collect();
+        let px = s.draw(&zeros, Some(&mut rng));
+        assert!(
+            px.chunks_exact(IMG_PIXELS).any(|img| img[0] == 0.0),
+            "no class is avoided"
+        );
+    }
+
+    #[test]
+    fn half_pages_keep_one_half_of_the_drawn_digit_and_pairs_share_it() {
+        let d = digits();
+        let s = SourceDigits::new(&d);
+        // rows 0..40 ask for digit r % 10 (each its own condition), then
+        // rows 40..80 repeat them
+        let mut c: Vec<f32> = (0..40)
+            .flat_map(|r| {
+                let mut row = condition(r % 10);
+                row[NUM_DIGITS] = r as f32 * 1e-4;
+                row
+            })
+            .collect();
+        let first = c.clone();
+        c.extend(first);
+        let mut r1 = StdRng::seed_from_u64(5);
+        let mut r2 = StdRng::seed_from_u64(5);
+        let whole = s.draw(&c, Some(&mut r1));
+        let halves = s.draw_halves(&c, Some(&mut r2));
+        let mut kept = [0usize; 4];
+        for r in 0..40 {
+            let (w, h) = (
+                &whole[r * IMG_PIXELS..(r + 1) * IMG_PIXELS],
+                &halves[r * IMG_PIXELS..(r + 1) * IMG_PIXELS],
+            );
+            // image i of `digits` is constant 6i/255 (never 0 past image 0)
+            let v = h.iter().copied().fold(0.0f32, f32::max);
+            let i = (v * 255.0 / 6.0).round() as usize;
+            assert_ne!(i % 10, r % 10, "row {r}: a digit of another class");
+            let half = Half::ALL
+                .into_iter()
+                .position(|half| (0..IMG_PIXELS).all(|p| h[p] == if half.keeps(p) { v } else { 0.0 }))
+                .unwrap_or_else(|| panic!("row {r}: exactly one half of image {i} kept"));
+            kept[half] += 1;
+            assert_eq!(
+                h,
+                &halves[(r + 40) * IMG_PIXELS..(r + 41) * IMG_PIXELS],
+                "pair {r}"
+            );
+            // the same digit as the whole draw's for the first row (the
+            // halves' draws come after each row's digit, so later rows differ)
+            if r == 0 {
+                assert!(w.iter().all(|&x| x == v), "row 0: the whole draw's digit");
+            }
+        }
+        assert!(
+            kept.iter().all(|&k| k > 0),
+            "every half drawn over 40 rows: {kept:?}"
+        );
+        // each half is half the page, the four cover it twice
+        for half in Half::ALL {
+            assert_eq!((0..IMG_PIXELS).filter(|&p| half.keeps(p)).count(), IMG_PIXELS / 2);
+        }
+        // without rng: the top half of the first image of the next class
+        let h = s.draw_halves(&condition(3), None);
+        assert_eq!(h[0], 24.0 / 255.0);
+        assert_eq!(h[IMG_PIXELS - 1], 0.0);
     }
 
     #[test]

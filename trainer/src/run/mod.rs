@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::eval::Evaluation;
 use crate::model::average::WeightMean;
 use crate::model::generator::Generator;
+use crate::model::warp::SourceDigits;
 use crate::model::{self, optim::AdamParams, Classifier, ClassifierTrainer};
 use crate::report::{plots, Calibrated, EpochLog};
 use crate::seeds::Stream;
@@ -46,6 +47,7 @@ use invert::GarbageReservoir;
 pub use provenance::RunInfo;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How the shipped model is chosen (stated in every report).
@@ -258,7 +260,17 @@ impl<'a> Run<'a> {
             0 => None,
             _ => {
                 let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut init_rng, device)?;
-                g.give_sources(&data.digits)?;
+                if inv.generator.turned_pages {
+                    if data.turned.is_empty() {
+                        return Err(Error::Config(
+                            "inversion.generator.turned_pages draws over the turned digits: data.turned_count must be > 0"
+                                .into(),
+                        ));
+                    }
+                    g.set_sources(&Arc::new(SourceDigits::any_class(&data.turned)));
+                } else {
+                    g.give_sources(&data.digits)?;
+                }
                 Some(g)
             }
         };

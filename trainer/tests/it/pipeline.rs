@@ -345,6 +345,16 @@ fn generator_runs_on_training_digits_of_other_classes() {
             "strokes-over-digits",
             "two_generators = true",
         ),
+        (
+            GeneratorKind::StrokesOverDigits,
+            "strokes-over-digits",
+            "turned_pages = true",
+        ),
+        (
+            GeneratorKind::StrokesOverDigits,
+            "strokes-over-digits",
+            "half_pages = true",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -355,6 +365,8 @@ fn generator_runs_on_training_digits_of_other_classes() {
         cfg.inversion.generator.added_ink_only = key.starts_with("added");
         cfg.inversion.generator.batch_terms_per_kind = key.starts_with("batch");
         cfg.inversion.generator.two_generators = key.starts_with("two");
+        cfg.inversion.generator.turned_pages = key.starts_with("turned");
+        cfg.inversion.generator.half_pages = key.starts_with("half");
         let dir = tmp.path().join(format!("{name}-{i}"));
         let a = trainer::run::run(&cfg, &src, &dir, &[], &Device::Cpu, false).expect("run");
         let inv: Vec<_> = a.epochs.iter().filter_map(|e| e.inversion.as_ref()).collect();
@@ -386,6 +398,16 @@ fn generator_runs_on_training_digits_of_other_classes() {
             key.starts_with("two"),
             "{written}"
         );
+        assert_eq!(
+            written.contains("turned_pages"),
+            key.starts_with("turned"),
+            "{written}"
+        );
+        assert_eq!(
+            written.contains("half_pages"),
+            key.starts_with("half"),
+            "{written}"
+        );
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(a.dir.join("report.json")).expect("report"))
                 .expect("json");
@@ -397,6 +419,21 @@ fn generator_runs_on_training_digits_of_other_classes() {
         let d = inv[1].diversity.as_ref().expect("diversity");
         assert!(d.generated_pixel.iter().any(|&v| v > 0.0), "{name}: {d:?}");
     }
+    // pages of turned digits need turned digits
+    let mut cfg = tiny_config();
+    cfg.inversion.generator.kind = GeneratorKind::StrokesOverDigits;
+    cfg.inversion.generator.turned_pages = true;
+    cfg.data.turned_count = 0;
+    let err = trainer::run::run(
+        &cfg,
+        &src,
+        &tmp.path().join("no-turned"),
+        &[],
+        &Device::Cpu,
+        false,
+    )
+    .expect_err("no turned digits to draw over");
+    assert!(err.to_string().contains("turned_count"), "{err}");
 }
 
 #[test]
