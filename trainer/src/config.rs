@@ -634,6 +634,11 @@ impl TrainConfig {
             )));
         }
         self.inversion.validate()?;
+        if self.inversion.epochs > 0 && self.inversion.generator.turned_pages && self.data.turned_count == 0 {
+            return Err(Error::Config(
+                "inversion.generator.turned_pages draws over the turned digits: data.turned_count must be > 0".into(),
+            ));
+        }
         if self.data.augment_shift > 4 {
             return Err(Error::Config(format!(
                 "data.augment_shift must be at most 4 pixels, got {}",
@@ -776,5 +781,17 @@ mod tests {
         let ok = TrainConfig::from_toml("[inversion]\ndigit_like = 0.9\n", "x.toml").expect("on");
         assert_eq!(ok.inversion.digit_like, 0.9);
         assert!(ok.to_toml().contains("digit_like = 0.9"));
+        // pages of turned digits need turned digits, when there is inversion
+        let pages = "[inversion.generator]\nkind = \"strokes-over-digits\"\nturned_pages = true\n";
+        let e = TrainConfig::from_toml(&format!("[data]\nturned_count = 0\n{pages}"), "x.toml")
+            .expect_err("no turned digits");
+        assert!(e.to_string().contains("data.turned_count"), "{e}");
+        TrainConfig::from_toml(
+            &format!("[data]\nturned_count = 0\n[inversion]\nepochs = 0\n{pages}"),
+            "x.toml",
+        )
+        .expect("no inversion: no pages");
+        TrainConfig::from_toml(&format!("[data]\nturned_count = 10\n{pages}"), "x.toml")
+            .expect("turned digits");
     }
 }

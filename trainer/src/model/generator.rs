@@ -502,25 +502,32 @@ impl GeneratorConfig {
                 self.over_digits_share
             )));
         }
-        if self.added_ink_only && self.kind != GeneratorKind::StrokesOverDigits {
-            return Err(Error::Config(format!(
-                "generator.added_ink_only counts the ink a pen adds to a page: kind \"strokes-over-digits\" only, not {:?}",
-                self.kind
-            )));
-        }
-        if self.batch_terms_per_kind && self.kind != GeneratorKind::StrokesOverDigits {
-            return Err(Error::Config(format!(
-                "generator.batch_terms_per_kind splits a batch into pen-alone rows and rows over digits: kind \"strokes-over-digits\" only, not {:?}",
-                self.kind
-            )));
-        }
-        for (on, key) in [
-            (self.turned_pages, "turned_pages"),
-            (self.half_pages, "half_pages"),
+        // the keys of the over-digits kind alone, each with what it is about
+        for (on, key, about) in [
+            (
+                self.added_ink_only,
+                "added_ink_only",
+                "counts the ink a pen adds to a page",
+            ),
+            (
+                self.batch_terms_per_kind,
+                "batch_terms_per_kind",
+                "splits a batch into pen-alone rows and rows over digits",
+            ),
+            (
+                self.turned_pages,
+                "turned_pages",
+                "is about the pages under the drawings",
+            ),
+            (
+                self.half_pages,
+                "half_pages",
+                "is about the pages under the drawings",
+            ),
         ] {
             if on && self.kind != GeneratorKind::StrokesOverDigits {
                 return Err(Error::Config(format!(
-                    "generator.{key} is about the pages under the drawings: kind \"strokes-over-digits\" only, not {:?}",
+                    "generator.{key} {about}: kind \"strokes-over-digits\" only, not {:?}",
                     self.kind
                 )));
             }

@@ -584,28 +584,42 @@ mod tests {
         )
     }
 
+    /// The epoch tests' inversion: 2 generator steps on batches of 8,
+    /// `samples` counterfeits, no restart of a collapsed generator.
+    fn small_inversion(samples: usize) -> InversionConfig {
+        InversionConfig {
+            generator_steps: 2,
+            samples_per_epoch: samples,
+            batch_size: 8,
+            restart_floor: 0.0,
+            ..InversionConfig::default()
+        }
+    }
+
+    /// One inversion epoch (seed 42, epoch 3, batches of 10) of a
+    /// generator drawn from `init`, into an empty reservoir, which it returns.
+    fn one_epoch(
+        model: &Classifier,
+        inv: &InversionConfig,
+        init: u64,
+        data: (&Dataset, &Dataset, Option<&DigitLike>),
+    ) -> Result<(InversionLog, Dataset, GarbageReservoir)> {
+        let mut g = generator_of(inv, init)?;
+        let mut garbage = GarbageReservoir::default();
+        let (log, new) = invert(&mut g, model, inv, (42, 3, 10), data, &mut garbage)?;
+        Ok((log, new, garbage))
+    }
+
     #[test]
     fn a_fresh_generator_starts_each_epoch_from_the_epochs_own_weights() -> Result<()> {
         let (model, real) = untrained_model_and_noise_digits()?;
         let mut inv = InversionConfig {
             fresh_generator: true,
-            generator_steps: 2,
-            samples_per_epoch: 20,
-            batch_size: 8,
-            restart_floor: 0.0,
-            ..InversionConfig::default()
+            ..small_inversion(20)
         };
         // two generators with different histories
         let epoch = |inv: &InversionConfig, init: u64| -> Result<Dataset> {
-            let mut g = generator_of(inv, init)?;
-            let (log, new) = invert(
-                &mut g,
-                &model,
-                inv,
-                (42, 3, 10),
-                (&real, &real, None),
-                &mut GarbageReservoir::default(),
-            )?;
+            let (log, new, _) = one_epoch(&model, inv, init, (&real, &real, None))?;
             assert_eq!(log.garbage_size, 20);
             Ok(new)
         };
@@ -632,22 +646,10 @@ mod tests {
         let epoch = |typicality: f64, digits: &Dataset| -> Result<(InversionLog, Dataset)> {
             let inv = InversionConfig {
                 typicality,
-                generator_steps: 2,
-                samples_per_epoch: 20,
-                batch_size: 8,
-                restart_floor: 0.0,
-                ..InversionConfig::default()
+                ..small_inversion(20)
             };
-            let mut g = generator_of(&inv, 5)?;
-            let mut garbage = GarbageReservoir::default();
-            invert(
-                &mut g,
-                &model,
-                &inv,
-                (42, 3, 10),
-                (&real, digits, None),
-                &mut garbage,
-            )
+            let (log, new, _) = one_epoch(&model, &inv, 5, (&real, digits, None))?;
+            Ok((log, new))
         };
         let (off, off_new) = epoch(0.0, &digits)?;
         assert_eq!(off.loss.typ, 0.0, "off: no term");
@@ -709,26 +711,10 @@ mod tests {
     fn counterfeits_taken_for_digits_stay_out_of_the_garbage_and_in_the_grid() -> Result<()> {
         let (model, real) = untrained_model_and_noise_digits()?;
         let inv = InversionConfig {
-            generator_steps: 2,
-            samples_per_epoch: 20,
-            batch_size: 8,
-            restart_floor: 0.0,
             digit_like: 0.9,
-            ..InversionConfig::default()
+            ..small_inversion(20)
         };
-        let epoch = |like: Option<&DigitLike>| -> Result<(InversionLog, Dataset, GarbageReservoir)> {
-            let mut g = generator_of(&inv, 5)?;
-            let mut garbage = GarbageReservoir::default();
-            let (log, new) = invert(
-                &mut g,
-                &model,
-                &inv,
-                (42, 3, 10),
-                (&real, &real, like),
-                &mut garbage,
-            )?;
-            Ok((log, new, garbage))
-        };
+        let epoch = |like: Option<&DigitLike>| one_epoch(&model, &inv, 5, (&real, &real, like));
         let (off, drawn, all_in) = epoch(None)?;
         assert_eq!(off.taken_for_digits, None, "off: nothing to report");
         assert_eq!(all_in.set.images, drawn.images, "off: every counterfeit joins");
@@ -763,31 +749,18 @@ mod tests {
     fn drawing_more_candidates_keeps_the_epochs_count_of_the_most_trusted() -> Result<()> {
         let (model, real) = untrained_model_and_noise_digits()?;
         let inv = InversionConfig {
-            generator_steps: 2,
-            samples_per_epoch: 12,
             candidates: 30,
-            batch_size: 8,
-            restart_floor: 0.0,
-            ..InversionConfig::default()
+            ..small_inversion(12)
         };
         let epoch = |inv: &InversionConfig| -> Result<(InversionLog, Dataset)> {
-            let mut g = generator_of(inv, 5)?;
-            let mut garbage = GarbageReservoir::default();
-            let out = invert(
-                &mut g,
-                &model,
-                inv,
-                (42, 3, 10),
-                (&real, &real, None),
-                &mut garbage,
-            )?;
+            let (log, new, garbage) = one_epoch(&model, inv, 5, (&real, &real, None))?;
             let n = inv.samples_per_epoch;
             assert_eq!(
                 (garbage.set.len(), garbage.seen),
                 (n, n as u64),
                 "only the kept join"
             );
-            Ok(out)
+            Ok((log, new))
         };
         let (log, kept) = epoch(&inv)?;
         assert_eq!(kept.len(), 12);

@@ -261,12 +261,7 @@ impl<'a> Run<'a> {
             _ => {
                 let mut g = Generator::new(&inv.generator, inv.generator_lr, &mut init_rng, device)?;
                 if inv.generator.turned_pages {
-                    if data.turned.is_empty() {
-                        return Err(Error::Config(
-                            "inversion.generator.turned_pages draws over the turned digits: data.turned_count must be > 0"
-                                .into(),
-                        ));
-                    }
+                    // data.turned_count > 0: checked with the config
                     g.set_sources(&Arc::new(SourceDigits::any_class(&data.turned)));
                 } else {
                     g.give_sources(&data.digits)?;
