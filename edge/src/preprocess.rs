@@ -10,6 +10,9 @@
 //! 4. Crop to the ink's bounding box (pixels above a quarter of the peak).
 //! 5. Fit into 20x20 keeping the aspect ratio (anti-aliased resampling).
 //! 6. Paste into 28x28 so that the centre of mass lands at the centre.
+//! 7. Stretch so that the brightest pixel is full ink, as in every MNIST
+//!    digit: a fine pen's stroke, thinner than a pixel after step 5, comes
+//!    back dim otherwise (`ood_data::normalize::full_ink`).
 //!
 //! An image that is already 28x28 (a dataset image) passes through unchanged
 //! (converted to luma if it has colour). A blank input stays blank: deciding
@@ -341,7 +344,9 @@ mod tests {
         }
         let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
         let crop = image::imageops::crop_imm(&stretched, x0, y0, bw, bh).to_image();
-        Ok(ood_data::normalize::fit_and_centre(&crop))
+        Ok(ood_data::normalize::full_ink(
+            ood_data::normalize::fit_and_centre(&crop),
+        ))
     }
 
     proptest::proptest! {

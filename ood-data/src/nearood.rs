@@ -274,9 +274,16 @@ const SYMBOLS: [Template; 26] = [
 ];
 
 fn symbol(rng: &mut StdRng) -> [u8; IMG_PIXELS] {
+    draw(&symbol_paths(rng))
+}
+
+/// The pen paths of one image of the `symbols` family (points in 28x28
+/// pixel coordinates), to draw with another pen or on a page of another
+/// size (`crate::pen::page`); the draws are those of the family's images.
+pub fn symbol_paths(rng: &mut StdRng) -> Vec<Vec<(f32, f32)>> {
     let t = SYMBOLS[rng.random_range(0..SYMBOLS.len())];
     let (sx, sy) = (rng.random_range(12.0..20.0f32), rng.random_range(14.0..20.0f32));
-    draw(&placed(t, sx, sy, rng))
+    placed(t, sx, sy, rng)
 }
 
 /// A template scaled to `sx` x `sy` pixels about the page's centre, each
@@ -401,12 +408,20 @@ pub fn pen_digits(name: &str, n: usize, rng: &mut StdRng) -> Dataset {
         ..Dataset::default()
     };
     for _ in 0..n {
-        let d = rng.random_range(0..DIGITS.len());
-        // digits are taller than wide; a 1 is narrow by its template
-        let (sx, sy) = (rng.random_range(11.0..16.0f32), rng.random_range(17.0..20.0f32));
-        ds.push(&draw(&placed(DIGITS[d], sx, sy, rng)), d as u8);
+        let (d, paths) = pen_digit_paths(rng);
+        ds.push(&draw(&paths), d);
     }
     ds
+}
+
+/// One pen-drawn digit of [`pen_digits`] as its digit and pen paths
+/// (points in 28x28 pixel coordinates), to draw with another pen or on a
+/// page of another size (`crate::pen::page`).
+pub fn pen_digit_paths(rng: &mut StdRng) -> (u8, Vec<Vec<(f32, f32)>>) {
+    let d = rng.random_range(0..DIGITS.len());
+    // digits are taller than wide; a 1 is narrow by its template
+    let (sx, sy) = (rng.random_range(11.0..16.0f32), rng.random_range(17.0..20.0f32));
+    (d as u8, placed(DIGITS[d], sx, sy, rng))
 }
 
 #[cfg(test)]
@@ -474,6 +489,21 @@ mod tests {
             sum as f64 / n as f64
         };
         assert!(ink(1) < 0.6 * ink(8), "{} vs {}", ink(1), ink(8));
+    }
+
+    #[test]
+    fn the_paths_are_those_the_sets_draw() {
+        let ds = pen_digits("d", 30, &mut StdRng::seed_from_u64(5));
+        let mut rng = StdRng::seed_from_u64(5);
+        for i in 0..ds.len() {
+            let (d, paths) = pen_digit_paths(&mut rng);
+            assert_eq!((d, &draw(&paths)[..]), (ds.labels[i], ds.image(i)), "digit {i}");
+        }
+        let mut a = StdRng::seed_from_u64(6);
+        let mut b = StdRng::seed_from_u64(6);
+        for i in 0..30 {
+            assert_eq!(symbol(&mut a), draw(&symbol_paths(&mut b)), "symbol {i}");
+        }
     }
 
     #[test]

@@ -29,18 +29,38 @@ pub fn draw(lines: &[Vec<(f32, f32)>]) -> [u8; IMG_PIXELS] {
 /// one pixel of anti-aliasing whatever the radius, as in MNIST.
 pub fn draw_with(lines: &[Vec<(f32, f32)>], pen: f32) -> [u8; IMG_PIXELS] {
     let mut out = [0u8; IMG_PIXELS];
+    ink_into(&mut out, IMG_SIDE, 1.0, lines, pen);
+    out
+}
+
+/// The polylines (points in 28x28 pixel coordinates) enlarged `scale`
+/// times onto a white `side` x `side` page in dark ink, with a round pen of
+/// radius `pen` pixels of the page (the edge one pixel of anti-aliasing):
+/// a drawing as a scan delivers it, with the pen's width chosen apart from
+/// the drawing's size (at `scale` 3.75 on a 105-pixel page, [`PEN`] times
+/// 3.75 is MNIST's stroke width; a ballpoint's is a third of that or less).
+pub fn page(lines: &[Vec<(f32, f32)>], side: u32, scale: f32, pen: f32) -> image::GrayImage {
+    let mut ink = vec![0u8; side as usize * side as usize];
+    ink_into(&mut ink, side as usize, scale, lines, pen);
+    image::GrayImage::from_vec(side, side, ink.into_iter().map(|v| 255 - v).collect())
+        .expect("side x side pixels")
+}
+
+/// Ink (0-255) of `lines` scaled by `scale` into the row-major `out`, `side`
+/// pixels wide.
+fn ink_into(out: &mut [u8], side: usize, scale: f32, lines: &[Vec<(f32, f32)>], pen: f32) {
     for (i, o) in out.iter_mut().enumerate() {
-        let p = ((i % IMG_SIDE) as f32 + 0.5, (i / IMG_SIDE) as f32 + 0.5);
+        let p = ((i % side) as f32 + 0.5, (i / side) as f32 + 0.5);
         let mut d = f32::MAX;
         for line in lines {
             for w in line.windows(2) {
-                d = d.min(segment_distance(p, w[0], w[1]));
+                let (a, b) = ((w[0].0 * scale, w[0].1 * scale), (w[1].0 * scale, w[1].1 * scale));
+                d = d.min(segment_distance(p, a, b));
             }
         }
         let v = (pen + 0.5 - d).clamp(0.0, 1.0);
         *o = (v * 255.0).round() as u8;
     }
-    out
 }
 
 /// The drawing as the device delivers it (the ink's box fitted into
@@ -151,6 +171,25 @@ pub fn scribbles(name: &str, n: usize, normalized: bool, rng: &mut StdRng) -> Da
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_page_is_the_drawing_in_dark_ink_at_any_size_and_pen() {
+        let lines = vec![vec![(6.0, 14.0), (22.0, 14.0)], vec![(14.0, 6.0), (14.0, 22.0)]];
+        // at the dataset's size and pen: the drawing itself, inverted
+        let same = page(&lines, IMG_SIDE as u32, 1.0, PEN);
+        let ink: Vec<u8> = same.as_raw().iter().map(|&v| 255 - v).collect();
+        assert_eq!(&ink[..], &draw(&lines)[..]);
+        // enlarged: the cross sits at the scaled points, the corners stay paper
+        let big = page(&lines, 105, 3.75, 1.0);
+        assert_eq!(big.dimensions(), (105, 105));
+        assert_eq!(big.get_pixel(52, 52)[0], 0, "the crossing is ink");
+        assert_eq!(big.get_pixel(30, 52)[0], 0, "on the bar");
+        assert_eq!(big.get_pixel(5, 5)[0], 255, "a corner is paper");
+        // the pen's width is the page's: a finer pen leaves less ink
+        let dark = |g: &image::GrayImage| g.as_raw().iter().filter(|&&v| v < 128).count();
+        let (fine, broad) = (dark(&big), dark(&page(&lines, 105, 3.75, PEN * 3.75)));
+        assert!(3 * fine < broad && fine > 100, "{fine} vs {broad}");
+    }
 
     #[test]
     fn distances_to_segments() {

@@ -172,8 +172,10 @@ impl TrainingData {
     }
 }
 
-/// `n` random training digits through `ood_data::normalize::scan` at a
-/// random enlargement of 2 to 8 times, labels kept.
+/// `n` random training digits through `ood_data::normalize::scan_fitted`
+/// (the device's scan without its last stretch to full ink, as the
+/// published model was trained) at a random enlargement of 2 to 8 times,
+/// labels kept.
 pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
     use rand::Rng;
     digits_through(
@@ -182,7 +184,7 @@ pub fn scanned_digits(digits: &Dataset, n: usize, rng: &mut StdRng) -> Dataset {
         n,
         rng,
         |rng| rng.random_range(2.0..8.0f32),
-        |img, &factor| ood_data::normalize::scan(img, factor),
+        |img, &factor| ood_data::normalize::scan_fitted(img, factor),
     )
 }
 
