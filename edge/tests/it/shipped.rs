@@ -274,9 +274,9 @@ fn scanned_digits_are_accepted_and_scanned_symbols_measured() {
 /// The pen's width on the device's path: the trainer's pen-drawn digits and
 /// non-digit symbols (`ood_data::nearood`) drawn on 105x105 white pages,
 /// enlarged as [`scan_of`] enlarges a 28x28 image, with a pen of MNIST's
-/// width at that size (`ood_data::pen::PEN` x 3.75) and with finer pens
-/// (a ballpoint's line on a digit a centimetre tall is a third to a fifth
-/// of MNIST's relative width). At MNIST's width the digits must be accepted
+/// width at that size (`ood_data::pen::PEN` x 3.75), with finer pens (a
+/// ballpoint's line on a digit a centimetre tall is a third to a fifth of
+/// MNIST's relative width) and with broader ones (a marker). At MNIST's width the digits must be accepted
 /// as the right digit and the symbols mostly rejected (the bars of
 /// [`scanned_digits_are_accepted_and_scanned_symbols_measured`]); at every
 /// width the ink must survive the preprocessing. The shares per pen go to
@@ -289,7 +289,7 @@ fn pen_width_on_scans_measured() {
     let n = 500;
     let mnist_width = ood_data::pen::PEN * 3.75;
     let mut lines = Vec::new();
-    for pen in [mnist_width, 2.5, 1.5, 1.0] {
+    for pen in [mnist_width, 2.5, 1.5, 1.0, 6.0, 8.0] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(17);
         let (mut right, mut rejected) = (0usize, 0usize);
         for _ in 0..n {
