@@ -130,7 +130,7 @@ pub fn scan_fitted(img: &[u8; IMG_PIXELS], factor: f32) -> [u8; IMG_PIXELS] {
 
 /// The bounding box of `page`'s pixels above [`INK_LEVEL`] through
 /// [`fit_and_centre`]; blank when no pixel is.
-fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
+pub(crate) fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
     let (w, h) = page.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (x, y, p) in page.enumerate_pixels() {

@@ -109,6 +109,95 @@ pub fn draw_fitted(lines: &[Vec<(f32, f32)>]) -> [u8; IMG_PIXELS] {
     draw_with(&place(dx, dy), pen)
 }
 
+/// Enlargement at which [`redraw`] finds a drawing's strokes and draws them
+/// anew: 28 pixels to 112, a digit's 20-pixel box to 80.
+pub const REDRAW_SCALE: u32 = 4;
+
+/// A 28x28 drawing (light ink on dark) as a pen of radius `radius` pixels
+/// of the [`REDRAW_SCALE`]-times enlargement would draw it, as the device
+/// delivers it: the drawing enlarged with smoothing, its ink at half level
+/// or more thinned to its centre lines (Zhang and Suen's thinning), the
+/// centre lines drawn with a round pen of that radius (one pixel of
+/// anti-aliasing, as [`draw_with`]), then the device's normalisation
+/// (`normalize::drawing`'s fit, centre and full ink). MNIST's own strokes
+/// are about radius 4.5 at that scale; radius 1.5 is a ballpoint's line on a
+/// digit a centimetre tall, 9 a marker's. The same digit, another pen. A
+/// drawing without ink comes back blank.
+pub fn redraw(img: &[u8; IMG_PIXELS], radius: f32) -> [u8; IMG_PIXELS] {
+    let side = IMG_SIDE as u32 * REDRAW_SCALE;
+    let Some(small) = image::GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec()) else {
+        return [0; IMG_PIXELS];
+    };
+    let big = image::imageops::resize(&small, side, side, image::imageops::FilterType::Triangle);
+    let n = side as usize;
+    let mut on: Vec<bool> = big.as_raw().iter().map(|&v| v >= 128).collect();
+    thin(&mut on, n);
+    let mut ink = vec![0u8; n * n];
+    let reach = radius.ceil() as i64 + 1;
+    for (i, _) in on.iter().enumerate().filter(|(_, &o)| o) {
+        let (cx, cy) = ((i % n) as i64, (i / n) as i64);
+        for y in (cy - reach).max(0)..=(cy + reach).min(n as i64 - 1) {
+            for x in (cx - reach).max(0)..=(cx + reach).min(n as i64 - 1) {
+                let d = (((x - cx) * (x - cx) + (y - cy) * (y - cy)) as f32).sqrt();
+                let v = ((radius + 0.5 - d).clamp(0.0, 1.0) * 255.0).round() as u8;
+                let o = &mut ink[y as usize * n + x as usize];
+                *o = (*o).max(v);
+            }
+        }
+    }
+    image::GrayImage::from_raw(side, side, ink).map_or([0; IMG_PIXELS], |page| {
+        crate::normalize::full_ink(crate::normalize::ink_fitted(&page))
+    })
+}
+
+/// Zhang and Suen's thinning of the `n` x `n` binary image `on` (row-major,
+/// outside the image is off) to lines one pixel wide, in place.
+fn thin(on: &mut [bool], n: usize) {
+    let at = |on: &[bool], x: i64, y: i64| {
+        (0..n as i64).contains(&x) && (0..n as i64).contains(&y) && on[y as usize * n + x as usize]
+    };
+    loop {
+        let mut changed = false;
+        for pass in 0..2 {
+            let mut off = Vec::new();
+            for (i, _) in on.iter().enumerate().filter(|(_, &o)| o) {
+                let (x, y) = ((i % n) as i64, (i / n) as i64);
+                // P2..P9: north, then clockwise
+                let p = [
+                    at(on, x, y - 1),
+                    at(on, x + 1, y - 1),
+                    at(on, x + 1, y),
+                    at(on, x + 1, y + 1),
+                    at(on, x, y + 1),
+                    at(on, x - 1, y + 1),
+                    at(on, x - 1, y),
+                    at(on, x - 1, y - 1),
+                ];
+                let b = p.iter().filter(|&&v| v).count();
+                let a = (0..8).filter(|&k| !p[k] && p[(k + 1) % 8]).count();
+                let (n_, e, s, w) = (p[0], p[2], p[4], p[6]);
+                // Zhang and Suen: pass 1 keeps P2.P4.P6 and P4.P6.P8 set,
+                // pass 2 keeps P2.P4.P8 and P2.P6.P8 set
+                let keep = if pass == 0 {
+                    e && s && (n_ || w)
+                } else {
+                    n_ && w && (e || s)
+                };
+                if (2..=6).contains(&b) && a == 1 && !keep {
+                    off.push(i);
+                }
+            }
+            changed |= !off.is_empty();
+            for i in off {
+                on[i] = false;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
 /// Distance from `p` to the segment `a`-`b`.
 pub fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     let (abx, aby) = (b.0 - a.0, b.1 - a.1);
@@ -189,6 +278,53 @@ mod tests {
         let dark = |g: &image::GrayImage| g.as_raw().iter().filter(|&&v| v < 128).count();
         let (fine, broad) = (dark(&big), dark(&page(&lines, 105, 3.75, PEN * 3.75)));
         assert!(3 * fine < broad && fine > 100, "{fine} vs {broad}");
+    }
+
+    #[test]
+    fn thinning_leaves_the_centre_line_of_a_bar() {
+        // a 5-pixel-wide vertical bar, rows 10..50, columns 20..25
+        let n = 64;
+        let mut on = vec![false; n * n];
+        for y in 10..50 {
+            on[y * n + 20..y * n + 25].fill(true);
+        }
+        thin(&mut on, n);
+        for y in 14..46 {
+            let row: Vec<usize> = (0..n).filter(|&x| on[y * n + x]).collect();
+            assert_eq!(row, vec![22], "row {y}");
+        }
+        assert!(on.iter().filter(|&&o| o).count() < 50);
+    }
+
+    #[test]
+    fn a_redrawn_digit_keeps_its_place_and_takes_the_pens_width() {
+        // an MNIST-like 7: a bar across and a stroke down, 2-3 pixels wide
+        let seven = draw(&[vec![(8.0, 6.0), (20.0, 6.0), (12.0, 22.0)]]);
+        let ink = |img: &[u8; IMG_PIXELS]| img.iter().map(|&v| u32::from(v)).sum::<u32>();
+        let (fine, mnist, broad) = (redraw(&seven, 1.5), redraw(&seven, 4.5), redraw(&seven, 9.0));
+        assert!(ink(&fine) < ink(&mnist) && ink(&mnist) < ink(&broad));
+        for img in [&fine, &mnist, &broad] {
+            // the device's view: full ink, the long side fitted into the box
+            assert_eq!(img.iter().copied().max(), Some(255));
+            let lit: Vec<usize> = (0..IMG_PIXELS).filter(|&i| img[i] > 64).collect();
+            let rows = lit.iter().map(|i| i / IMG_SIDE);
+            let height = rows.clone().max().unwrap_or(0) - rows.min().unwrap_or(0) + 1;
+            assert!((FIT as usize - 1..=FIT as usize).contains(&height), "{height}");
+        }
+        // at MNIST's own radius the redrawn 7 is close to the 7 fitted
+        let fitted = crate::normalize::drawing(&seven);
+        let overlap = (0..IMG_PIXELS)
+            .filter(|&i| mnist[i] > 128 && fitted[i] > 128)
+            .count();
+        let either = (0..IMG_PIXELS)
+            .filter(|&i| mnist[i] > 128 || fitted[i] > 128)
+            .count();
+        assert!(overlap * 10 > either * 6, "{overlap} of {either}");
+        assert_eq!(
+            redraw(&[0; IMG_PIXELS], 3.0),
+            [0; IMG_PIXELS],
+            "blank stays blank"
+        );
     }
 
     #[test]

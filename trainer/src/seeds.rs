@@ -37,6 +37,8 @@ pub enum Stream {
     PhotoDigits = 12,
     /// The photographed training digits (`data.photographed_count`).
     PhotoTrain = 13,
+    /// The training and turned digits redrawn with other pens (`data.pen_count`).
+    Pens = 14,
     /// The evaluation noise sets.
     EvalNoise = 0x0e5a_1000,
 }

@@ -94,11 +94,21 @@ impl TrainingData {
             d.turned_diagonal,
             &mut data_rng,
         );
+        let mut turned = turned;
         let mut scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
         if d.photographed_count > 0 {
             let photos = photographed_digits(&digits, d.photographed_count, cfg.seed);
             scanned.images.extend_from_slice(&photos.images);
             scanned.labels.extend_from_slice(&photos.labels);
+        }
+        if d.pen_count > 0 {
+            let mut rng = Stream::Pens.rng(cfg.seed, 0);
+            let digit_pens = redrawn(&digits, "digits-pens", d.pen_count, &mut rng);
+            let turned_pens = redrawn(&turned, "garbage-turned-pens", d.pen_count, &mut rng);
+            scanned.images.extend_from_slice(&digit_pens.images);
+            scanned.labels.extend_from_slice(&digit_pens.labels);
+            turned.images.extend_from_slice(&turned_pens.images);
+            turned.labels.extend_from_slice(&turned_pens.labels);
         }
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();
@@ -160,7 +170,10 @@ impl TrainingData {
         let scanned = if self.scanned.is_empty() {
             String::new()
         } else {
-            format!(" (+ {} of them scanned or photographed)", self.scanned.len())
+            format!(
+                " (+ {} of them scanned, photographed or redrawn)",
+                self.scanned.len()
+            )
         };
         tracing::info!(
             "train: {} digits{scanned} + {} noise garbage (+ up to {generated} generated), validation: {}, OOD sets: {}",
@@ -239,6 +252,26 @@ pub fn photographed_digits(digits: &Dataset, n: usize, seed: u64) -> Dataset {
         &mut rng,
         ood_data::normalize::Photo::random,
         ood_data::normalize::photo,
+    )
+}
+
+/// Smallest and largest pen radius of [`redrawn`] (pixels of
+/// `ood_data::pen::REDRAW_SCALE`'s enlargement; MNIST's own: about 4.5).
+pub const PEN_RADII: (f32, f32) = (1.0, 9.0);
+
+/// `n` random images of `from`, labels kept, named `name`, each redrawn
+/// (`ood_data::pen::redraw`) with a pen whose radius is log-uniform over
+/// [`PEN_RADII`], all drawn from `rng`.
+pub fn redrawn(from: &Dataset, name: &str, n: usize, rng: &mut StdRng) -> Dataset {
+    use rand::Rng;
+    let (lo, hi) = (PEN_RADII.0.ln(), PEN_RADII.1.ln());
+    digits_through(
+        name,
+        from,
+        n,
+        rng,
+        |rng| rng.random_range(lo..hi).exp(),
+        |img, &r| ood_data::pen::redraw(img, r),
     )
 }
 
@@ -372,6 +405,53 @@ mod tests {
             ds.push(&img, label);
         }
         ds
+    }
+
+    #[test]
+    fn redrawn_images_keep_their_labels_and_are_their_sources_redrawn() {
+        use rand::SeedableRng;
+        // a 1 and a 7 of other shapes (fitting and centring make any two bars alike)
+        let mut digits = Dataset::default();
+        digits.push(&ood_data::pen::draw(&[vec![(14.0, 5.0), (14.0, 23.0)]]), 1);
+        digits.push(
+            &ood_data::pen::draw(&[vec![(7.0, 5.0), (21.0, 5.0), (11.0, 23.0)]]),
+            7,
+        );
+        let draw = |seed| redrawn(&digits, "digits-pens", 8, &mut StdRng::seed_from_u64(seed));
+        let a = draw(5);
+        assert_eq!((a.name.as_str(), a.len()), ("digits-pens", 8));
+        assert_eq!(a, draw(5), "same stream, same drawings");
+        assert_ne!(a.images, draw(6).images);
+        let redrawings = |j: usize| -> Vec<[u8; IMG_PIXELS]> {
+            let mut img = [0u8; IMG_PIXELS];
+            img.copy_from_slice(digits.image(j));
+            // every radius the image could have been drawn with is in the range
+            let (lo, hi) = PEN_RADII;
+            (0..=40)
+                .map(|k| lo * (hi / lo).powf(k as f32 / 40.0))
+                .map(|r| ood_data::pen::redraw(&img, r))
+                .collect()
+        };
+        for i in 0..a.len() {
+            let j = usize::from(a.labels[i] == 7);
+            assert!(a.labels[i] == 1 || a.labels[i] == 7);
+            assert!(a.image(i).contains(&255), "full ink");
+            // a redrawing of its own source: closer to it than to the other digit's
+            let d = |k: usize| -> u32 {
+                redrawings(k)
+                    .iter()
+                    .map(|r| {
+                        r.iter()
+                            .zip(a.image(i))
+                            .map(|(&x, &y)| u32::from(x.abs_diff(y)))
+                            .sum()
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX)
+            };
+            assert!(d(j) < d(1 - j), "image {i}");
+        }
+        assert!(redrawn(&Dataset::default(), "x", 3, &mut StdRng::seed_from_u64(1)).is_empty());
     }
 
     #[test]

@@ -318,6 +318,58 @@ fn a_run_can_ship_the_mean_of_its_last_epochs_weights() {
 }
 
 #[test]
+fn digits_and_turned_digits_redrawn_with_other_pens_join_their_sides() {
+    use trainer::run::data::TrainingData;
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let src = sources(tmp.path());
+    let plain_cfg = tiny_config();
+    let mut pens_cfg = tiny_config();
+    pens_cfg.data.pen_count = 12;
+    let plain = TrainingData::load(&plain_cfg, &src, &[]).expect("plain data");
+    let pens = TrainingData::load(&pens_cfg, &src, &[]).expect("pens data");
+    // their own stream: every other set is the same
+    assert_eq!(pens.digits, plain.digits);
+    assert_eq!(pens.val, plain.val);
+    assert_eq!(
+        (&pens.noise, &pens.smooth, &pens.scribbles),
+        (&plain.noise, &plain.smooth, &plain.scribbles)
+    );
+    assert_eq!(pens.near_ood, plain.near_ood);
+    // 12 redrawn digits after the scanned ones, labelled as digits
+    let n = plain.scanned.len();
+    assert_eq!(pens.scanned.len(), n + 12);
+    assert_eq!(
+        &pens.scanned.images[..n * ood_core::IMG_PIXELS],
+        &plain.scanned.images[..]
+    );
+    assert!(pens.scanned.labels[n..].iter().all(|&l| l < 10));
+    // 12 redrawn turned digits after the turned ones, as garbage
+    let t = plain.turned.len();
+    assert_eq!(pens.turned.len(), t + 12);
+    assert_eq!(
+        &pens.turned.images[..t * ood_core::IMG_PIXELS],
+        &plain.turned.images[..]
+    );
+    assert!(pens.turned.labels[t..]
+        .iter()
+        .all(|&l| usize::from(l) == ood_core::GARBAGE));
+    // and a run trains on them and writes the key
+    let a = trainer::run::run(
+        &pens_cfg,
+        &src,
+        &tmp.path().join("pens"),
+        &[],
+        &Device::Cpu,
+        false,
+    )
+    .expect("run");
+    let written = std::fs::read_to_string(a.dir.join("config.toml")).expect("config");
+    assert!(written.contains("pen_count = 12"), "{written}");
+    assert!(a.epochs.iter().all(|e| e.classifier.loss.is_finite()));
+}
+
+#[test]
 fn generator_runs_on_training_digits_of_other_classes() {
     use trainer::model::generator::GeneratorKind;
     let tmp = tempfile::tempdir().expect("tmp");
