@@ -176,8 +176,8 @@ fn thin(on: &mut [bool], n: usize) {
                 let b = p.iter().filter(|&&v| v).count();
                 let a = (0..8).filter(|&k| !p[k] && p[(k + 1) % 8]).count();
                 let (n_, e, s, w) = (p[0], p[2], p[4], p[6]);
-                // Zhang and Suen: pass 1 keeps P2.P4.P6 and P4.P6.P8 set,
-                // pass 2 keeps P2.P4.P8 and P2.P6.P8 set
+                // Zhang and Suen: pass 1 keeps a pixel whose P2, P4, P6 or
+                // whose P4, P6, P8 are all set; pass 2, P2, P4, P8 or P2, P6, P8
                 let keep = if pass == 0 {
                     e && s && (n_ || w)
                 } else {

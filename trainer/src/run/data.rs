@@ -87,14 +87,13 @@ impl TrainingData {
             d.normalize_scribbles,
             &mut data_rng,
         );
-        let turned = ood_data::turned::turned(
+        let mut turned = ood_data::turned::turned(
             "garbage-turned",
             d.turned_count,
             &digits,
             d.turned_diagonal,
             &mut data_rng,
         );
-        let mut turned = turned;
         let mut scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
         if d.photographed_count > 0 {
             let photos = photographed_digits(&digits, d.photographed_count, cfg.seed);
