@@ -78,6 +78,12 @@ pub struct DataConfig {
     /// config when 0).
     #[serde(skip_serializing_if = "is_zero_count")]
     pub pen_count: usize,
+    /// With `pen_count`, as many scribbles (`scribble_count` must be > 0)
+    /// redrawn with the same pens join the scribbles as garbage, so that
+    /// strokes of any width that wander are garbage too (default false;
+    /// not written to a config when false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pen_scribbles: bool,
 }
 
 impl Default for DataConfig {
@@ -96,6 +102,7 @@ impl Default for DataConfig {
             scanned_count: 6000,
             photographed_count: 0,
             pen_count: 0,
+            pen_scribbles: false,
         }
     }
 }
@@ -656,6 +663,11 @@ impl TrainConfig {
                 "data.pen_count also redraws turned digits as garbage: data.turned_count must be > 0".into(),
             ));
         }
+        if self.data.pen_scribbles && (self.data.pen_count == 0 || self.data.scribble_count == 0) {
+            return Err(Error::Config(
+                "data.pen_scribbles redraws data.pen_count scribbles: data.pen_count and data.scribble_count must be > 0".into(),
+            ));
+        }
         if self.data.augment_shift > 4 {
             return Err(Error::Config(format!(
                 "data.augment_shift must be at most 4 pixels, got {}",
@@ -703,6 +715,7 @@ mod tests {
         for (key, off) in [
             ("photographed_count", "off"),
             ("pen_count", "off"),
+            ("pen_scribbles", "off"),
             ("seed_garbage_share", "every image"),
             ("two_digit_share", "a share of 0"),
             ("candidates", "every sample kept"),
@@ -818,6 +831,11 @@ mod tests {
             e.to_string().contains("data.pen_count") && e.to_string().contains("data.turned_count"),
             "{e}"
         );
+        let e = TrainConfig::from_toml("[data]\npen_scribbles = true\n", "x.toml").expect_err("no pen_count");
+        assert!(e.to_string().contains("data.pen_scribbles"), "{e}");
+        let both = TrainConfig::from_toml("[data]\npen_count = 10\npen_scribbles = true\n", "x.toml")
+            .expect("pens and scribbles");
+        assert!(both.to_toml().contains("pen_scribbles = true"));
         let ok = TrainConfig::from_toml("[data]\npen_count = 6000\n", "x.toml").expect("pens");
         assert_eq!(ok.data.pen_count, 6000);
         assert!(ok.to_toml().contains("pen_count = 6000"));

@@ -81,7 +81,7 @@ impl TrainingData {
             &mut data_rng,
         );
         let smooth = synth::smooth("garbage-smooth", d.smooth_noise_count, &mut data_rng);
-        let scribbles = ood_data::pen::scribbles(
+        let mut scribbles = ood_data::pen::scribbles(
             "garbage-scribbles",
             d.scribble_count,
             d.normalize_scribbles,
@@ -108,6 +108,11 @@ impl TrainingData {
             scanned.labels.extend_from_slice(&digit_pens.labels);
             turned.images.extend_from_slice(&turned_pens.images);
             turned.labels.extend_from_slice(&turned_pens.labels);
+            if d.pen_scribbles {
+                let scribble_pens = redrawn(&scribbles, "garbage-scribbles-pens", d.pen_count, &mut rng);
+                scribbles.images.extend_from_slice(&scribble_pens.images);
+                scribbles.labels.extend_from_slice(&scribble_pens.labels);
+            }
         }
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
         let quick_ood = sets.ood.iter().map(|d| head(d, cfg.eval.per_epoch)).collect();

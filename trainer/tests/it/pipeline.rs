@@ -354,6 +354,20 @@ fn digits_and_turned_digits_redrawn_with_other_pens_join_their_sides() {
     assert!(pens.turned.labels[t..]
         .iter()
         .all(|&l| usize::from(l) == ood_core::GARBAGE));
+    // with pen_scribbles, as many redrawn scribbles after the scribbles
+    let mut both_cfg = pens_cfg.clone();
+    both_cfg.data.pen_scribbles = true;
+    let both = TrainingData::load(&both_cfg, &src, &[]).expect("pens and scribbles");
+    assert_eq!((&both.scanned, &both.turned), (&pens.scanned, &pens.turned));
+    let k = plain.scribbles.len();
+    assert_eq!(both.scribbles.len(), k + 12);
+    assert_eq!(
+        &both.scribbles.images[..k * ood_core::IMG_PIXELS],
+        &plain.scribbles.images[..]
+    );
+    assert!(both.scribbles.labels[k..]
+        .iter()
+        .all(|&l| usize::from(l) == ood_core::GARBAGE));
     // and a run trains on them and writes the key
     let a = trainer::run::run(
         &pens_cfg,
