@@ -336,38 +336,24 @@ fn digits_and_turned_digits_redrawn_with_other_pens_join_their_sides() {
         (&plain.noise, &plain.smooth, &plain.scribbles)
     );
     assert_eq!(pens.near_ood, plain.near_ood);
-    // 12 redrawn digits after the scanned ones, labelled as digits
-    let n = plain.scanned.len();
-    assert_eq!(pens.scanned.len(), n + 12);
-    assert_eq!(
-        &pens.scanned.images[..n * ood_core::IMG_PIXELS],
-        &plain.scanned.images[..]
-    );
-    assert!(pens.scanned.labels[n..].iter().all(|&l| l < 10));
-    // 12 redrawn turned digits after the turned ones, as garbage
-    let t = plain.turned.len();
-    assert_eq!(pens.turned.len(), t + 12);
-    assert_eq!(
-        &pens.turned.images[..t * ood_core::IMG_PIXELS],
-        &plain.turned.images[..]
-    );
-    assert!(pens.turned.labels[t..]
-        .iter()
-        .all(|&l| usize::from(l) == ood_core::GARBAGE));
+    // `with` is `plain` and then 12 redrawn images labelled as `labels` asks
+    let appended = |plain: &trainer::data::Dataset, with: &trainer::data::Dataset, labels: fn(u8) -> bool| {
+        let n = plain.len();
+        assert_eq!(with.len(), n + 12, "{}", with.name);
+        assert_eq!(&with.images[..n * ood_core::IMG_PIXELS], &plain.images[..]);
+        assert!(with.labels[n..].iter().all(|&l| labels(l)), "{}", with.name);
+    };
+    let garbage = |l: u8| usize::from(l) == ood_core::GARBAGE;
+    // redrawn digits after the scanned ones, as digits; redrawn turned digits
+    // after the turned ones, as garbage
+    appended(&plain.scanned, &pens.scanned, |l| l < 10);
+    appended(&plain.turned, &pens.turned, garbage);
     // with pen_scribbles, as many redrawn scribbles after the scribbles
     let mut both_cfg = pens_cfg.clone();
     both_cfg.data.pen_scribbles = true;
     let both = TrainingData::load(&both_cfg, &src, &[]).expect("pens and scribbles");
     assert_eq!((&both.scanned, &both.turned), (&pens.scanned, &pens.turned));
-    let k = plain.scribbles.len();
-    assert_eq!(both.scribbles.len(), k + 12);
-    assert_eq!(
-        &both.scribbles.images[..k * ood_core::IMG_PIXELS],
-        &plain.scribbles.images[..]
-    );
-    assert!(both.scribbles.labels[k..]
-        .iter()
-        .all(|&l| usize::from(l) == ood_core::GARBAGE));
+    appended(&plain.scribbles, &both.scribbles, garbage);
     // and a run trains on them and writes the key
     let a = trainer::run::run(
         &pens_cfg,
