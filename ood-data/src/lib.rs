@@ -94,6 +94,12 @@ impl Dataset {
         self.labels.push(label);
     }
 
+    /// Appends every image of `other` with its label, in order.
+    pub fn append(&mut self, other: &Dataset) {
+        self.images.extend_from_slice(&other.images);
+        self.labels.extend_from_slice(&other.labels);
+    }
+
     /// The images at `idx`, in that order.
     pub fn subset(&self, name: &str, idx: &[usize]) -> Dataset {
         let mut out = Dataset {
@@ -209,6 +215,20 @@ mod tests {
         assert_eq!(a, a2);
         assert!(ds.split(100, &mut StdRng::seed_from_u64(5)).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn append_adds_every_image_with_its_label_in_order() {
+        let mut a = Dataset::default();
+        a.push(&[1; IMG_PIXELS], 1);
+        let mut b = Dataset::default();
+        b.push(&[2; IMG_PIXELS], 2);
+        b.push(&[3; IMG_PIXELS], 10);
+        a.append(&b);
+        assert_eq!(a.labels, vec![1, 2, 10]);
+        assert_eq!((a.image(0)[0], a.image(1)[0], a.image(2)[0]), (1, 2, 3));
+        a.append(&Dataset::default());
+        assert_eq!(a.len(), 3);
     }
 
     #[test]

@@ -97,7 +97,13 @@ fn device_fit(crop: &GrayImage) -> [u8; IMG_PIXELS] {
 /// [`full_ink`]. A drawing with no such pixel comes back blank.
 pub fn drawing(img: &[u8; IMG_PIXELS]) -> [u8; IMG_PIXELS] {
     GrayImage::from_raw(IMG_SIDE as u32, IMG_SIDE as u32, img.to_vec())
-        .map_or([0; IMG_PIXELS], |page| full_ink(ink_fitted(&page)))
+        .map_or([0; IMG_PIXELS], |page| device_page(&page))
+}
+
+/// A light-on-dark page of any size as the device normalises it: the ink's
+/// box ([`ink_fitted`]), then [`full_ink`]; blank without ink.
+pub(crate) fn device_page(page: &GrayImage) -> [u8; IMG_PIXELS] {
+    full_ink(ink_fitted(page))
 }
 
 /// A 28x28 image (light ink on dark) as the device receives it from a scan
@@ -130,7 +136,7 @@ pub fn scan_fitted(img: &[u8; IMG_PIXELS], factor: f32) -> [u8; IMG_PIXELS] {
 
 /// The bounding box of `page`'s pixels above [`INK_LEVEL`] through
 /// [`fit_and_centre`]; blank when no pixel is.
-pub(crate) fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
+fn ink_fitted(page: &GrayImage) -> [u8; IMG_PIXELS] {
     let (w, h) = page.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (x, y, p) in page.enumerate_pixels() {

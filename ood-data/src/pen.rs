@@ -49,14 +49,17 @@ pub fn page(lines: &[Vec<(f32, f32)>], side: u32, scale: f32, pen: f32) -> image
 /// Ink (0-255) of `lines` scaled by `scale` into the row-major `out`, `side`
 /// pixels wide.
 fn ink_into(out: &mut [u8], side: usize, scale: f32, lines: &[Vec<(f32, f32)>], pen: f32) {
+    // each segment scaled once, not once per pixel
+    let segments: Vec<((f32, f32), (f32, f32))> = lines
+        .iter()
+        .flat_map(|line| line.windows(2))
+        .map(|w| ((w[0].0 * scale, w[0].1 * scale), (w[1].0 * scale, w[1].1 * scale)))
+        .collect();
     for (i, o) in out.iter_mut().enumerate() {
         let p = ((i % side) as f32 + 0.5, (i / side) as f32 + 0.5);
         let mut d = f32::MAX;
-        for line in lines {
-            for w in line.windows(2) {
-                let (a, b) = ((w[0].0 * scale, w[0].1 * scale), (w[1].0 * scale, w[1].1 * scale));
-                d = d.min(segment_distance(p, a, b));
-            }
+        for &(a, b) in &segments {
+            d = d.min(segment_distance(p, a, b));
         }
         let v = (pen + 0.5 - d).clamp(0.0, 1.0);
         *o = (v * 255.0).round() as u8;
@@ -145,9 +148,8 @@ pub fn redraw(img: &[u8; IMG_PIXELS], radius: f32) -> [u8; IMG_PIXELS] {
             }
         }
     }
-    image::GrayImage::from_raw(side, side, ink).map_or([0; IMG_PIXELS], |page| {
-        crate::normalize::full_ink(crate::normalize::ink_fitted(&page))
-    })
+    image::GrayImage::from_raw(side, side, ink)
+        .map_or([0; IMG_PIXELS], |page| crate::normalize::device_page(&page))
 }
 
 /// Zhang and Suen's thinning of the `n` x `n` binary image `on` (row-major,

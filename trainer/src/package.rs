@@ -37,8 +37,7 @@ pub fn activation_ranges(model: &Classifier, cfg: &TrainConfig, val: &Dataset) -
         cfg.data.noise_std,
         &mut Stream::Export.rng(cfg.seed, 0),
     );
-    calib.images.extend_from_slice(&noise.images);
-    calib.labels.extend_from_slice(&noise.labels);
+    calib.append(&noise);
     let maxima = model.activation_maxima(&calib.images, cfg.eval.batch_size)?;
     let logits = model.logits(&calib.images, cfg.eval.batch_size)?;
     let (lo, hi) = logits

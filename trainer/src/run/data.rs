@@ -96,22 +96,22 @@ impl TrainingData {
         );
         let mut scanned = scanned_digits(&digits, d.scanned_count, &mut data_rng);
         if d.photographed_count > 0 {
-            let photos = photographed_digits(&digits, d.photographed_count, cfg.seed);
-            scanned.images.extend_from_slice(&photos.images);
-            scanned.labels.extend_from_slice(&photos.labels);
+            scanned.append(&photographed_digits(&digits, d.photographed_count, cfg.seed));
         }
         if d.pen_count > 0 {
             let mut rng = Stream::Pens.rng(cfg.seed, 0);
+            // drawn in this order from the stream: digits, turned, scribbles
             let digit_pens = redrawn(&digits, "digits-pens", d.pen_count, &mut rng);
             let turned_pens = redrawn(&turned, "garbage-turned-pens", d.pen_count, &mut rng);
-            scanned.images.extend_from_slice(&digit_pens.images);
-            scanned.labels.extend_from_slice(&digit_pens.labels);
-            turned.images.extend_from_slice(&turned_pens.images);
-            turned.labels.extend_from_slice(&turned_pens.labels);
+            scanned.append(&digit_pens);
+            turned.append(&turned_pens);
             if d.pen_scribbles {
-                let scribble_pens = redrawn(&scribbles, "garbage-scribbles-pens", d.pen_count, &mut rng);
-                scribbles.images.extend_from_slice(&scribble_pens.images);
-                scribbles.labels.extend_from_slice(&scribble_pens.labels);
+                scribbles.append(&redrawn(
+                    &scribbles,
+                    "garbage-scribbles-pens",
+                    d.pen_count,
+                    &mut rng,
+                ));
             }
         }
         let quick_id = head(&sets.id, cfg.eval.per_epoch);
