@@ -26,7 +26,8 @@
 //!  ... fc2 ++ c -> pen -> [b, strokes x (2 x points + 1)]
 //!  -> each stroke's control points (5 pixels per unit, the image's mean
 //!     point moved to the page's centre; with `stroke_radius`, shrunk to at
-//!     most that size) and half-width (sigmoid, 0.8..1.6)
+//!     most that size) and half-width (sigmoid, 0.8..1.6; `thinnest_stroke`
+//!     moves the 0.8)
 //!  -> two rounds of corner cutting (a fixed matrix): smooth curves
 //!     (none with `sharp_corners`: polylines)
 //!  -> the differentiable pen (`super::strokes`) -> [b, 28, 28, 1]
@@ -120,6 +121,14 @@ pub struct GeneratorConfig {
     /// classifier rejected fewer symbols.
     #[serde(skip_serializing_if = "is_zero")]
     pub stroke_radius: f64,
+    /// Smallest half-width of a stroke, in pixels (the pen kinds only;
+    /// default 0.8, MNIST's thinnest strokes; the widest is 1.6). A fine
+    /// pen's line, fitted into MNIST's 20x20 box as the device path fits
+    /// a page, is about 0.3-0.4 pixels: with a smaller value, inversion
+    /// also searches drawings as thin as that. Not written to a config at
+    /// its default.
+    #[serde(skip_serializing_if = "is_default_thinnest_stroke")]
+    pub thinnest_stroke: f64,
     /// Largest displacement of the warp generator's field, in pixels
     /// (the kinds with a warp only; default 3).
     #[serde(skip_serializing_if = "is_default_warp_shift")]
@@ -291,9 +300,14 @@ const SMOOTHING: usize = 2;
 const CENTRE: f64 = 14.0;
 const SPREAD: f64 = 5.0;
 
-/// A stroke's half-width ranges over these pixels (MNIST's strokes are
-/// about 1.5 to 3.5 pixels wide).
+/// A stroke's half-width ranges over these pixels by default (MNIST's
+/// strokes are about 1.5 to 3.5 pixels wide); `thinnest_stroke` moves the
+/// lower end.
 const HALF_WIDTH: (f64, f64) = (0.8, 1.6);
+
+fn is_default_thinnest_stroke(v: &f64) -> bool {
+    *v == HALF_WIDTH.0
+}
 
 fn is_default_strokes(n: &usize) -> bool {
     *n == STROKES
@@ -329,6 +343,7 @@ impl Default for GeneratorConfig {
             stroke_points: STROKE_POINTS,
             sharp_corners: false,
             stroke_radius: 0.0,
+            thinnest_stroke: HALF_WIDTH.0,
             warp_shift: WARP_SHIFT,
             over_digits_share: OVER_DIGITS_SHARE,
             added_ink_only: false,
@@ -448,6 +463,12 @@ impl GeneratorConfig {
         }
     }
 
+    /// The range of a stroke's half-width in pixels: `thinnest_stroke` to
+    /// the widest (1.6).
+    pub fn half_width(&self) -> (f64, f64) {
+        (self.thinnest_stroke, HALF_WIDTH.1)
+    }
+
     /// Rounds of corner cutting on each stroke: two, or none
     /// with `sharp_corners`.
     pub fn corner_cutting(&self) -> usize {
@@ -473,6 +494,18 @@ impl GeneratorConfig {
             return Err(Error::Config(format!(
                 "generator.stroke_radius must be >= 0 (0 = no limit), got {}",
                 self.stroke_radius
+            )));
+        }
+        if !(self.thinnest_stroke > 0.0 && self.thinnest_stroke <= HALF_WIDTH.1) {
+            return Err(Error::Config(format!(
+                "generator.thinnest_stroke must be in (0, {}] pixels (a stroke's half-width), got {}",
+                HALF_WIDTH.1, self.thinnest_stroke
+            )));
+        }
+        if !self.kind.draws_strokes() && self.thinnest_stroke != HALF_WIDTH.0 {
+            return Err(Error::Config(format!(
+                "generator.thinnest_stroke is about pen strokes: a kind that draws them only, not {:?}",
+                self.kind
             )));
         }
         if self.kind.draws_strokes() && (self.strokes == 0 || self.stroke_points < 2) {
@@ -759,7 +792,10 @@ impl Generator {
                     smooth,
                     spread: SPREAD as f32,
                     centre: CENTRE as f32,
-                    half_width: (HALF_WIDTH.0 as f32, HALF_WIDTH.1 as f32),
+                    half_width: {
+                        let (lo, hi) = config.half_width();
+                        (lo as f32, hi as f32)
+                    },
                 });
                 (head, Some(cpu_head))
             }
@@ -1029,7 +1065,7 @@ impl Generator {
             .reshape((b * s, 2, m))?
             .transpose(1, 2)?
             .reshape((b, s, 2 * m))?;
-        let (lo, hi) = HALF_WIDTH;
+        let (lo, hi) = self.config.half_width();
         let w = ((sigmoid(o.narrow(2, 2 * k, 1)?)? * (hi - lo))? + lo)?; // [b, s, 1]
         let params = Tensor::cat(&[&curve, &w], 2)?.reshape((b, s * (2 * m + 1)))?;
         draw_tensor(self.config.pen(), &params)
@@ -1087,7 +1123,7 @@ impl Generator {
 mod tests {
     use super::*;
     use candle_core::DType;
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
 
     #[test]
     fn bilinear_up_sampling_preserves_constants_and_interpolates() {
@@ -1659,6 +1695,64 @@ mod tests {
             capped < 0.8 * free,
             "radius {capped} with the cap, {free} without"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_thinner_pen_draws_every_drawing_with_less_ink_on_both_paths() -> Result<()> {
+        let dev = Device::Cpu;
+        // ink of each image of a batch, same seed (weights, latents) for
+        // every config; radius 0 runs the CPU path, a cap too wide to
+        // shrink anything the graph path
+        let ink = |thinnest: f64, radius: f64| -> Result<Vec<f32>> {
+            let cfg = GeneratorConfig {
+                kind: GeneratorKind::Strokes,
+                thinnest_stroke: thinnest,
+                stroke_radius: radius,
+                ..GeneratorConfig::default()
+            };
+            cfg.validate()?;
+            let mut rng = StdRng::seed_from_u64(4);
+            let g = Generator::new(&cfg, 1e-3, &mut rng, &dev)?;
+            assert_eq!(g.has_cpu_path(), radius == 0.0);
+            let mut zr = StdRng::seed_from_u64(5);
+            let z: Vec<f32> = (0..8 * 100).map(|_| zr.random_range(-2f32..2.0)).collect();
+            let z = Tensor::from_vec(z, (8, 100), &dev).op("z")?;
+            let c = Tensor::zeros((8, NUM_CLASSES), DType::F32, &dev).op("c")?;
+            let px = g.forward(&z, &c, None).op("forward")?;
+            let v = px
+                .flatten_from(1)
+                .and_then(|t| t.sum(1))
+                .and_then(|t| t.to_vec1::<f32>())
+                .op("read")?;
+            Ok(v)
+        };
+        for radius in [0.0, 1000.0] {
+            let (wide, thin) = (ink(0.8, radius)?, ink(0.3, radius)?);
+            assert_eq!(wide.len(), 8);
+            for (w, t) in wide.iter().zip(&thin) {
+                assert!(
+                    *t > 0.0 && t < w,
+                    "radius cap {radius}: ink {t} thin, {w} default"
+                );
+            }
+        }
+        // out of range, or on a kind without a pen
+        for (kind, thinnest) in [
+            (GeneratorKind::Strokes, 0.0),
+            (GeneratorKind::Strokes, 1.7),
+            (GeneratorKind::Strokes, f64::NAN),
+            (GeneratorKind::Pixels, 0.4),
+            (GeneratorKind::Warp, 0.4),
+        ] {
+            let cfg = GeneratorConfig {
+                kind,
+                thinnest_stroke: thinnest,
+                ..GeneratorConfig::default()
+            };
+            let e = cfg.validate().expect_err("refused").to_string();
+            assert!(e.contains("thinnest_stroke"), "{e}");
+        }
         Ok(())
     }
 
