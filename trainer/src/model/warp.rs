@@ -201,17 +201,18 @@ pub fn warp_tensor(src: &[f32], dx: &Tensor, dy: &Tensor) -> candle_core::Result
         padded.push(0.0);
     }
     let mut corner: Vec<Vec<u32>> = (0..4).map(|_| Vec::with_capacity(n * IMG_PIXELS)).collect();
-    let (mut x0s, mut y0s) = (
+    // each pixel's own coordinate minus the floor of where it moves: the
+    // fractional part is the displacement plus it, the floor held fixed
+    let (mut ox, mut oy) = (
         Vec::with_capacity(n * IMG_PIXELS),
         Vec::with_capacity(n * IMG_PIXELS),
     );
     for (xr, yr) in xs.iter().zip(&ys) {
         for (p, (&ddx, &ddy)) in xr.iter().zip(yr).enumerate() {
-            let x = (p % IMG_SIDE) as f32 + ddx;
-            let y = (p / IMG_SIDE) as f32 + ddy;
-            let (x0, y0) = (x.floor(), y.floor());
-            x0s.push(x0);
-            y0s.push(y0);
+            let (px, py) = ((p % IMG_SIDE) as f32, (p / IMG_SIDE) as f32);
+            let (x0, y0) = ((px + ddx).floor(), (py + ddy).floor());
+            ox.push(px - x0);
+            oy.push(py - y0);
             let at = |cx: f32, cy: f32| -> u32 {
                 let side = IMG_SIDE as f32;
                 if (0.0..side).contains(&cx) && (0.0..side).contains(&cy) {
@@ -238,15 +239,7 @@ pub fn warp_tensor(src: &[f32], dx: &Tensor, dy: &Tensor) -> candle_core::Result
         .try_into()
         .map_err(|_| candle_core::Error::Msg("four corners".into()))?;
     let grid = |g: Vec<f32>| Tensor::from_vec(g, (n, IMG_PIXELS), dev);
-    // fractional parts: x - floor(x), floor held fixed
-    let fx = (dx + grid((0..n * IMG_PIXELS).map(|p| (p % IMG_SIDE) as f32).collect())?)?.sub(&grid(x0s)?)?;
-    let fy = (dy
-        + grid(
-            (0..n * IMG_PIXELS)
-                .map(|p| ((p % IMG_PIXELS) / IMG_SIDE) as f32)
-                .collect(),
-        )?)?
-    .sub(&grid(y0s)?)?;
+    let (fx, fy) = ((dx + grid(ox)?)?, (dy + grid(oy)?)?);
     let (gx, gy) = (fx.affine(-1.0, 1.0)?, fy.affine(-1.0, 1.0)?);
     let top = ((v00 * &gx)? + (v10 * &fx)?)?;
     let bottom = ((v01 * &gx)? + (v11 * &fx)?)?;
