@@ -1272,11 +1272,14 @@ mod tests {
         let strokes = GeneratorConfig {
             kind: GeneratorKind::Strokes,
             strokes: 4,
+            thinnest_stroke: 0.4,
             ..GeneratorConfig::default()
         };
         let text = toml::to_string(&strokes).map_err(|e| Error::Config(e.to_string()))?;
         assert!(
-            text.contains("kind = \"strokes\"") && text.contains("strokes = 4"),
+            text.contains("kind = \"strokes\"")
+                && text.contains("strokes = 4")
+                && text.contains("thinnest_stroke = 0.4"),
             "{text}"
         );
         let back: GeneratorConfig = toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
