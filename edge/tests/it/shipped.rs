@@ -279,11 +279,11 @@ fn scanned_digits_are_accepted_and_scanned_symbols_measured() {
 /// MNIST's relative width) and with broader ones (a marker). At MNIST's width the digits must be accepted
 /// as the right digit and the symbols mostly rejected (the bars of
 /// [`scanned_digits_are_accepted_and_scanned_symbols_measured`]); at every
-/// width the ink must survive the preprocessing. The same drawings are
-/// also measured as 28x28 images drawn at that relative width, as a
-/// dataset of thin-pen symbols resized to MNIST's size delivers them (the
-/// model's own input, no preprocessing). The shares per pen go to the
-/// README ("Edge runtime").
+/// width the ink must survive the preprocessing. The same paths are also
+/// drawn anew as 28x28 images with the pen scaled down as much as the page
+/// is (the nearest thing here to fine-pen drawings at MNIST's size) and
+/// measured as the model's own input, without preprocessing. The shares
+/// per pen go to the README ("Edge runtime").
 #[test]
 #[ignore = "measures the shipped model (like the tests above); CI runs it"]
 fn pen_width_on_scans_measured() {
