@@ -277,13 +277,50 @@ fn symbol(rng: &mut StdRng) -> [u8; IMG_PIXELS] {
     draw(&symbol_paths(rng))
 }
 
+/// The names of the `symbols` family's templates, by the index
+/// [`symbol_drawing`] returns.
+pub const SYMBOL_NAMES: [&str; SYMBOLS.len()] = [
+    "+",
+    "x",
+    "=",
+    "#",
+    "<",
+    ">",
+    "^",
+    "triangle",
+    "square",
+    "asterisk",
+    "arrow right",
+    "arrow up",
+    "A",
+    "E",
+    "F",
+    "H",
+    "K",
+    "M",
+    "N",
+    "R",
+    "T",
+    "W",
+    "Y",
+    "I-beam",
+    "crossed x",
+    "two zigzags",
+];
+
 /// The pen paths of one image of the `symbols` family (points in 28x28
 /// pixel coordinates), to draw with another pen or on a page of another
 /// size (`crate::pen::page`); the draws are those of the family's images.
 pub fn symbol_paths(rng: &mut StdRng) -> Vec<Vec<(f32, f32)>> {
-    let t = SYMBOLS[rng.random_range(0..SYMBOLS.len())];
+    symbol_drawing(rng).1
+}
+
+/// [`symbol_paths`] with the index of the template drawn (into
+/// [`SYMBOL_NAMES`]); the same draws.
+pub fn symbol_drawing(rng: &mut StdRng) -> (usize, Vec<Vec<(f32, f32)>>) {
+    let i = rng.random_range(0..SYMBOLS.len());
     let (sx, sy) = (rng.random_range(12.0..20.0f32), rng.random_range(14.0..20.0f32));
-    placed(t, sx, sy, rng)
+    (i, placed(SYMBOLS[i], sx, sy, rng))
 }
 
 /// A template scaled to `sx` x `sy` pixels about the page's centre, each
@@ -504,6 +541,27 @@ mod tests {
         for i in 0..30 {
             assert_eq!(symbol(&mut a), draw(&symbol_paths(&mut b)), "symbol {i}");
         }
+    }
+
+    #[test]
+    fn a_symbol_drawing_names_its_template() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut seen = [0usize; SYMBOLS.len()];
+        for _ in 0..2000 {
+            let (i, paths) = symbol_drawing(&mut rng);
+            // the template's strokes, each with its points
+            let lens: Vec<usize> = paths.iter().map(Vec::len).collect();
+            let want: Vec<usize> = SYMBOLS[i].iter().map(|s| s.len()).collect();
+            assert_eq!(lens, want, "{}", SYMBOL_NAMES[i]);
+            seen[i] += 1;
+        }
+        assert!(seen.iter().all(|&c| c > 0), "{seen:?}");
+        // the names follow the templates: a plus is two strokes of two
+        // points, the square one closed stroke of five
+        let at = |n: &str| SYMBOL_NAMES.iter().position(|&m| m == n).expect(n);
+        assert_eq!(SYMBOLS[at("+")].len(), 2);
+        assert_eq!(SYMBOLS[at("square")][0].len(), 5);
+        assert_eq!(SYMBOLS[at("square")][0][0], SYMBOLS[at("square")][0][4]);
     }
 
     #[test]
