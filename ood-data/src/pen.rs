@@ -61,9 +61,14 @@ fn ink_into(out: &mut [u8], side: usize, scale: f32, lines: &[Vec<(f32, f32)>], 
         for &(a, b) in &segments {
             d = d.min(segment_distance(p, a, b));
         }
-        let v = (pen + 0.5 - d).clamp(0.0, 1.0);
-        *o = (v * 255.0).round() as u8;
+        *o = pen_ink(pen, d);
     }
+}
+
+/// Ink (0-255) of a round pen of radius `pen` at distance `d` from the
+/// line it draws: full inside, one pixel of anti-aliasing at the edge.
+fn pen_ink(pen: f32, d: f32) -> u8 {
+    ((pen + 0.5 - d).clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
 /// The drawing as the device delivers it (the ink's box fitted into
@@ -142,9 +147,8 @@ pub fn redraw(img: &[u8; IMG_PIXELS], radius: f32) -> [u8; IMG_PIXELS] {
         for y in (cy - reach).max(0)..=(cy + reach).min(n as i64 - 1) {
             for x in (cx - reach).max(0)..=(cx + reach).min(n as i64 - 1) {
                 let d = (((x - cx) * (x - cx) + (y - cy) * (y - cy)) as f32).sqrt();
-                let v = ((radius + 0.5 - d).clamp(0.0, 1.0) * 255.0).round() as u8;
                 let o = &mut ink[y as usize * n + x as usize];
-                *o = (*o).max(v);
+                *o = (*o).max(pen_ink(radius, d));
             }
         }
     }

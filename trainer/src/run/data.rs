@@ -426,23 +426,26 @@ mod tests {
         assert_eq!((a.name.as_str(), a.len()), ("digits-pens", 8));
         assert_eq!(a, draw(5), "same stream, same drawings");
         assert_ne!(a.images, draw(6).images);
-        let redrawings = |j: usize| -> Vec<[u8; IMG_PIXELS]> {
-            let mut img = [0u8; IMG_PIXELS];
-            img.copy_from_slice(digits.image(j));
-            // every radius the image could have been drawn with is in the range
-            let (lo, hi) = PEN_RADII;
-            (0..=40)
-                .map(|k| lo * (hi / lo).powf(k as f32 / 40.0))
-                .map(|r| ood_data::pen::redraw(&img, r))
-                .collect()
-        };
+        // each source redrawn at radii across the range: every radius an
+        // image could have been drawn with lies among them
+        let redrawings: Vec<Vec<[u8; IMG_PIXELS]>> = (0..digits.len())
+            .map(|j| {
+                let mut img = [0u8; IMG_PIXELS];
+                img.copy_from_slice(digits.image(j));
+                let (lo, hi) = PEN_RADII;
+                (0..=40)
+                    .map(|k| lo * (hi / lo).powf(k as f32 / 40.0))
+                    .map(|r| ood_data::pen::redraw(&img, r))
+                    .collect()
+            })
+            .collect();
         for i in 0..a.len() {
             let j = usize::from(a.labels[i] == 7);
             assert!(a.labels[i] == 1 || a.labels[i] == 7);
             assert!(a.image(i).contains(&255), "full ink");
             // a redrawing of its own source: closer to it than to the other digit's
             let d = |k: usize| -> u32 {
-                redrawings(k)
+                redrawings[k]
                     .iter()
                     .map(|r| {
                         r.iter()
