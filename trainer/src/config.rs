@@ -146,6 +146,14 @@ pub struct OptimConfig {
     /// (default 1 = every image every epoch; not written to a config when 1).
     #[serde(skip_serializing_if = "is_one")]
     pub seed_garbage_share: f64,
+    /// Hard seed garbage: with `seed_garbage_share` under 1, each garbage
+    /// seed source draws this many times its epoch share at random (at most
+    /// all of it) and the epoch trains on the share of them the classifier
+    /// of the moment finds the most digit-like (largest digit logit minus
+    /// the garbage logit; `train::epoch_index`). Default 1 = the plain draw;
+    /// not written to a config when 1.
+    #[serde(skip_serializing_if = "is_one_count")]
+    pub hard_seed_pool: usize,
     /// The shipped classifier is the mean of the weights at the end of the
     /// run's last this many epochs (weight averaging along the trajectory;
     /// `model::average`), not the last epoch's alone (default 0 = off: the
@@ -186,6 +194,7 @@ impl Default for OptimConfig {
             generated_share: 0.0,
             turned_share: 0.0,
             seed_garbage_share: 1.0,
+            hard_seed_pool: 1,
             average_epochs: 0,
         }
     }
@@ -454,6 +463,10 @@ fn is_one(v: &f64) -> bool {
     *v == 1.0
 }
 
+fn is_one_count(n: &usize) -> bool {
+    *n == 1
+}
+
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
@@ -632,6 +645,12 @@ impl TrainConfig {
                 "train.seed_garbage_share must be in (0, 1] (1 = every garbage seed image every epoch), got {share}"
             )));
         }
+        if self.train.hard_seed_pool == 0 || (self.train.hard_seed_pool > 1 && share >= 1.0) {
+            return Err(Error::Config(format!(
+                "train.hard_seed_pool must be at least 1, and above 1 only with train.seed_garbage_share under 1 (a pool to choose the epoch's share from), got {} with a share of {share}",
+                self.train.hard_seed_pool
+            )));
+        }
         if self.train.average_epochs > self.total_epochs() {
             return Err(Error::Config(format!(
                 "train.average_epochs ({}) exceeds the run's epochs ({}: train.epochs + inversion.epochs)",
@@ -717,6 +736,7 @@ mod tests {
             ("pen_count", "off"),
             ("pen_scribbles", "off"),
             ("seed_garbage_share", "every image"),
+            ("hard_seed_pool", "the plain draw"),
             ("two_digit_share", "a share of 0"),
             ("candidates", "every sample kept"),
             ("average_epochs", "off"),
@@ -761,6 +781,17 @@ mod tests {
                 .expect_err("seed garbage share out of range");
             assert!(e.to_string().contains("train.seed_garbage_share"), "{bad}: {e}");
         }
+        for bad in ["hard_seed_pool = 0", "hard_seed_pool = 2"] {
+            let e = TrainConfig::from_toml(&format!("[train]\n{bad}\n"), "x.toml").expect_err("no pool");
+            assert!(e.to_string().contains("train.hard_seed_pool"), "{bad}: {e}");
+        }
+        let pooled = TrainConfig::from_toml(
+            "[train]\nseed_garbage_share = 0.25\nhard_seed_pool = 2\n",
+            "x.toml",
+        )
+        .expect("a pool beside a share");
+        assert_eq!(pooled.train.hard_seed_pool, 2);
+        assert!(pooled.to_toml().contains("hard_seed_pool = 2"));
         // 3 pre-training + 20 inversion epochs by default
         let e = TrainConfig::from_toml("[train]\naverage_epochs = 24\n", "x.toml")
             .expect_err("more than the run");

@@ -137,27 +137,62 @@ pub fn accuracy_of(z: &[[f32; NUM_CLASSES]], labels: &[u8]) -> f64 {
 /// except that of each garbage seed source (all its images garbage, and
 /// not the `generated` source) only `share` of the images (rounded up),
 /// drawn from `rng`. With `share >= 1` nothing is drawn.
+///
+/// With `pool > 1` (hard seed garbage, `train.hard_seed_pool`) each such
+/// source first draws `pool` times that many (at most all of it), then
+/// keeps the ones `hardness` scores highest (for each source index and its
+/// drawn image indices, one score per image; ties keep the draw's order).
+/// With `pool == 1` `hardness` is never called and the draw is the plain one.
 pub fn epoch_index(
     sources: &[&Dataset],
     generated: Option<usize>,
-    share: f64,
+    (share, pool): (f64, usize),
     rng: &mut StdRng,
-) -> Vec<(usize, usize)> {
+    mut hardness: impl FnMut(usize, &[usize]) -> Result<Vec<f32>>,
+) -> Result<Vec<(usize, usize)>> {
     let mut index = Vec::with_capacity(sources.iter().map(|d| d.len()).sum());
     for (s, d) in sources.iter().enumerate() {
         let seed_garbage =
             Some(s) != generated && !d.is_empty() && d.labels.iter().all(|&y| usize::from(y) == GARBAGE);
         if share < 1.0 && seed_garbage {
+            let take = (d.len() as f64 * share).ceil() as usize;
             let mut picks: Vec<usize> = (0..d.len()).collect();
             picks.shuffle(rng);
-            picks.truncate((d.len() as f64 * share).ceil() as usize);
+            picks.truncate(take.saturating_mul(pool.max(1)).min(d.len()));
+            if picks.len() > take {
+                let scores = hardness(s, &picks)?;
+                let mut order: Vec<usize> = (0..picks.len()).collect();
+                order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+                picks = order[..take].iter().map(|&k| picks[k]).collect();
+            }
             picks.sort_unstable();
             index.extend(picks.into_iter().map(|i| (s, i)));
         } else {
             index.extend((0..d.len()).map(|i| (s, i)));
         }
     }
-    index
+    Ok(index)
+}
+
+/// How far the classifier is from sending each image to garbage: its
+/// largest digit logit minus its garbage logit (eval mode; higher = the
+/// more digit-like, the harder a garbage image).
+pub fn digit_margin(
+    trainer: &ClassifierTrainer,
+    ds: &Dataset,
+    picks: &[usize],
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let mut px = Vec::with_capacity(picks.len() * IMG_PIXELS);
+    for &i in picks {
+        px.extend_from_slice(ds.image(i));
+    }
+    Ok(trainer
+        .model
+        .logits(&px, batch)?
+        .iter()
+        .map(|z| z[..GARBAGE].iter().copied().fold(f32::NEG_INFINITY, f32::max) - z[GARBAGE])
+        .collect())
 }
 
 /// Trains one epoch over the union of `sources` (digits and garbage sets).
@@ -181,7 +216,13 @@ pub fn train_epoch(
     rng: &mut StdRng,
 ) -> Result<ClassifierEpoch> {
     let bs = cfg.train.batch_size;
-    let mut index = epoch_index(sources, generated, cfg.train.seed_garbage_share, rng);
+    let mut index = epoch_index(
+        sources,
+        generated,
+        (cfg.train.seed_garbage_share, cfg.train.hard_seed_pool),
+        rng,
+        |s, picks| digit_margin(trainer, sources[s], picks, cfg.eval.batch_size),
+    )?;
     let n = index.len();
     let steps = n.div_ceil(bs);
     let mut per_source = vec![vec![0usize; NUM_CLASSES]; sources.len()];
@@ -361,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn an_epoch_trains_on_a_share_of_each_garbage_seed_source_only() {
+    fn an_epoch_trains_on_a_share_of_each_garbage_seed_source_only() -> Result<()> {
         use rand::SeedableRng;
         let set = |name: &str, labels: Vec<u8>| Dataset {
             name: name.into(),
@@ -374,7 +415,8 @@ mod tests {
         let generated = set("generated", vec![GARBAGE as u8; 6]);
         let sources = [&digits, &noise, &mixed, &generated];
         let mut rng = StdRng::seed_from_u64(3);
-        let all = epoch_index(&sources, Some(3), 1.0, &mut rng);
+        let never = |_: usize, _: &[usize]| -> Result<Vec<f32>> { panic!("no scores without a pool") };
+        let all = epoch_index(&sources, Some(3), (1.0, 1), &mut rng, never)?;
         assert_eq!(all.len(), 24, "every image at share 1");
         assert_eq!(
             rng.random::<u64>(),
@@ -383,7 +425,13 @@ mod tests {
         );
         let mut picks_seen = std::collections::BTreeSet::new();
         for seed in 0..20 {
-            let part = epoch_index(&sources, Some(3), 0.25, &mut StdRng::seed_from_u64(seed));
+            let part = epoch_index(
+                &sources,
+                Some(3),
+                (0.25, 1),
+                &mut StdRng::seed_from_u64(seed),
+                never,
+            )?;
             let of = |s: usize| {
                 part.iter()
                     .filter(|&&(src, _)| src == s)
@@ -399,6 +447,99 @@ mod tests {
             picks_seen.extend(noise_picks);
         }
         assert!(picks_seen.len() > 5, "the share is drawn afresh: {picks_seen:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_digit_margin_is_the_best_digit_logit_over_the_garbage_logit() -> Result<()> {
+        use crate::model::optim::AdamParams;
+        use crate::model::{Classifier, ClassifierConfig, Device};
+        use rand::SeedableRng;
+        let mut rng = StdRng::seed_from_u64(5);
+        let m = Classifier::new(&ClassifierConfig::default(), &mut rng, &Device::Cpu)?;
+        let t = ClassifierTrainer::new(m, AdamParams::default())?;
+        let ds = Dataset {
+            name: "x".into(),
+            images: (0..6 * IMG_PIXELS).map(|i| ((i * 7) % 251) as u8).collect(),
+            labels: vec![GARBAGE as u8; 6],
+        };
+        let picks = [4, 1, 3];
+        let margins = digit_margin(&t, &ds, &picks, 2)?;
+        let z = t.model.logits(&ds.images, 6)?;
+        assert_eq!(margins.len(), 3);
+        for (&i, m) in picks.iter().zip(&margins) {
+            let best = z[i][..GARBAGE].iter().copied().fold(f32::MIN, f32::max);
+            assert!((m - (best - z[i][GARBAGE])).abs() < 1e-5, "image {i}: {m}");
+        }
+        assert!(
+            margins.iter().any(|&m| m != margins[0]),
+            "the images differ: {margins:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_pool_keeps_the_hardest_of_a_larger_draw() -> Result<()> {
+        use rand::SeedableRng;
+        let set = |labels: Vec<u8>| Dataset {
+            name: "x".into(),
+            images: vec![0; labels.len() * IMG_PIXELS],
+            labels,
+        };
+        let digits = set(vec![1, 2, 3]);
+        let noise = set(vec![GARBAGE as u8; 40]);
+        let sources = [&digits, &noise];
+        // harder = a higher index, so the kept are the pool's highest indices
+        let by_index = |calls: &mut Vec<(usize, Vec<usize>)>, s: usize, picks: &[usize]| {
+            calls.push((s, picks.to_vec()));
+            Ok(picks.iter().map(|&i| i as f32).collect())
+        };
+        for seed in 0..10 {
+            let mut calls = Vec::new();
+            let plain = epoch_index(
+                &sources,
+                None,
+                (0.25, 1),
+                &mut StdRng::seed_from_u64(seed),
+                |s, p| by_index(&mut calls, s, p),
+            )?;
+            assert!(calls.is_empty(), "no scores without a pool");
+            let hard = epoch_index(
+                &sources,
+                None,
+                (0.25, 2),
+                &mut StdRng::seed_from_u64(seed),
+                |s, p| by_index(&mut calls, s, p),
+            )?;
+            assert_eq!(calls.len(), 1, "one call, for the one seed source");
+            let (s, pool) = &calls[0];
+            assert_eq!(*s, 1);
+            assert_eq!(pool.len(), 20, "twice the quarter of 40");
+            let mut top: Vec<usize> = pool.clone();
+            top.sort_unstable();
+            let top = top[10..].to_vec();
+            let kept: Vec<usize> = hard.iter().filter(|&&(s, _)| s == 1).map(|&(_, i)| i).collect();
+            assert_eq!(kept, top, "the ten hardest of the pool, in order");
+            let plain_noise: Vec<usize> = plain.iter().filter(|&&(s, _)| s == 1).map(|&(_, i)| i).collect();
+            assert!(
+                plain_noise.iter().all(|i| pool.contains(i)),
+                "the pool extends the plain draw"
+            );
+            assert_eq!(&hard[..3], &[(0, 0), (0, 1), (0, 2)], "digits untouched");
+        }
+        // a pool past the source's size scores all of it once
+        let mut calls = Vec::new();
+        let all = epoch_index(
+            &sources,
+            None,
+            (0.25, 8),
+            &mut StdRng::seed_from_u64(1),
+            |s, p| by_index(&mut calls, s, p),
+        )?;
+        assert_eq!(calls[0].1.len(), 40);
+        let kept: Vec<usize> = all.iter().filter(|&&(s, _)| s == 1).map(|&(_, i)| i).collect();
+        assert_eq!(kept, (30..40).collect::<Vec<_>>());
+        Ok(())
     }
 
     #[test]
