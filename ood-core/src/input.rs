@@ -32,6 +32,14 @@ pub fn denormalize(x: f32) -> f32 {
     x * STD + MEAN
 }
 
+/// The offsets `(dx, dy)` of the shift average: the image itself and its
+/// four shifts by `r` whole pixels (right, left, down, up). A model exported
+/// with a shift average answers with the mean of its logits over these
+/// copies, each filled with the background where it moved away from the edge.
+pub fn cross_shifts(r: i32) -> [(i32, i32); 5] {
+    [(0, 0), (r, 0), (-r, 0), (0, r), (0, -r)]
+}
+
 /// The input contract as data, for manifests and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InputContract {
@@ -68,6 +76,18 @@ mod tests {
 
     /// Round-trip through f32 arithmetic: a few ulps of values up to ~3.
     const ROUNDTRIP_TOL: f32 = 1e-6;
+
+    #[test]
+    fn cross_shifts_are_the_image_and_four_moves_by_r() {
+        let s = cross_shifts(2);
+        assert_eq!(s[0], (0, 0));
+        for (k, &(dx, dy)) in s.iter().enumerate().skip(1) {
+            assert_eq!(dx.abs() + dy.abs(), 2, "{k}: one axis, two pixels");
+            assert!(!s[..k].contains(&(dx, dy)), "{k}: distinct");
+        }
+        let sum = s.iter().fold((0, 0), |a, &(dx, dy)| (a.0 + dx, a.1 + dy));
+        assert_eq!(sum, (0, 0), "balanced: the mean does not drift");
+    }
 
     #[test]
     fn normalise_round_trips() {

@@ -42,22 +42,38 @@ use rand::seq::SliceRandom;
 pub use sets::EvalSets;
 use std::path::Path;
 
-/// `f(0), f(1), ..., f(n - 1)` in order, the indices split into one
-/// contiguous run per core (a panic in `f` is passed on). The result depends
-/// on `f` only, never on the number of cores.
+/// `f(0), f(1), ..., f(n - 1)` in order, computed on every core, each core
+/// taking the next index not yet taken (so one slow item does not hold back
+/// the items queued behind it; a panic in `f` is passed on). The result
+/// depends on `f` only, never on the number of cores or the order of work.
 pub fn map_in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let per = n.div_ceil(threads.max(1)).max(1);
-    let f = &f;
-    std::thread::scope(|s| {
-        let runs: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|start| s.spawn(move || (start..(start + per).min(n)).map(f).collect::<Vec<T>>()))
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, n.max(1));
+    let next = AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break mine;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                })
+            })
             .collect();
         runs.into_iter()
             .flat_map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, v)| v).collect()
 }
 
 /// A set of 28x28 grayscale images (row-major bytes) with one label each.
@@ -192,6 +208,25 @@ pub fn load_any(name: &str, path: &Path) -> Result<Dataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_in_parallel_answers_in_index_order_whatever_the_work() {
+        // uneven work: the first two indices are slow
+        let work = |i: usize| {
+            let spin = if i < 2 { 20_000 } else { 10 };
+            (0..spin).fold(i as u64, |a, k| a.wrapping_mul(31).wrapping_add(k)) % 7 + 100 * i as u64
+        };
+        for n in [0, 1, 2, 5, 97] {
+            let want: Vec<u64> = (0..n).map(work).collect();
+            assert_eq!(map_in_parallel(n, work), want, "n = {n}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "item 3")]
+    fn map_in_parallel_passes_a_panic_on() {
+        map_in_parallel(6, |i| if i == 3 { panic!("item 3") } else { i });
+    }
     use rand::SeedableRng;
 
     #[test]

@@ -379,12 +379,20 @@ pub struct CalibrationConfig {
     /// as one class among eleven; this offset sets its operating point from a
     /// stated cost on real digits instead, the same after every epoch.
     pub garbage_budget: f64,
+    /// The deployed decision reads the mean of the classifier's logits over
+    /// the image and its four shifts by this many pixels (right, left, down,
+    /// up; `ood_core::input::cross_shifts`), written into every exported
+    /// graph; its threshold is calibrated on the same means (default 0 = the
+    /// logits of the image alone; at most 4; not written to a config when 0).
+    #[serde(skip_serializing_if = "is_zero_count")]
+    pub shift_average: usize,
 }
 
 impl Default for CalibrationConfig {
     fn default() -> Self {
         Self {
             garbage_budget: 0.002,
+            shift_average: 0,
         }
     }
 }
@@ -414,7 +422,7 @@ pub struct TrainConfig {
 /// The key defaults: every key a config leaves out takes its value from here.
 /// They are the `scanned` preset (v11, the default run until v12); the
 /// default run ([`DEFAULT_PRESET`], `lean`) is `pen` (`scanned` with three
-/// keys changed) with one more: `train.seed_garbage_share`.
+/// keys changed) with two more: `train.seed_garbage_share` and `calibration.shift_average`.
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -664,6 +672,12 @@ impl TrainConfig {
                 "calibration.garbage_budget must be in [0, 0.1] (a share of the validation digits), got {budget}"
             )));
         }
+        if self.calibration.shift_average > 4 {
+            return Err(Error::Config(format!(
+                "calibration.shift_average must be at most 4 pixels (0 = off), got {}",
+                self.calibration.shift_average
+            )));
+        }
         positive("data.noise_std", f64::from(self.data.noise_std))?;
         if !(0.0..=1.0).contains(&self.data.noise_mean) {
             return Err(Error::Config(format!(
@@ -708,7 +722,8 @@ mod tests {
         }
         // the key defaults are `scanned`; `pen` is scanned with a pen for a
         // generator and its restart; the default run, `lean`, is pen with a
-        // share of the garbage seeds per epoch, nothing else changed
+        // share of the garbage seeds per epoch and (since v15) a decision
+        // averaged over shifts, nothing else changed
         assert_eq!(TrainConfig::preset("scanned")?, TrainConfig::default());
         assert_eq!(DEFAULT_PRESET, "lean");
         let mut pen = TrainConfig {
@@ -724,6 +739,7 @@ mod tests {
             ..pen
         };
         lean.train.seed_garbage_share = 0.25;
+        lean.calibration.shift_average = 2;
         assert_eq!(TrainConfig::preset("lean")?, lean);
         let written = TrainConfig::default().to_toml();
         assert_eq!(
@@ -737,6 +753,7 @@ mod tests {
             ("pen_scribbles", "off"),
             ("seed_garbage_share", "every image"),
             ("hard_seed_pool", "the plain draw"),
+            ("shift_average", "off"),
             ("two_digit_share", "a share of 0"),
             ("candidates", "every sample kept"),
             ("average_epochs", "off"),
@@ -792,6 +809,11 @@ mod tests {
         .expect("a pool beside a share");
         assert_eq!(pooled.train.hard_seed_pool, 2);
         assert!(pooled.to_toml().contains("hard_seed_pool = 2"));
+        let e = TrainConfig::from_toml("[calibration]\nshift_average = 5\n", "x.toml").expect_err("too far");
+        assert!(e.to_string().contains("calibration.shift_average"), "{e}");
+        let shifted = TrainConfig::from_toml("[calibration]\nshift_average = 2\n", "x.toml").expect("on");
+        assert_eq!(shifted.calibration.shift_average, 2);
+        assert!(shifted.to_toml().contains("shift_average = 2"));
         // 3 pre-training + 20 inversion epochs by default
         let e = TrainConfig::from_toml("[train]\naverage_epochs = 24\n", "x.toml")
             .expect_err("more than the run");

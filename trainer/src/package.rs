@@ -57,7 +57,8 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
     let (_, val) = data::validation_split(&cfg, &mnist_train)?;
     let quant = activation_ranges(&model, &cfg, &val)?;
     let sets = data::eval_sets(&cfg, sources, mnist_test, Vec::new())?;
-    let reference = |px: &[u8]| Ok(model.logits(px, 1)?);
+    let shift = cfg.calibration.shift_average;
+    let reference = |px: &[u8]| Ok(crate::run::deployed::decision_logits(&model, px, shift, 1)?);
     let input = ExportInput {
         dir: run_dir,
         weights: Weights::from_named(model.weights()?)?,
@@ -65,6 +66,7 @@ pub fn export(run_dir: &Path, sources: &Sources, device: &Device) -> Result<Expo
         validation: &val,
         sets: &sets,
         reference: &reference,
+        shift,
         provenance: Provenance {
             tool: format!("trainer {}", env!("CARGO_PKG_VERSION")),
             git_revision: provenance::git_revision(),

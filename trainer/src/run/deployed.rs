@@ -16,6 +16,12 @@
 //!   invert the final classifier for `eval.counterfeit_steps` steps with the
 //!   run's inversion loss, and the share of its samples the decision accepts
 //!   as digits (the method's own robustness test; lower is better).
+//!
+//! With `calibration.shift_average` the decision reads the mean of the
+//! logits over each image and its four shifted copies ([`decision_logits`]),
+//! as the exported graph does, the threshold included. The counterfeit
+//! check's generator still inverts the classifier on single images; its
+//! samples are then judged by the shifted decision.
 
 use super::{data::TrainingData, invert};
 use crate::config::{InversionConfig, TrainConfig};
@@ -27,7 +33,7 @@ use crate::model::warp::SourceDigits;
 use crate::model::{Classifier, Device};
 use crate::package::{DECISION_SCORE, KEEPS};
 use crate::seeds::Stream;
-use ood_core::{calibrate, Policy, NUM_CLASSES};
+use ood_core::{calibrate, Policy, IMG_PIXELS, NUM_CLASSES};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -128,8 +134,47 @@ fn shares(policy: &Policy, set: &Dataset, z: &[[f32; NUM_CLASSES]], digits: bool
     VerdictShares::of(set, &verdicts, digits)
 }
 
+/// The logits the deployed decision reads (what the exported graph answers):
+/// `model`'s, or with `shift > 0` (`calibration.shift_average`) their mean
+/// over each image and its four shifts by `shift` pixels, background where
+/// a copy moved off the edge.
+pub fn decision_logits(
+    model: &Classifier,
+    pixels: &[u8],
+    shift: usize,
+    batch: usize,
+) -> Result<Vec<[f32; NUM_CLASSES]>> {
+    if shift == 0 {
+        return model.logits(pixels, batch);
+    }
+    let shifts = ood_core::input::cross_shifts(shift as i32);
+    let mut mean = vec![[0f32; NUM_CLASSES]; pixels.len() / IMG_PIXELS];
+    let mut moved = vec![0u8; mean.len() * IMG_PIXELS];
+    for &(dx, dy) in &shifts {
+        for (src, out) in pixels
+            .chunks_exact(IMG_PIXELS)
+            .zip(moved.chunks_exact_mut(IMG_PIXELS))
+        {
+            super::train::shift_image(src, dx, dy, out);
+        }
+        for (acc, z) in mean.iter_mut().zip(model.logits(&moved, batch)?) {
+            for (a, v) in acc.iter_mut().zip(z) {
+                *a += v;
+            }
+        }
+    }
+    for z in &mut mean {
+        for v in z.iter_mut() {
+            *v /= shifts.len() as f32;
+        }
+    }
+    Ok(mean)
+}
+
 /// The deployed decision of `model` (the final one, offset folded in) on
-/// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets;
+/// every set; `zid` / `zood` are its logits on MNIST test and the OOD sets
+/// (computed again through [`decision_logits`] when the decision averages
+/// shifts);
 /// `sources`: the training digits the run's generator holds (the kinds that
 /// take digits), which the counterfeit check's generator then shares
 /// ([`counterfeits`]).
@@ -142,8 +187,19 @@ pub fn measure(
     device: &Device,
 ) -> Result<Deployed> {
     let batch = cfg.eval.batch_size;
-    let mut s: Vec<f32> = model
-        .logits(&data.val.images, batch)?
+    let shift = cfg.calibration.shift_average;
+    let logits = |set: &Dataset| decision_logits(model, &set.images, shift, batch);
+    let shifted;
+    let (zid, zood) = if shift == 0 {
+        (zid, zood)
+    } else {
+        shifted = (
+            logits(&data.sets.id)?,
+            data.sets.ood.iter().map(logits).collect::<Result<Vec<_>>>()?,
+        );
+        (shifted.0.as_slice(), shifted.1.as_slice())
+    };
+    let mut s: Vec<f32> = logits(&data.val)?
         .iter()
         .map(|z| DECISION_SCORE.id_score(z))
         .collect();
@@ -164,7 +220,7 @@ pub fn measure(
     // the decision on a set the model has not scored yet; `digits`: its
     // labels are digits, accepted as the right digit or not
     let verdicts = |set: &Dataset, digits: bool| -> Result<VerdictShares> {
-        Ok(shares(&policy, set, &model.logits(&set.images, batch)?, digits))
+        Ok(shares(&policy, set, &logits(set)?, digits))
     };
     let decide = |set: &Dataset| verdicts(set, false);
     let near_ood = data.near_ood.iter().map(decide).collect::<Result<_>>()?;

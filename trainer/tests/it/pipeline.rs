@@ -572,3 +572,66 @@ fn export_writes_verified_onnx_files_that_match_candle() {
         "{err}"
     );
 }
+
+#[test]
+fn export_with_a_shift_average_answers_as_the_trainer_decides() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::fixtures::write_mnist(&tmp.path().join("mnist"), 600, 200);
+    let mut cfg = tiny_config();
+    cfg.inversion.epochs = 0;
+    cfg.train.epochs = 2;
+    let src = sources(tmp.path());
+    let plain =
+        trainer::run::run(&cfg, &src, &tmp.path().join("plain"), &[], &Device::Cpu, false).expect("run");
+    // the same weights, exported with the decision averaged over shifts
+    let shifted = tmp.path().join("shifted");
+    std::fs::create_dir(&shifted).expect("dir");
+    for f in ["config.toml", "classifier.safetensors"] {
+        std::fs::copy(plain.dir.join(f), shifted.join(f)).expect("copy");
+    }
+    let mut with_shift = cfg.clone();
+    with_shift.calibration.shift_average = 2;
+    std::fs::write(shifted.join("config.toml"), with_shift.to_toml()).expect("config");
+    trainer::package::export(&plain.dir, &src, &Device::Cpu).expect("export plain");
+    let summary = trainer::package::export(&shifted, &src, &Device::Cpu).expect("export shifted");
+    assert!(
+        summary
+            .manifest
+            .decision
+            .calibration
+            .contains("four shifts by 2 pixels"),
+        "{}",
+        summary.manifest.decision.calibration
+    );
+    let golden = |dir: &std::path::Path| -> trainer::package::Golden {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).expect("golden"))
+            .expect("json")
+    };
+    let (g0, g2) = (golden(&plain.dir), golden(&shifted));
+    let model = edge::model::Model::load(&shifted, Some(trainer::package::F32_FILE), None).expect("load f32");
+    let mut differs = 0;
+    for (c0, c2) in g0.cases.iter().zip(&g2.cases) {
+        assert_eq!(c0.source, c2.source);
+        // the trainer's shifted decision (candle) and the shifted graph (tract) agree
+        let z = model.classify(&c2.pixels().expect("pixels")).expect("classify")[0].logits;
+        for (a, b) in z.iter().zip(&c2.candle_logits) {
+            assert!(
+                (a - b).abs() < F32_PARITY_TOL,
+                "{}: tract {a} vs candle {b}",
+                c2.source
+            );
+        }
+        if c0
+            .candle_logits
+            .iter()
+            .zip(&c2.candle_logits)
+            .any(|(a, b)| (a - b).abs() > 1e-3)
+        {
+            differs += 1;
+        }
+    }
+    assert!(
+        differs > g0.cases.len() / 2,
+        "the averaging changes most answers: {differs}"
+    );
+}
