@@ -9,36 +9,19 @@
 //! test sets are not scored.
 //!
 //! `cargo run --release -p trainer --example shift_study -- RUN_DIR...`
+mod common;
+
 use ood_core::{calibrate, Policy};
-use trainer::data::{fetch::Sources, Dataset};
-use trainer::eval::VerdictShares;
-use trainer::model::{Classifier, Device};
+use trainer::data::Dataset;
 use trainer::package::DECISION_SCORE;
 use trainer::run::deployed::{decision_logits, KEEP};
-use trainer::run::{data::TrainingData, dir::RunDir};
 
 fn main() -> anyhow::Result<()> {
     let dirs: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(!dirs.is_empty(), "usage: shift_study RUN_DIR... (finished runs)");
     for dir in dirs {
-        let run = RunDir::at(std::path::Path::new(&dir));
-        let cfg = run.config()?;
-        let data = TrainingData::load(&cfg, &Sources::new(None).offline(), &[])?;
-        let model = Classifier::load(
-            &cfg.model,
-            &std::path::Path::new(&dir).join("classifier.safetensors"),
-            &Device::Cpu,
-        )?;
-        let mut sets: Vec<(&Dataset, bool, &str)> = vec![(&data.sets.id, true, "mnist")];
-        for d in &data.near_ood {
-            sets.push((d, false, "near"));
-        }
-        for d in &data.near_ood_device {
-            sets.push((d, false, "device"));
-        }
-        sets.push((&data.val_scanned, true, "digits"));
-        sets.push((&data.pen_digits, true, "digits"));
-        sets.push((&data.val_photographed, true, "digits"));
+        let (_, data, model) = common::load_run(&dir)?;
+        let sets = common::study_sets(&data, false);
         for shift in [0, 1, 2] {
             let logits = |d: &Dataset| decision_logits(&model, &d.images, shift, 500);
             let mut s: Vec<f32> = logits(&data.val)?
@@ -54,15 +37,9 @@ fn main() -> anyhow::Result<()> {
             out.insert("run".into(), dir.clone().into());
             out.insert("shift".into(), shift.into());
             out.insert("threshold".into(), f64::from(threshold).into());
-            for (d, digits, kind) in &sets {
-                let verdicts: Vec<_> = logits(d)?.iter().map(|z| policy.decide(z)).collect();
-                let v = VerdictShares::of(d, &verdicts, *digits);
-                let value = if *digits {
-                    v.accepted_correct
-                } else {
-                    1.0 - v.accepted
-                };
-                out.insert(format!("{kind}:{}", d.name), value.into());
+            for set in &sets {
+                let verdicts: Vec<_> = logits(set.0)?.iter().map(|z| policy.decide(z)).collect();
+                common::insert_share(&mut out, set, &verdicts);
             }
             println!("{}", serde_json::Value::Object(out));
         }

@@ -3,12 +3,12 @@
 //! offset recalibrated to another budget of validation digits (`t` = 1), the
 //! threshold recomputed to keep 99% of the validation digits each time.
 //! Prints one JSON line per (run, T or budget).
+mod common;
+
 use ood_core::{calibrate, Policy, NUM_CLASSES};
-use trainer::data::{fetch::Sources, Dataset};
-use trainer::eval::VerdictShares;
-use trainer::model::{Classifier, Device};
+use trainer::data::Dataset;
 use trainer::package::DECISION_SCORE;
-use trainer::run::{data::TrainingData, deployed::KEEP, dir::RunDir};
+use trainer::run::deployed::KEEP;
 
 fn main() -> anyhow::Result<()> {
     let temps = [0.5f32, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
@@ -18,29 +18,10 @@ fn main() -> anyhow::Result<()> {
     // are the rows with t = 1 and no budget
     let budgets = [0.002f32, 0.001, 0.003, 0.004, 0.005, 0.0075, 0.01];
     for dir in std::env::args().skip(1) {
-        let run = RunDir::at(std::path::Path::new(&dir));
-        let cfg = run.config()?;
-        let data = TrainingData::load(&cfg, &Sources::new(None).offline(), &[])?;
-        let model = Classifier::load(
-            &cfg.model,
-            &std::path::Path::new(&dir).join("classifier.safetensors"),
-            &Device::Cpu,
-        )?;
+        let (_, data, model) = common::load_run(&dir)?;
         let z = |d: &Dataset| model.logits(&d.images, 500);
         let zval = z(&data.val)?;
-        let mut sets: Vec<(&Dataset, bool, &str)> = vec![(&data.sets.id, true, "mnist")];
-        for d in &data.sets.ood {
-            sets.push((d, false, "ood"));
-        }
-        for d in &data.near_ood {
-            sets.push((d, false, "near"));
-        }
-        for d in &data.near_ood_device {
-            sets.push((d, false, "device"));
-        }
-        sets.push((&data.val_scanned, true, "digits"));
-        sets.push((&data.pen_digits, true, "digits"));
-        sets.push((&data.val_photographed, true, "digits"));
+        let sets = common::study_sets(&data, true);
         let zs: Vec<Vec<[f32; NUM_CLASSES]>> = sets.iter().map(|(d, _, _)| z(d)).collect::<Result<_, _>>()?;
         let mut margins: Vec<f32> = zval.iter().map(ood_core::verdict::garbage_margin).collect();
         let mut cases: Vec<(f32, Option<f32>, f32)> = temps.iter().map(|&t| (t, None, 0.0)).collect();
@@ -70,15 +51,9 @@ fn main() -> anyhow::Result<()> {
                 out.insert("budget".into(), f64::from(b).into());
                 out.insert("delta".into(), f64::from(delta).into());
             }
-            for ((d, digits, kind), zz) in sets.iter().zip(&zs) {
+            for (set, zz) in sets.iter().zip(&zs) {
                 let verdicts: Vec<_> = zz.iter().map(|l| policy.decide(&scale(l))).collect();
-                let v = VerdictShares::of(d, &verdicts, *digits);
-                let value = if *digits {
-                    v.accepted_correct
-                } else {
-                    1.0 - v.accepted
-                };
-                out.insert(format!("{kind}:{}", d.name), value.into());
+                common::insert_share(&mut out, set, &verdicts);
             }
             println!("{}", serde_json::Value::Object(out));
         }

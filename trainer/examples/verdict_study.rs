@@ -10,15 +10,16 @@
 //! images for; OUT.png shows up to 120 lost images (12 a row). Each run's
 //! decision is its deployed one: the garbage offset folded into its
 //! weights, the threshold keeping 99% of its validation digits.
+mod common;
+
 use anyhow::{bail, Context};
 use ood_core::verdict::Verdict;
 use ood_core::{calibrate, Policy, GARBAGE, IMG_PIXELS};
 use std::collections::BTreeMap;
 use std::path::Path;
-use trainer::data::{fetch::Sources, Dataset};
-use trainer::model::{Classifier, Device};
+use trainer::data::Dataset;
 use trainer::package::DECISION_SCORE;
-use trainer::run::{data::TrainingData, deployed::KEEP, dir::RunDir};
+use trainer::run::deployed::KEEP;
 
 /// One run's verdicts on the set: per image, `Some(digit)` when accepted.
 struct Judged {
@@ -28,14 +29,7 @@ struct Judged {
 }
 
 fn judge(dir: &str, set: &str) -> anyhow::Result<Judged> {
-    let run = RunDir::at(Path::new(dir));
-    let cfg = run.config()?;
-    let data = TrainingData::load(&cfg, &Sources::new(None).offline(), &[])?;
-    let model = Classifier::load(
-        &cfg.model,
-        &Path::new(dir).join("classifier.safetensors"),
-        &Device::Cpu,
-    )?;
+    let (cfg, data, model) = common::load_run(dir)?;
     let z = |d: &Dataset| model.logits(&d.images, 500);
     let mut s: Vec<f32> = z(&data.val)?.iter().map(|l| DECISION_SCORE.id_score(l)).collect();
     let threshold = calibrate(&mut s, KEEP).context("threshold")?;
